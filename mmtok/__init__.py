@@ -1,0 +1,23 @@
+"""mmtok: a multimodal tokenization playground.
+
+Text (SentencePiece), images (ViT patches), video (sampled frames), audio (log-mel) and discrete VQ image codes
+in one interleaved :class:`TokenSequence`. Importing mmtok imports torch and nothing heavy besides: media
+decoders, timm and torchaudio load when first used; the library never imports gradio.
+"""
+
+from .batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
+from .errors import (AssetError, ConfigError, ContextLengthError, DecodeError, InputError, ManifestError,
+                     MmtokError, SequenceError, TextError, VocabError)
+from .sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, pack, sequential_positions
+from .text import TextTokenizer
+from .vocab import PLACEHOLDERS, SPECIAL_TOKENS, Kind, Modality, Vocab
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssetError", "ConfigError", "ContextLengthError", "DecodeError", "InputError", "ManifestError", "MmtokError",
+    "SequenceError", "TextError", "VocabError",
+    "DEFAULT_MAX_LENGTH", "Segment", "Span", "TokenSequence", "pack", "sequential_positions",
+    "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
+    "TextTokenizer", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
+]

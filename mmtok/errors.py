@@ -1,0 +1,61 @@
+"""The mmtok error hierarchy.
+
+Every error mmtok raises at its API boundary is a subclass of :class:`MmtokError`, so a caller can catch one
+type. Each subclass also derives from the closest builtin (``ValueError``, ``FileNotFoundError``, ...) so code
+written against the builtins keeps working. Messages name the bad input and say what to change.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MmtokError",
+    "ConfigError",
+    "InputError",
+    "DecodeError",
+    "TextError",
+    "VocabError",
+    "SequenceError",
+    "ContextLengthError",
+    "ManifestError",
+    "AssetError",
+]
+
+
+class MmtokError(Exception):
+    """Root of every error mmtok raises on purpose."""
+
+
+class ConfigError(MmtokError, ValueError):
+    """A config or preset value is invalid (raised at construction, not deep inside ``encode``)."""
+
+
+class InputError(MmtokError, ValueError):
+    """An input (file, bytes, tensor, string) cannot be tokenized as given."""
+
+
+class DecodeError(InputError):
+    """A media file is corrupt, truncated or of an unsupported format."""
+
+
+class TextError(InputError):
+    """A string cannot be tokenized (for example it holds a lone surrogate)."""
+
+
+class VocabError(MmtokError, ValueError):
+    """An id lies outside the unified vocabulary, or a kind/local id pair does not exist."""
+
+
+class SequenceError(MmtokError, ValueError):
+    """Segments or a TokenSequence are inconsistent (ids, features, positions or spans disagree)."""
+
+
+class ContextLengthError(SequenceError):
+    """A sequence is longer than its context limit (or a document longer than a packed row)."""
+
+
+class ManifestError(SequenceError):
+    """A saved manifest or its features file is malformed, tampered with, or points outside its folder."""
+
+
+class AssetError(MmtokError, FileNotFoundError):
+    """A bundled or user-given model file is missing or unreadable."""
