@@ -13,6 +13,7 @@ from typing import Sequence
 import torch
 
 from .errors import ContextLengthError, SequenceError
+from .features import Features
 from .sequence import TokenSequence
 from .vocab import Modality
 
@@ -116,7 +117,7 @@ def _place(seqs: list[TokenSequence], placements: list[tuple[int, int]], rows: i
     order = sorted(range(len(seqs)), key=lambda i: placements[i])  # grid (row-major) order
     features = {}
     for label in sorted({k for s in seqs for k in s.features}):
-        parts = [seqs[i].features[label] for i in order if label in seqs[i].features]
+        parts = [p for i in order if label in seqs[i].features for p in seqs[i].features.parts(label)]
         if len({(p.shape[1], p.dtype) for p in parts}) > 1:
             raise SequenceError(f"{label} features differ in width or dtype across sequences; batch sequences made "
                                 f"with one preset per modality")
@@ -129,7 +130,7 @@ def _place(seqs: list[TokenSequence], placements: list[tuple[int, int]], rows: i
 
 def _take(batch: dict, places: list[tuple[int, int, int]]) -> list[TokenSequence]:
     order = sorted(range(len(places)), key=lambda i: places[i][:2])
-    feats: list[dict[str, torch.Tensor]] = [{} for _ in places]
+    feats: list[dict[str, list[torch.Tensor]]] = [{} for _ in places]
     cursor = {label: 0 for label in batch["features"]}
     for i in order:
         for span in batch["spans"][i]:
@@ -139,9 +140,8 @@ def _take(batch: dict, places: list[tuple[int, int, int]]) -> list[TokenSequence
                 cursor[label] = k + span.num_features
     out = []
     for i, (r, c, n) in enumerate(places):
-        f = {label: torch.cat(parts) if len(parts) > 1 else parts[0] for label, parts in feats[i].items()}
         out.append(TokenSequence(batch["input_ids"][r, c:c + n], batch["modality"][r, c:c + n],
                                  batch["positions"][r, c:c + n], batch["positions_3d"][r, :, c:c + n],
-                                 batch["spans"][i], f, batch["vocab"], batch["max_length"][i],
+                                 batch["spans"][i], Features(feats[i]), batch["vocab"], batch["max_length"][i],
                                  batch["truncation"][i]))
     return out

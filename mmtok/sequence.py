@@ -31,9 +31,10 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 
 from .errors import ContextLengthError, SequenceError
+from .features import Features
 from .vocab import PLACEHOLDERS, Modality, Vocab
 
-__all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "DEFAULT_MAX_LENGTH"]
+__all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions", "DEFAULT_MAX_LENGTH"]
 
 DEFAULT_MAX_LENGTH = 32_768  # Gemini 1.0's context length
 
@@ -44,6 +45,15 @@ def sequential_positions(n: int) -> torch.Tensor:
     Returns int64 [3, n].
     """
     return torch.arange(n, dtype=torch.int64).expand(3, n)
+
+
+def grid_positions(t: int, h: int, w: int) -> torch.Tensor:
+    """Relative 3D positions of a ``t x h x w`` block of tokens in row-major (t, h, w) order.
+
+    Returns int64 [3, t*h*w]: axis 0 the frame index, axis 1 the row, axis 2 the column.
+    """
+    tt, hh, ww = torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij")
+    return torch.stack([tt.reshape(-1), hh.reshape(-1), ww.reshape(-1)])
 
 
 def _json_meta(meta: Mapping[str, Any], what: str) -> dict:
@@ -65,7 +75,7 @@ class Segment:
         pos3d: int64 [3, n] relative (t, h, w) positions with smallest value 0 (``sequential_positions(n)``
             for tokens read one after another).
         features: float [n_placeholders, dim], one row per placeholder of this modality in ``input_ids``, in
-            order; ``None`` for segments without placeholders.
+            order; ``None`` for segments without placeholders (an empty tensor is stored as ``None``).
         meta: JSON-serializable metadata (source, grid, timestamps, sample rate, preset name, ...).
     """
 
@@ -85,13 +95,28 @@ class Segment:
             raise SequenceError(f"{self._name()}: pos3d must be int64 [3, {len(ids)}], got {_describe(pos)}")
         if len(ids) and int(pos.min()) != 0:
             raise SequenceError(f"{self._name()}: pos3d must start at 0 (smallest value), got {int(pos.min())}")
+        if self.modality in (Modality.TEXT, Modality.CONTROL) and not torch.equal(pos, sequential_positions(len(ids))):
+            raise SequenceError(f"{self._name()}: text and control tokens are read one after another; their pos3d "
+                                f"must be sequential_positions(n)")
         f = self.features
         if f is not None:
             if not isinstance(f, torch.Tensor) or not f.is_floating_point() or f.dim() != 2:
                 raise SequenceError(f"{self._name()}: features must be a float tensor [n, dim], got {_describe(f)}")
             if self.modality not in PLACEHOLDERS:
                 raise SequenceError(f"{self._name()}: a {self.modality.label} segment carries no features")
+            if len(f) == 0:
+                object.__setattr__(self, "features", None)  # no rows: stored as None, as unpack gives it back
         object.__setattr__(self, "meta", _json_meta(self.meta, self._name()))
+
+    @classmethod
+    def _trusted(cls, modality: Modality, input_ids: torch.Tensor, pos3d: torch.Tensor,
+                 features: torch.Tensor | None, meta: dict) -> "Segment":
+        """A segment from parts already validated by :func:`pack` (no checks, no copies)."""
+        seg = object.__new__(cls)
+        for name, value in (("modality", modality), ("input_ids", input_ids), ("pos3d", pos3d),
+                            ("features", features), ("meta", meta)):
+            object.__setattr__(seg, name, value)
+        return seg
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -158,7 +183,7 @@ class TokenSequence:
     positions: torch.Tensor  # int64 [L]
     positions_3d: torch.Tensor  # int64 [3, L]
     spans: tuple[Span, ...]
-    features: dict[str, torch.Tensor]  # modality label -> float [n_placeholders, dim]
+    features: Features  # modality label -> float [n_placeholders, dim], concatenated on first read
     vocab: Vocab
     max_length: int = DEFAULT_MAX_LENGTH
     truncation: dict | None = None  # set when pack(..., truncate=True) dropped spans
@@ -168,15 +193,17 @@ class TokenSequence:
 
     def unpack(self) -> list[Segment]:
         """The segments this sequence was packed from (tensors are views; exact inverse of :func:`pack`)."""
-        out, taken = [], {m: 0 for m in PLACEHOLDERS}
+        out, rows, part = [], {m.label: 0 for m in PLACEHOLDERS}, {m.label: 0 for m in PLACEHOLDERS}
         for span in self.spans:
             features = None
-            if span.modality in PLACEHOLDERS and span.num_features:
-                k = taken[span.modality]
-                features = self.features[span.modality.label][k:k + span.num_features]
-                taken[span.modality] = k + span.num_features
-            out.append(Segment(span.modality, self.input_ids[span.start:span.end],
-                               self.positions_3d[:, span.start:span.end] - span.offset, features, span.meta))
+            if span.num_features:
+                label = span.modality.label
+                features = self.features.rows(label, rows[label], span.num_features, part[label])
+                rows[label] += span.num_features
+                part[label] += 1
+            out.append(Segment._trusted(span.modality, self.input_ids[span.start:span.end],
+                                        self.positions_3d[:, span.start:span.end] - span.offset, features,
+                                        span.meta))
         return out
 
     def equals(self, other: "TokenSequence") -> bool:
@@ -252,23 +279,24 @@ def pack(segments: Iterable[Segment], vocab: Vocab, max_length: int = DEFAULT_MA
 def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max_length: int,
               truncation: dict | None) -> TokenSequence:
     n = len(segments)
-    input_ids = torch.cat([s.input_ids for s in segments]) if n else torch.zeros(0, dtype=torch.int64)
+    if n == 0:
+        empty = torch.zeros(0, dtype=torch.int64)
+        return TokenSequence(empty, empty, empty, torch.zeros(3, 0, dtype=torch.int64), (), Features(), vocab,
+                             max_length, truncation)
+    input_ids = torch.cat([s.input_ids for s in segments])  # (L,)
     vocab.check(input_ids, "segment ids")
-    # Offsets: each segment starts one past the largest position used so far.
-    tops = [int(s.pos3d.max()) + 1 if len(s) else 0 for s in segments]
-    offsets = [0] * n
-    for i in range(1, n):
-        offsets[i] = offsets[i - 1] + tops[i - 1]
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
-    modality = torch.repeat_interleave(torch.tensor([int(s.modality) for s in segments], dtype=torch.int64),
-                                       lengths_t)
-    pos3d = torch.cat([s.pos3d for s in segments], dim=1) if n else torch.zeros(3, 0, dtype=torch.int64)
-    positions_3d = pos3d + torch.repeat_interleave(torch.tensor(offsets, dtype=torch.int64), lengths_t)
+    seg_index = torch.repeat_interleave(torch.arange(n), lengths_t)  # (L,) segment of each token
+    pos3d = torch.cat([s.pos3d for s in segments], dim=1)  # (3, L) relative positions
+    # Offsets: each segment starts one past the largest position used so far.
+    tops = torch.zeros(n, dtype=torch.int64).scatter_reduce_(0, seg_index, pos3d.amax(0) + 1, "amax")
+    offsets = torch.cumsum(tops, 0) - tops  # (n,) exclusive prefix sum
+    positions_3d = pos3d + offsets[seg_index]
+    modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64)[seg_index]
 
-    placeholder_ids = {m: vocab.placeholder(m) for m in PLACEHOLDERS}
-    counts = _placeholder_counts(input_ids, lengths_t, placeholder_ids).tolist()
-    spans, features, start = [], {}, 0
-    by_modality: dict[Modality, list[torch.Tensor]] = {m: [] for m in PLACEHOLDERS}
+    counts = _placeholder_counts(input_ids, seg_index, n, vocab).tolist()
+    spans, start, offsets_l = [], 0, offsets.tolist()
+    parts: dict[Modality, list[torch.Tensor]] = {m: [] for m in PLACEHOLDERS}
     for i, seg in enumerate(segments):
         expected = counts[i][int(seg.modality)] if seg.modality in PLACEHOLDERS else 0
         if sum(counts[i]) != expected:
@@ -277,30 +305,22 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max
         if seg.num_features != expected:
             raise SequenceError(f"segment {i} ({seg._name()}) has {expected} placeholder ids but "
                                 f"{seg.num_features} feature rows; give one row per placeholder")
-        if seg.features is not None and len(seg.features):
-            by_modality[seg.modality].append(seg.features)
-        spans.append(Span(seg.modality, start, lengths[i], offsets[i], expected, seg.meta))
+        if seg.features is not None:
+            parts[seg.modality].append(seg.features)
+        spans.append(Span(seg.modality, start, lengths[i], offsets_l[i], expected, seg.meta))
         start += lengths[i]
-    for m, parts in by_modality.items():
-        if parts:
-            dims = {(p.shape[1], p.dtype) for p in parts}
-            if len(dims) > 1:
-                raise SequenceError(f"{m.label} features disagree in width or dtype across segments: "
-                                    f"{sorted((d, str(t)) for d, t in dims)}; use one preset per modality")
-            features[m.label] = torch.cat(parts) if len(parts) > 1 else parts[0]
-    L = len(input_ids)
-    return TokenSequence(input_ids, modality, torch.arange(L, dtype=torch.int64), positions_3d, tuple(spans),
-                         features, vocab, max_length, truncation)
+    for m, p in parts.items():
+        if len({(t.shape[1], t.dtype) for t in p}) > 1:
+            raise SequenceError(f"{m.label} features disagree in width or dtype across segments: "
+                                f"{sorted({(t.shape[1], str(t.dtype)) for t in p})}; use one preset per modality")
+    features = Features({m.label: p for m, p in parts.items() if p})
+    return TokenSequence(input_ids, modality, torch.arange(len(input_ids)), positions_3d, tuple(spans), features,
+                         vocab, max_length, truncation)
 
 
-def _placeholder_counts(input_ids: torch.Tensor, lengths: torch.Tensor,
-                        placeholder_ids: Mapping[Modality, int]) -> torch.Tensor:
-    """How many placeholder ids of each modality every segment holds: int64 [n_segments, len(Modality)]."""
-    n = len(lengths)
+def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: Vocab) -> torch.Tensor:
+    """How many placeholder ids of each modality every segment holds: int64 [n, len(Modality)]."""
     counts = torch.zeros(n, len(Modality), dtype=torch.int64)
-    if n == 0:
-        return counts
-    seg_index = torch.repeat_interleave(torch.arange(n), lengths)  # [L] segment of each token
-    for m, pid in placeholder_ids.items():
-        counts[:, int(m)] = torch.bincount(seg_index[input_ids == pid], minlength=n)
+    for m in PLACEHOLDERS:
+        counts[:, int(m)] = torch.bincount(seg_index[input_ids == vocab.placeholder(m)], minlength=n)
     return counts

@@ -1,0 +1,70 @@
+"""The mmtok command line, run as a user runs it (a real process)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mmtok
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "assets" / "examples" / "multilingual.txt"
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "mmtok.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=120)
+
+
+def test_tokenize_bundled_example_prints_table():
+    r = run("tokenize", EXAMPLE, "text:and a literal prompt")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["#", "modality", "tokens", "shape", "seconds", "source"]
+    tok = mmtok.TextTokenizer.default()
+    n_file = tok.num_tokens(EXAMPLE.read_text(encoding="utf-8"))
+    n_lit = tok.num_tokens("and a literal prompt")
+    assert lines[1].split()[:3] == ["0", "text", str(n_file)]
+    assert lines[2].split()[:3] == ["1", "text", str(n_lit)]
+    assert lines[-1].startswith(f"total: {n_file + n_lit:,} tokens")
+
+
+def test_json_and_save_reload(tmp_path):
+    r = run("tokenize", EXAMPLE, "--json", "--save", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads(r.stdout)
+    seq = mmtok.TokenSequence.load(tmp_path / "out")
+    assert seq.to_manifest() == manifest
+    tok = mmtok.TextTokenizer.default()
+    assert tok.decode(seq.input_ids) == EXAMPLE.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: "missing.jpg", "no such file: missing.jpg"),
+    (lambda d: (d / "x.bin").write_bytes(b"\xff\xfe\x00\xd8\x80" * 50) and d / "x.bin", "is not UTF-8 text|looks like"),
+    (lambda d: (d / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20) and d / "img.png", "looks like image"),
+    (lambda d: (d / "empty.txt").write_bytes(b"") == 0 and d / "empty.txt", "is empty"),
+])
+def test_bad_input_is_one_line_error(tmp_path, make, message):
+    import re
+
+    r = run("tokenize", make(tmp_path))
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.stderr.startswith("mmtok: error: ") and re.search(message, r.stderr), r.stderr
+
+
+def test_context_limit_and_truncate():
+    r = run("tokenize", "text:one two three four", "text:five six seven", "--max-length", "5")
+    assert r.returncode == 2 and "exceeds the context limit of 5" in r.stderr
+    r = run("tokenize", "text:one", "text:five six seven eight nine", "--max-length", "3", "--truncate")
+    assert r.returncode == 0 and "truncated:" in r.stdout
+
+
+def test_console_script_installed():
+    exe = Path(sys.executable).parent / "mmtok"
+    assert exe.exists(), "the mmtok console script is installed with the package"
+    r = subprocess.run([exe, "tokenize", "text:hi"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "total:" in r.stdout

@@ -1,0 +1,26 @@
+"""`import mmtok` stays light: no gradio ever, and heavy media/model libraries only when used."""
+
+import subprocess
+import sys
+
+import mmtok
+
+HEAVY = ("gradio", "timm", "torchaudio", "av", "vector_quantize_pytorch", "torchvision")
+
+
+def test_import_is_light():
+    code = "import sys, mmtok; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ""
+
+
+def test_public_api_is_re_exported():
+    for name in ("TextTokenizer", "TokenSequence", "collate", "pack_rows", "MmtokError", "pack", "Segment",
+                 "Vocab", "Modality", "SPECIAL_TOKENS"):
+        assert hasattr(mmtok, name), name
+    assert set(mmtok.__all__) <= set(dir(mmtok))
+    for name in mmtok.__all__:
+        obj = getattr(mmtok, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, mmtok.MmtokError)

@@ -1,0 +1,115 @@
+"""save / load: exact round trips, and every tampered manifest is refused with a ManifestError."""
+
+import json
+import os
+
+import pytest
+import torch
+from hypothesis import given
+
+import mmtok
+from mmtok import Modality, TokenSequence, pack
+from mmtok.errors import ManifestError
+
+from strategies import segment_lists
+
+VOCAB = mmtok.TextTokenizer.default().vocab()
+
+
+@given(segment_lists(VOCAB))
+def test_save_load_exact(tmp_path_factory, segs):
+    seq = pack(segs, VOCAB)
+    d = tmp_path_factory.mktemp("seq")
+    seq.save(d)
+    back = TokenSequence.load(d)
+    assert back.equals(seq)
+    assert back.unpack() == segs
+    json.dumps(seq.to_manifest())  # JSON-serializable, no tensors
+
+
+@pytest.fixture
+def saved(tmp_path, text_tok, vocab):
+    img = vocab.placeholder(Modality.IMAGE)
+    segs = [text_tok.segment("look:", source="prompt"),
+            mmtok.Segment(Modality.IMAGE, torch.tensor([img] * 4), mmtok.grid_positions(1, 2, 2),
+                          torch.randn(4, 6), {"grid": [2, 2], "source": "x.png"}),
+            text_tok.segment(" done")]
+    seq = pack(segs, vocab, max_length=64)
+    seq.save(tmp_path)
+    return tmp_path, seq
+
+
+def _edit(d, fn):
+    m = json.loads((d / "manifest.json").read_text())
+    fn(m)
+    (d / "manifest.json").write_text(json.dumps(m))
+
+
+def test_vocab_must_match(saved, text_tok):
+    d, seq = saved
+    assert TokenSequence.load(d, vocab=seq.vocab).equals(seq)
+    with pytest.raises(ManifestError, match="was made with"):
+        TokenSequence.load(d, vocab=text_tok.vocab(image_codes=8))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m.update(length=m["length"] + 1), "lengths disagree"),
+    (lambda m: m["input_ids"].append(5), "lengths disagree"),
+    (lambda m: m["input_ids"].__setitem__(0, 10**7), "outside the unified vocabulary"),
+    (lambda m: m["input_ids"].__setitem__(0, -3), "outside the unified vocabulary"),
+    (lambda m: m["input_ids"].__setitem__(0, 1.5), "list of ints"),
+    (lambda m: m["input_ids"].__setitem__(0, m["input_ids"][3]), "placeholders of another modality"),
+    (lambda m: m["modality"].__setitem__(0, 3), "stored modality disagree"),
+    (lambda m: m["positions_3d"][1].__setitem__(0, 1), "read one after another"),
+    (lambda m: [m["positions_3d"][a].__setitem__(0, 1) for a in range(3)], "offset 0 does not match"),
+    (lambda m: m["positions"].__setitem__(2, 9), "stored positions disagree"),
+    (lambda m: m["spans"][1].update(num_features=3), "stored but spans use|placeholder ids but"),
+    (lambda m: m["spans"][1].update(start=0), "must tile"),
+    (lambda m: m["spans"].pop(), "spans cover tokens"),
+    (lambda m: m["spans"][0].update(meta=[1]), "meta must be a dict"),
+    (lambda m: m["spans"][0].update(modality="smell"), "unknown modality"),
+    (lambda m: m["features"]["image"].update(shape=[5, 6]), "the manifest says"),
+    (lambda m: m["features"].pop("image"), "declares features"),
+    (lambda m: m.update(max_length=2), "max_length"),
+    (lambda m: m.update(format="other/9"), "not an mmtok sequence manifest"),
+    (lambda m: m["vocab"].update(special_tokens=["<pad>"]), "other special tokens"),
+    (lambda m: m.update(truncation=[1]), "truncation"),
+    (lambda m: m.update(features_file="../features.safetensors"), "plain file name"),
+    (lambda m: m.update(features_file="/etc/passwd"), "plain file name"),
+    (lambda m: m.update(features_file="gone.safetensors"), "is missing"),
+])
+def test_tampered_manifest_is_refused(saved, edit, message):
+    d, _ = saved
+    _edit(d, edit)
+    with pytest.raises(ManifestError, match=message):
+        TokenSequence.load(d)
+
+
+def test_features_file_outside_folder_via_symlink(saved, tmp_path_factory):
+    d, _ = saved
+    outside = tmp_path_factory.mktemp("outside") / "f.safetensors"
+    os.replace(d / "features.safetensors", outside)
+    os.symlink(outside, d / "features.safetensors")
+    with pytest.raises(ManifestError, match="outside the manifest's folder"):
+        TokenSequence.load(d)
+
+
+def test_broken_files(saved, tmp_path):
+    d, _ = saved
+    (d / "features.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(ManifestError, match="not valid safetensors"):
+        TokenSequence.load(d)
+    (d / "manifest.json").write_text("{not json")
+    with pytest.raises(ManifestError, match="not a readable JSON manifest"):
+        TokenSequence.load(d)
+    with pytest.raises(ManifestError, match="does not exist"):
+        TokenSequence.load(tmp_path / "nowhere")
+
+
+def test_features_file_with_other_tensors(saved):
+    from safetensors.torch import save_file
+
+    d, _ = saved
+    save_file({"image": torch.randn(4, 6), "audio": torch.randn(2, 2)}, str(d / "features.safetensors"))
+    with pytest.raises(ManifestError, match="declares features"):
+        TokenSequence.load(d)
