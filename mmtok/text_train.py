@@ -148,15 +148,34 @@ def build_corpus(cache: Path, corpus: Path) -> list[dict]:
     return sources
 
 
-def train(corpus: Path, out_dir: Path, vocab_size: int = VOCAB_SIZE, threads: int | None = None) -> Path:
-    """Train the SentencePiece model on ``corpus``; returns the ``.model`` path."""
+def train(corpus: Path, out_dir: Path, vocab_size: int = VOCAB_SIZE, threads: int = 2) -> Path:
+    """Train the SentencePiece model on ``corpus``; returns the ``.model`` path.
+
+    The model file records its trainer settings, so training runs inside the corpus folder with relative names
+    and a fixed thread count: the same corpus gives the same bytes on any machine.
+    """
+    import shutil
+
     import sentencepiece as spm
 
     spm.set_random_generator_seed(SEED)
-    prefix = out_dir / MODEL_NAME
+    cwd = os.getcwd()
+    os.chdir(corpus.parent)
+    try:
+        _train_here(spm, corpus.name, vocab_size, threads)
+    finally:
+        os.chdir(cwd)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = out_dir / f"{MODEL_NAME}.model"
+    shutil.move(corpus.parent / f"{MODEL_NAME}.model", model)
+    (corpus.parent / f"{MODEL_NAME}.vocab").unlink(missing_ok=True)
+    return model
+
+
+def _train_here(spm, corpus_name: str, vocab_size: int, threads: int) -> None:
     spm.SentencePieceTrainer.train(
-        input=str(corpus),
-        model_prefix=str(prefix),
+        input=corpus_name,
+        model_prefix=MODEL_NAME,
         model_type="bpe",
         vocab_size=vocab_size,
         character_coverage=0.9995,
@@ -172,11 +191,9 @@ def train(corpus: Path, out_dir: Path, vocab_size: int = VOCAB_SIZE, threads: in
         shuffle_input_sentence=True,
         unk_id=0, bos_id=-1, eos_id=-1, pad_id=-1,
         user_defined_symbols=["\n"],
-        num_threads=threads or os.cpu_count() or 1,
-        minloglevel=1,
+        num_threads=threads,
+        minloglevel=2,
     )
-    (out_dir / f"{MODEL_NAME}.vocab").unlink(missing_ok=True)
-    return prefix.with_suffix(".model")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.time()
     random.seed(SEED)
     args.out.mkdir(parents=True, exist_ok=True)
-    model = train(corpus, args.out, args.vocab_size)
+    model = train(corpus.resolve(), args.out.resolve(), args.vocab_size)
     t2 = time.time()
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
     (args.out / "sources.json").write_text(json.dumps(sources, indent=1, ensure_ascii=False) + "\n")
@@ -200,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": model.name, "sha256": digest, "vocab_size": args.vocab_size, "seed": SEED,
         "corpus_bytes": corpus.stat().st_size, "corpus_lines": sum(s["lines"] for s in sources),
         "packages": sorted({f"{s['package']}={s['version']}" for s in sources}),
-        "corpus_seconds": round(t1 - t0, 1), "train_seconds": round(t2 - t1, 1), "machine": f"{os.cpu_count()} cores",
+        "corpus_seconds": round(t1 - t0, 1), "train_seconds": round(t2 - t1, 1), "threads": 2,
+        "machine": f"{os.cpu_count()} cores",
     }
     (args.out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps(record, indent=1))
