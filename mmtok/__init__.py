@@ -6,8 +6,10 @@ decoders, timm and torchaudio load when first used; the library never imports gr
 """
 
 from .batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
-from .errors import (AssetError, ConfigError, ContextLengthError, DecodeError, InputError, ManifestError,
-                     MmtokError, SequenceError, TextError, VocabError)
+from .errors import (AssetError, ConfigError, ContextLengthError, DecodeError, InputError, LimitError,
+                     ManifestError, MmtokError, SequenceError, TextError, VocabError)
+from .image import ImageTokenizer, ImageTokens
+from .image_plan import ImageConfig, ImagePlan, plan_image
 from .sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack, sequential_positions
 from .text import TextTokenizer
 from .vocab import PLACEHOLDERS, SPECIAL_TOKENS, Kind, Modality, Vocab
@@ -15,9 +17,10 @@ from .vocab import PLACEHOLDERS, SPECIAL_TOKENS, Kind, Modality, Vocab
 __version__ = "0.1.0"
 
 __all__ = [
-    "AssetError", "ConfigError", "ContextLengthError", "DecodeError", "InputError", "ManifestError", "MmtokError",
+    "AssetError", "ConfigError", "ContextLengthError", "DecodeError", "InputError", "LimitError", "ManifestError",
+    "MmtokError",
     "SequenceError", "TextError", "VocabError",
     "DEFAULT_MAX_LENGTH", "Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions",
     "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
-    "TextTokenizer", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
+    "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
 ]

@@ -12,6 +12,7 @@ __all__ = [
     "ConfigError",
     "InputError",
     "DecodeError",
+    "LimitError",
     "TextError",
     "VocabError",
     "SequenceError",
@@ -35,6 +36,11 @@ class InputError(MmtokError, ValueError):
 
 class DecodeError(InputError):
     """A media file is corrupt, truncated or of an unsupported format."""
+
+
+class LimitError(InputError):
+    """An input exceeds a configured limit (pixels, duration, frames, characters); the message names the limit
+    and the option that raises it. Nothing is cut to fit."""
 
 
 class TextError(InputError):

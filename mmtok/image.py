@@ -1,0 +1,278 @@
+"""Image tokens: ViT 16x16 patches at fixed, dynamic and tiled resolution, with an exact round trip.
+
+``ImageTokenizer(ImageConfig(...))`` turns any real picture into normalized patch vectors and back:
+
+- ``preprocess(img)`` -> uint8 [3, H, W]: the processed picture (for ``tiles``, the tile mosaic).
+- ``encode(img)`` -> :class:`ImageTokens` with ``patches`` float32 [N, p*p*3] (pixel-major ``(p1 p2 c)``
+  order, normalized by the timm preset's mean/std), ``grid`` (rows, cols) of each block, processed and
+  original sizes.
+- ``decode(tokens)`` -> uint8 [3, H, W], equal to ``preprocess(img)`` bit for bit.
+- ``num_tokens(height, width)`` is THE count (it calls :func:`~mmtok.image_plan.plan_image`).
+- ``patch_boxes(tokens)`` -> float [N, 4] boxes (x0, y0, x1, y1) in ORIGINAL pixels; NaN for patches that show
+  only padding.
+- ``embed(tokens)`` -> float [N, D] through a timm ViT's patch projection and (resampled) position embedding.
+- ``segment(tokens, vocab)`` -> a :class:`~mmtok.sequence.Segment` for :func:`mmtok.pack`.
+
+Resizing uses PIL's bicubic filter (timm's ViT default) on 8-bit RGB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from einops import rearrange
+
+from .errors import InputError
+from .image_plan import ImageConfig, ImagePlan, View, plan_image
+from .imageio import ImageSource, LoadedImage, load_image
+from .sequence import Segment
+from .vocab import Modality, Vocab
+
+__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens"]
+
+
+@dataclass(frozen=True, eq=False)
+class ImageTokens:
+    """The patch tokens of one picture.
+
+    ``patches`` float32 [N, p*p*3]; ``grid`` (rows, cols) of each block (the whole picture, or one tile / the
+    thumbnail); ``num_blocks`` 1, or 1 + tiles; sizes are (height, width).
+    """
+
+    patches: torch.Tensor
+    grid: tuple[int, int]
+    num_blocks: int
+    processed_size: tuple[int, int]
+    original_size: tuple[int, int]
+    plan: ImagePlan = field(repr=False)
+    source: str = ""
+
+
+class ImageTokenizer:
+    """ViT patch tokens for pictures; see the module docstring."""
+
+    def __init__(self, config: ImageConfig | None = None) -> None:
+        self.config = config or ImageConfig()
+        if not isinstance(self.config, ImageConfig):
+            raise InputError(f"config must be an ImageConfig, got {type(self.config).__name__}")
+        mean, std = self.config.norm
+        p = self.config.patch_size
+        # Per element of a (p1 p2 c) patch vector: normalized = u * scale + shift, u in 0..255.
+        scale = 1.0 / (255.0 * torch.tensor(std, dtype=torch.float64))
+        shift = -torch.tensor(mean, dtype=torch.float64) / torch.tensor(std, dtype=torch.float64)
+        self._scale = scale.repeat(p * p).float()
+        self._shift = shift.repeat(p * p).float()
+        self._std255 = (255.0 * torch.tensor(std, dtype=torch.float64)).repeat(p * p).float()
+        self._mean255 = (255.0 * torch.tensor(mean, dtype=torch.float64)).repeat(p * p).float()
+        self._vit = None
+
+    # --- the formula ------------------------------------------------------------------------------------
+    def plan(self, height: int, width: int) -> ImagePlan:
+        return plan_image(height, width, self.config)
+
+    def num_tokens(self, height: int, width: int) -> int:
+        """THE image token count: patch tokens for a ``height`` x ``width`` picture (markers not included)."""
+        return plan_image(height, width, self.config).num_patches
+
+    # --- pixels -----------------------------------------------------------------------------------------
+    def load(self, img: ImageSource, name: str | None = None) -> tuple[LoadedImage, ImagePlan]:
+        """Load a picture and plan it (JPEGs decode at a reduced DCT scale when every view allows it)."""
+        cfg = self.config
+        draft = self._draft_size(img) if cfg.draft else None
+        loaded = load_image(img, max_pixels=cfg.max_pixels, background=cfg.background, draft_size=draft, name=name)
+        w, h = loaded.size
+        return loaded, plan_image(h, w, cfg)
+
+    def _draft_size(self, img: ImageSource) -> tuple[int, int] | None:
+        """(width, height) a JPEG must at least be decoded at so that every view is a downscale, else None."""
+        if not isinstance(img, (str, Path, bytes, bytearray)):
+            return None
+        size = _header_size(img)
+        if size is None:
+            return None
+        w, h = size
+        plan = plan_image(h, w, self.config)
+        need_w = max(v.content[3] * w / (v.box[2] - v.box[0]) for v in plan.views)
+        need_h = max(v.content[2] * h / (v.box[3] - v.box[1]) for v in plan.views)
+        return math.ceil(need_w), math.ceil(need_h)
+
+    def render(self, loaded: LoadedImage, plan: ImagePlan) -> list[torch.Tensor]:
+        """Every view of ``plan`` as uint8 [3, H, W] (one view, or thumbnail + mosaic for tiles)."""
+        return [_render(loaded, v, self.config.background) for v in plan.views]
+
+    def preprocess(self, img: ImageSource) -> torch.Tensor:
+        """The processed picture, uint8 [3, H, W] (for ``tiles``: the tile mosaic)."""
+        loaded, plan = self.load(img)
+        return self.render(loaded, plan)[-1]
+
+    def preprocess_views(self, img: ImageSource) -> list[torch.Tensor]:
+        """All processed views, uint8 [3, h, w] each (``tiles``: the thumbnail, then the mosaic)."""
+        loaded, plan = self.load(img)
+        return self.render(loaded, plan)
+
+    # --- the common face --------------------------------------------------------------------------------
+    def encode(self, img: ImageSource) -> ImageTokens:
+        loaded, plan = self.load(img)
+        return self._tokens(self.render(loaded, plan), plan, loaded.source)
+
+    def encode_batch(self, imgs: Sequence[ImageSource]) -> list[ImageTokens]:
+        """Encode several pictures; views of equal size are normalized and cut into patches in one batch."""
+        loads = [self.load(img) for img in imgs]
+        views = [self.render(loaded, plan) for loaded, plan in loads]
+        out: list[ImageTokens | None] = [None] * len(loads)
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, plan) in enumerate(loads):
+            groups.setdefault(tuple((v.canvas, v.tiles) for v in plan.views), []).append(i)
+        for key, members in groups.items():
+            per_view = [self._patchify(torch.stack([views[i][k] for i in members]), tiles)
+                        for k, (_, tiles) in enumerate(key)]  # each (B, n, d)
+            patches = torch.cat(per_view, dim=1)
+            for j, i in enumerate(members):
+                loaded, plan = loads[i]
+                out[i] = self._finish(patches[j], plan, loaded.source)
+        return out  # type: ignore[return-value]
+
+    def decode(self, tokens: ImageTokens) -> torch.Tensor:
+        """Patches -> the processed picture, uint8 [3, H, W] (for ``tiles``: the mosaic)."""
+        return self.decode_views(tokens)[-1]
+
+    def decode_views(self, tokens: ImageTokens) -> list[torch.Tensor]:
+        """Patches -> every view, uint8 [3, h, w]. Values outside what ``encode`` makes are clamped to 0..255."""
+        p = self.config.patch_size
+        u = (tokens.patches * self._std255 + self._mean255).round_().clamp_(0, 255).to(torch.uint8)
+        out, start = [], 0
+        for v in tokens.plan.views:
+            n = (v.canvas[0] // p) * (v.canvas[1] // p)
+            tr, tc = v.tiles
+            out.append(rearrange(u[start:start + n], "(tr tc h w) (p1 p2 c) -> c (tr h p1) (tc w p2)", tr=tr, tc=tc,
+                                 h=v.canvas[0] // p // tr, w=v.canvas[1] // p // tc, p1=p, p2=p))
+            start += n
+        return out
+
+    # --- provenance and embedding -----------------------------------------------------------------------
+    def patch_boxes(self, tokens: ImageTokens) -> torch.Tensor:
+        """Each patch's box (x0, y0, x1, y1) in ORIGINAL pixels, float64 [N, 4]; NaN rows for pure padding."""
+        return torch.cat([_view_boxes(v, self.config.patch_size) for v in tokens.plan.views])
+
+    def embed(self, tokens: ImageTokens, model=None) -> torch.Tensor:
+        """float [N, D]: the timm ViT's patch projection plus its position embedding resampled to each block's
+        grid (what the ViT blocks would read, without the class token). ``model`` defaults to
+        ``mmtok.vit.create_vit(config.vit_model)``."""
+        from .vit import create_vit, embed_patches
+
+        if model is None:
+            if self._vit is None:
+                self._vit = create_vit(self.config.vit_model, patch_size=self.config.patch_size)
+            model = self._vit
+        return embed_patches(model, tokens.patches, tokens.grid, tokens.num_blocks)
+
+    # --- sequences --------------------------------------------------------------------------------------
+    def segment(self, tokens: ImageTokens, vocab: Vocab, source: str | None = None) -> Segment:
+        """An image segment: <start_of_image>, blocks of placeholders split by <tile_separator>, <end_of_image>.
+
+        3D positions: the opening marker at 0; block b's patch (r, c) at (1 + b, 1 + r, 1 + c); a separator
+        before block b at (1 + b, 0, 0); the closing marker one past the largest position.
+        """
+        ids, pos = image_layout(tokens.plan, vocab)
+        meta = tokens.plan.describe() | {"source": source if source is not None else tokens.source}
+        return Segment(Modality.IMAGE, ids, pos, tokens.patches, meta)
+
+    # --- internals --------------------------------------------------------------------------------------
+    def _patchify(self, x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
+        """uint8 [B, 3, H, W] -> normalized float32 [B, n, p*p*3] in tile-major, then row-major order."""
+        p = self.config.patch_size
+        u = rearrange(x, "b c (tr h p1) (tc w p2) -> b (tr tc h w) (p1 p2 c)", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
+        return u.float().mul_(self._scale).add_(self._shift)
+
+    def _tokens(self, views: list[torch.Tensor], plan: ImagePlan, source: str) -> ImageTokens:
+        patches = torch.cat([self._patchify(v[None], view.tiles)[0] for v, view in zip(views, plan.views)])
+        return self._finish(patches, plan, source)
+
+    def _finish(self, patches: torch.Tensor, plan: ImagePlan, source: str) -> ImageTokens:
+        assert len(patches) == plan.num_patches, "the plan and the patches disagree"
+        return ImageTokens(patches, plan.block, plan.num_blocks, plan.views[-1].canvas, plan.original, plan, source)
+
+
+def _header_size(img) -> tuple[int, int] | None:
+    """(width, height) after EXIF orientation, read from the header only; None when it cannot be read."""
+    import io
+
+    from PIL import Image
+
+    try:
+        fh = io.BytesIO(img) if isinstance(img, (bytes, bytearray)) else open(img, "rb")
+    except OSError:
+        return None
+    with fh:
+        try:
+            im = Image.open(fh)
+            if im.format != "JPEG":
+                return None
+            w, h = im.size
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+        except Exception:  # load_image reports the real error with its typed message
+            return None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def _render(loaded: LoadedImage, view: View, background: tuple[int, int, int]) -> torch.Tensor:
+    from PIL import Image
+
+    top, left, ch, cw = view.content
+    s = loaded.scale
+    box = tuple(min(b * s, lim) for b, lim in zip(view.box, (*loaded.image.size, *loaded.image.size)))
+    im = loaded.image
+    if (cw, ch) != im.size or box != (0.0, 0.0, float(im.size[0]), float(im.size[1])):
+        im = im.resize((cw, ch), Image.BICUBIC, box=box)
+    arr = np.array(im)  # (ch, cw, 3) uint8, writable
+    if (ch, cw) != view.canvas:
+        canvas = np.empty((*view.canvas, 3), dtype=np.uint8)
+        canvas[:] = background
+        canvas[top:top + ch, left:left + cw] = arr
+        arr = canvas
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)  # (3, H, W)
+
+
+def _view_boxes(view: View, p: int) -> torch.Tensor:
+    H, W = view.canvas
+    tr, tc = view.tiles
+    top, left, ch, cw = view.content
+    x0, y0, x1, y1 = view.box
+    ys = torch.arange(H // p, dtype=torch.float64) * p
+    xs = torch.arange(W // p, dtype=torch.float64) * p
+    # clip each patch's canvas rectangle to the content, then map content pixels to original pixels
+    cy0, cy1 = ys.clamp(top, top + ch), (ys + p).clamp(top, top + ch)
+    cx0, cx1 = xs.clamp(left, left + cw), (xs + p).clamp(left, left + cw)
+    sy, sx = (y1 - y0) / ch, (x1 - x0) / cw
+    oy0, oy1 = y0 + (cy0 - top) * sy, y0 + (cy1 - top) * sy
+    ox0, ox1 = x0 + (cx0 - left) * sx, x0 + (cx1 - left) * sx
+    R, C = len(ys), len(xs)
+    boxes = torch.stack([ox0.expand(R, C), oy0[:, None].expand(R, C), ox1.expand(R, C), oy1[:, None].expand(R, C)], -1)
+    empty = (cy1 <= cy0)[:, None] | (cx1 <= cx0)[None, :]
+    boxes[empty] = float("nan")
+    return rearrange(boxes, "(tr h) (tc w) k -> (tr tc h w) k", tr=tr, tc=tc)
+
+
+def image_layout(plan: ImagePlan, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unified ids [n] and relative 3D positions [3, n] of an image segment (see ``ImageTokenizer.segment``)."""
+    rows, cols = plan.block
+    ph, sep = vocab.placeholder(Modality.IMAGE), vocab.special("<tile_separator>")
+    n_patch = rows * cols
+    r = torch.arange(rows).repeat_interleave(cols)
+    c = torch.arange(cols).repeat(rows)
+    ids, pos = [torch.tensor([vocab.special("<start_of_image>")])], [torch.zeros(3, 1, dtype=torch.int64)]
+    for b in range(plan.num_blocks):
+        if b:
+            ids.append(torch.tensor([sep]))
+            pos.append(torch.tensor([[1 + b], [0], [0]]))
+        ids.append(torch.full((n_patch,), ph))
+        pos.append(torch.stack([torch.full((n_patch,), 1 + b), 1 + r, 1 + c]))
+    top = max(plan.num_blocks, rows, cols) + 1
+    ids.append(torch.tensor([vocab.special("<end_of_image>")]))
+    pos.append(torch.full((3, 1), top))
+    return torch.cat(ids), torch.cat(pos, 1).long()

@@ -1,0 +1,193 @@
+"""Loading any real image as 8-bit RGB: paths, bytes, PIL images, numpy HWC and torch CHW arrays.
+
+Rules (documented in the README and tested):
+- EXIF orientation is applied, so "original pixels" mean the picture as a viewer shows it.
+- Modes: 1/L/P/RGB/CMYK/YCbCr/LAB/HSV convert to RGB through PIL; images with alpha (RGBA, LA, PA, P with a
+  transparency key, RGBa) are composited on ``background`` (white by default); 16-bit grey (``I;16*``, 16-bit
+  PNG opened as ``I``) maps to 8 bits by rounding ``v / 257`` (so 65535 -> 255 exactly). Float images (``F``) and
+  ``I`` images outside 0..65535 are refused.
+- A header that claims more than ``max_pixels`` raises :class:`~mmtok.errors.LimitError` before any pixel is
+  decoded (decompression-bomb guard). Corrupt or truncated files raise :class:`~mmtok.errors.DecodeError`
+  naming the file.
+- JPEGs may be decoded at a reduced DCT scale (PIL ``draft``) when the caller asks for a smaller size: the
+  decoded image is never smaller than asked, and the caller records the scale.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+from .errors import DecodeError, InputError, LimitError
+
+__all__ = ["ImageSource", "LoadedImage", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 Mpx; PIL's own bomb error (2 x 89.5 Mpx) is converted as well
+DEFAULT_BACKGROUND = (255, 255, 255)
+ImageSource = Union[str, Path, bytes, "PIL.Image.Image", np.ndarray, torch.Tensor]  # noqa: F821
+
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that transpose width and height
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An RGB picture ready for resizing.
+
+    ``image`` is PIL RGB, possibly decoded at a reduced scale; ``size`` is (width, height) of the ORIGINAL
+    picture after EXIF orientation; ``scale`` = image width / original width (1.0 unless JPEG draft was used).
+    """
+
+    image: Any  # PIL.Image.Image, mode RGB
+    size: tuple[int, int]
+    scale: float
+    source: str
+    mode: str  # the file's own PIL mode before conversion, e.g. "P", "I;16", "CMYK"
+
+
+def _name(src: Any) -> str:
+    if isinstance(src, (str, Path)):
+        return str(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return f"<{len(src)} bytes>"
+    return f"<{type(src).__name__}>"
+
+
+def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+               draft_size: tuple[int, int] | None = None, name: str | None = None) -> LoadedImage:
+    """Load ``src`` as RGB (see the module rules). ``draft_size`` = (width, height) the caller will resize to."""
+    from PIL import Image
+
+    name = name or _name(src)
+    if isinstance(src, (str, Path, bytes, bytearray, memoryview)):
+        return _load_encoded(src, name, max_pixels, background, draft_size)
+    if isinstance(src, Image.Image):
+        _check_pixels(src.size, max_pixels, name)
+        return _finish(src, src.size, name, background, 1.0, exif=True)
+    if isinstance(src, np.ndarray):
+        return _from_array(src, "HWC", name, max_pixels, background)
+    if isinstance(src, torch.Tensor):
+        return _from_array(src.detach().cpu().numpy(), "CHW", name, max_pixels, background)
+    raise InputError(f"cannot read an image from a {type(src).__name__}; give a path, bytes, a PIL image, a numpy "
+                     f"HWC uint8 array or a torch CHW uint8 tensor")
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise DecodeError(f"{name} has an empty size {w}x{h}; give an image with pixels")
+    if w * h > max_pixels:
+        raise LimitError(f"{name} is {w}x{h} = {w * h:,} pixels, more than max_pixels={max_pixels:,} "
+                         f"(decompression-bomb guard); raise ImageConfig(max_pixels=...) if you trust the file")
+
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
+
+
+def _load_encoded(src, name, max_pixels, background, draft_size) -> LoadedImage:
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(src, (str, Path)):
+        p = Path(src)
+        if not p.is_file():
+            raise InputError(f"no such image file: {p}; check the path")
+        fh = open(p, "rb")
+    else:
+        if len(src) == 0:
+            raise DecodeError(f"{name} is empty; give the bytes of an image file")
+        fh = io.BytesIO(bytes(src))
+    with fh:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(fh)
+        except Image.DecompressionBombError as e:
+            raise LimitError(f"{name}: {e}; PIL refuses it before mmtok's max_pixels check (raise "
+                             f"PIL.Image.MAX_IMAGE_PIXELS too if you trust the file)") from None
+        except UnidentifiedImageError:
+            raise DecodeError(f"{name} is not an image PIL can read (corrupt, truncated or an unsupported format); "
+                              f"convert it to PNG or JPEG") from None
+        except _DECODE_ERRORS as e:
+            raise DecodeError(f"{name} cannot be opened as an image ({e}); the file is corrupt or truncated") from None
+        orientation = _orientation(im)
+        w, h = im.size
+        oriented = (h, w) if orientation in _SWAPS_AXES else (w, h)
+        _check_pixels(oriented, max_pixels, name)
+        scale = 1.0
+        if draft_size is not None and im.format == "JPEG":
+            req = (draft_size[1], draft_size[0]) if orientation in _SWAPS_AXES else draft_size
+            im.draft("RGB", (max(1, req[0]), max(1, req[1])))
+            scale = im.size[0] / w
+        try:
+            im.load()
+        except _DECODE_ERRORS as e:
+            raise DecodeError(f"{name} is corrupt or truncated ({e}); re-export or re-download it") from None
+        return _finish(im, oriented, name, background, scale, exif=True)
+
+
+def _orientation(im) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block must not make a readable picture unreadable
+        return 1
+
+
+def _finish(im, oriented_size, name, background, scale, exif: bool) -> LoadedImage:
+    from PIL import ImageOps
+
+    mode = im.mode
+    if exif:
+        try:
+            im = ImageOps.exif_transpose(im)
+        except _DECODE_ERRORS as e:
+            raise DecodeError(f"{name}: cannot apply its EXIF orientation ({e})") from None
+    return LoadedImage(_to_rgb(im, name, background), oriented_size, scale, name, mode)
+
+
+def _to_rgb(im, name: str, background: tuple[int, int, int]):
+    from PIL import Image
+
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        v = np.asarray(im).astype(np.int64)
+        if v.size and (v.min() < 0 or v.max() > 65535):
+            raise InputError(f"{name} is a 32-bit integer image with values {v.min()}..{v.max()}; only 8- and 16-bit "
+                             f"images are read; convert it to 16-bit first")
+        return Image.fromarray(((2 * v + 257) // 514).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "F":
+        raise InputError(f"{name} is a floating-point image; convert it to 8- or 16-bit integers first")
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, tuple(background) + (255,))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _from_array(a: np.ndarray, layout: str, name: str, max_pixels: int, background) -> LoadedImage:
+    from PIL import Image
+
+    if a.dtype != np.uint8:
+        raise InputError(f"{name}: image arrays must be uint8, got {a.dtype}; scale and convert first "
+                         f"(e.g. (x * 255).round().astype(np.uint8))")
+    if a.ndim == 3 and layout == "CHW":
+        a = np.ascontiguousarray(a.transpose(1, 2, 0))
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        want = "[H, W, 3]" if layout == "HWC" else "[3, H, W]"
+        raise InputError(f"{name}: image arrays must be {want} (or 1 or 4 channels), got shape {tuple(a.shape)}")
+    h, w = a.shape[:2]
+    _check_pixels((w, h), max_pixels, name)
+    im = Image.fromarray(a)  # uint8: 2-D -> L, 3 channels -> RGB, 4 -> RGBA
+    mode = im.mode
+    return LoadedImage(_to_rgb(im, name, background), (w, h), 1.0, name, mode)

@@ -1,0 +1,287 @@
+"""ImageTokenizer: exact round trips, THE count formula, provenance, odd modes, errors, timm equality."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from einops import rearrange
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+import mmtok
+from mmtok import ImageConfig, ImageTokenizer, Modality
+from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
+
+from images import PHOTOS, encoded, exif_rotated_jpeg, gradient, png_header_only
+
+CONFIGS = {
+    "fixed-squash": ImageConfig(),
+    "fixed-crop": ImageConfig(aspect="crop"),
+    "fixed-pad": ImageConfig(aspect="pad"),
+    "dynamic": ImageConfig(resize="dynamic"),
+    "tiles": ImageConfig(resize="tiles"),
+}
+TOKS = {k: ImageTokenizer(c) for k, c in CONFIGS.items()}
+NOISE = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("policy", CONFIGS)
+@pytest.mark.parametrize("photo", PHOTOS, ids=lambda p: p.name)
+def test_exact_round_trip_on_real_photos(policy, photo):
+    tok = TOKS[policy]
+    tokens = tok.encode(photo)
+    assert torch.equal(tok.decode(tokens), tok.preprocess(photo))
+    assert all(torch.equal(a, b) for a, b in zip(tok.decode_views(tokens), tok.preprocess_views(photo)))
+    assert len(tokens.patches) == tok.num_tokens(*tokens.original_size)
+    assert tokens.patches.dtype == torch.float32 and tokens.patches.shape[1] == 16 * 16 * 3
+    assert tokens.processed_size == tuple(tok.decode(tokens).shape[1:])
+
+
+def test_default_is_fixed_224_with_196_patches():
+    tok = ImageTokenizer()
+    assert tok.num_tokens(480, 640) == 196 == 14 * 14
+    tokens = tok.encode(PHOTOS[0])
+    assert tokens.grid == (14, 14) and tokens.processed_size == (224, 224)
+
+
+@pytest.mark.parametrize("policy", CONFIGS)
+@given(w=st.integers(1, 2500), h=st.integers(1, 2500))
+def test_num_tokens_matches_encode(policy, w, h):
+    tok = TOKS[policy]
+    tokens = tok.encode(np.zeros((h, w, 3), np.uint8))
+    assert len(tokens.patches) == tok.num_tokens(h, w)
+    assert tokens.original_size == (h, w)
+
+
+@given(w=st.integers(1, 200_000), h=st.integers(1, 200_000), lo=st.integers(1, 300), extra=st.integers(0, 3000))
+def test_dynamic_grid_bounds(w, h, lo, extra):
+    rows, cols, clamped = mmtok.image_plan.dynamic_grid(h, w, 16, lo, lo + extra)
+    assert rows >= 1 and cols >= 1 and lo <= rows * cols <= lo + extra
+    if not clamped and lo * 4 <= lo + extra:
+        # with room in the bounds the grid keeps the aspect ratio to within about one patch per side
+        assert abs(np.log((cols / rows) / (w / h))) <= np.log((cols + 1) / max(cols - 1, 0.5)) + np.log(
+            (rows + 1) / max(rows - 1, 0.5))
+
+
+@pytest.mark.parametrize("w, h", [(1, 1), (3, 5000), (5000, 3), (1, 20000), (20000, 1), (1, 50000)])
+def test_extreme_sizes_never_crash(w, h):
+    for name, tok in TOKS.items():
+        tokens = tok.encode(np.full((h, w, 3), 200, np.uint8))
+        assert all(s > 0 for s in tokens.processed_size)
+        assert torch.equal(tok.decode(tokens), tok.preprocess(np.full((h, w, 3), 200, np.uint8)))
+    plan = TOKS["dynamic"].plan(h, w)
+    expect_clamp = max(w, h) / min(w, h) > 1024
+    assert plan.clamped == expect_clamp
+    seg = TOKS["dynamic"].segment(TOKS["dynamic"].encode(np.zeros((h, w, 3), np.uint8)), mmtok.TextTokenizer.default().vocab())
+    assert seg.meta["clamped"] == expect_clamp
+
+
+def test_tiles_follow_gemini_rule():
+    tok = TOKS["tiles"]
+    assert tok.num_tokens(384, 384) == 256  # one tile: 258 tokens with the two markers
+    assert tok.plan(384, 384).num_markers == 2
+    plan = tok.plan(1000, 2000)  # 2 x 3 tiles of 768 + thumbnail
+    assert plan.views[-1].tiles == (2, 3) and plan.num_blocks == 7
+    assert tok.num_tokens(1000, 2000) == 7 * 256 and plan.num_markers == 2 + 6
+    limited = tok.plan(100, 768 * 50)
+    assert limited.tiles_limited and limited.num_blocks == 1 + 36
+
+
+def _coverage(boxes: torch.Tensor, region, step: int) -> torch.Tensor:
+    """How many boxes contain each sample point of region (x0, y0, x1, y1), with half-open boxes."""
+    x0, y0, x1, y1 = region
+    xs = torch.arange(x0 + 0.5, x1, step, dtype=torch.float64)
+    ys = torch.arange(y0 + 0.5, y1, step, dtype=torch.float64)
+    px, py = torch.meshgrid(xs, ys, indexing="xy")
+    px, py = px.reshape(-1, 1), py.reshape(-1, 1)
+    b = boxes[~torch.isnan(boxes[:, 0])]
+    inside = (px >= b[:, 0]) & (px < b[:, 2]) & (py >= b[:, 1]) & (py < b[:, 3])
+    return inside.sum(1)
+
+
+@pytest.mark.parametrize("policy", CONFIGS)
+@pytest.mark.parametrize("size", [(451, 300), (300, 451), (1000, 2000), (7, 3), (1, 900)])
+def test_patch_boxes_tile_the_picture_once_per_view(policy, size):
+    w, h = size
+    tok = TOKS[policy]
+    tokens = tok.encode(gradient(w, h))
+    boxes = tok.patch_boxes(tokens)
+    assert boxes.shape == (len(tokens.patches), 4)
+    start = 0
+    for view in tokens.plan.views:
+        n = (view.canvas[0] // 16) * (view.canvas[1] // 16)
+        vb = boxes[start:start + n]
+        start += n
+        region = view.box  # the part of the original the view shows (all of it but for fixed-crop)
+        step = max(1, int(min(w, h) // 60))
+        assert (_coverage(vb, region, step) == 1).all(), "every point covered exactly once"
+        valid = vb[~torch.isnan(vb[:, 0])]
+        area = ((valid[:, 2] - valid[:, 0]) * (valid[:, 3] - valid[:, 1])).sum()
+        assert torch.isclose(area, torch.tensor((region[2] - region[0]) * (region[3] - region[1]),
+                                                dtype=torch.float64))
+
+
+def test_batch_equals_one_at_a_time():
+    for tok in TOKS.values():
+        srcs = [PHOTOS[0], PHOTOS[1], gradient(50, 30), PHOTOS[0]]
+        for a, b in zip(tok.encode_batch(srcs), [tok.encode(s) for s in srcs]):
+            assert torch.equal(a.patches, b.patches) and a.grid == b.grid and a.original_size == b.original_size
+
+
+def test_every_input_kind_gives_the_same_tokens():
+    photo = next(p for p in PHOTOS if p.suffix == ".png")
+    tok = ImageTokenizer()
+    ref = tok.encode(photo).patches
+    pil = Image.open(photo)
+    arr = np.array(pil.convert("RGB"))
+    for src in (str(photo), photo.read_bytes(), pil, arr, torch.from_numpy(arr).permute(2, 0, 1)):
+        assert torch.equal(tok.encode(src).patches, ref), type(src)
+
+
+def test_normalization_round_trips_every_byte():
+    for mean, std in [((0.5,) * 3, (0.5,) * 3), ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)), ((0.0,) * 3, (1.0,) * 3)]:
+        tok = ImageTokenizer(ImageConfig(size=16, mean=mean, std=std))
+        ramp = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        arr = np.stack([ramp, ramp.T, 255 - ramp], -1)
+        assert torch.equal(tok.decode(tok.encode(arr)), torch.from_numpy(arr).permute(2, 0, 1))
+
+
+def test_known_norms_match_timm():
+    import timm
+
+    for name, (mean, std) in mmtok.image_plan.KNOWN_VIT_NORMS.items():
+        cfg = timm.models.get_pretrained_cfg(name)
+        assert tuple(cfg.mean) == mean and tuple(cfg.std) == std
+
+
+# --- modes and orientation ----------------------------------------------------------------------------------
+def test_alpha_is_composited_on_background():
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    rgba[:16, :, :] = (255, 0, 0, 255)  # top opaque red, bottom fully transparent
+    for bg in ((255, 255, 255), (0, 0, 0)):
+        tok = ImageTokenizer(ImageConfig(size=32, background=bg))
+        for src in (rgba, encoded(Image.fromarray(rgba), "PNG"), encoded(Image.fromarray(rgba).convert("LA"), "PNG")):
+            out = tok.preprocess(src)
+            assert tuple(out[:, -1, -1].tolist()) == bg
+    pal = Image.fromarray(rgba).convert("RGB").quantize(4)
+    pal.info["transparency"] = pal.getpixel((0, 31))
+    out = ImageTokenizer(ImageConfig(size=32)).preprocess(encoded(pal, "PNG", transparency=pal.getpixel((0, 31))))
+    assert tuple(out[:, -1, -1].tolist()) == (255, 255, 255)
+
+
+def test_sixteen_bit_and_other_modes():
+    v = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)
+    v[0, 0], v[0, 1] = 65535, 257 * 7
+    tok = ImageTokenizer(ImageConfig(size=64))
+    out = tok.preprocess(encoded(Image.fromarray(v), "PNG"))
+    assert out[0, 0, 0] == 255 and out[0, 0, 1] == 7 and (out[0] == out[1]).all()
+    rgb = gradient(48, 32)
+    for mode, fmt in (("L", "PNG"), ("1", "PNG"), ("P", "PNG"), ("CMYK", "JPEG"), ("RGB", "WEBP"), ("RGB", "BMP"),
+                      ("RGB", "GIF"), ("RGB", "TIFF")):
+        data = encoded(Image.fromarray(rgb).convert(mode), fmt)
+        out = tok.preprocess(data)
+        assert out.shape == (3, 64, 64) and out.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("orientation, size", [(1, (40, 20)), (3, (40, 20)), (6, (20, 40)), (8, (20, 40))])
+def test_exif_orientation_is_applied(orientation, size):
+    tok = ImageTokenizer(ImageConfig(resize="dynamic"))
+    tokens = tok.encode(exif_rotated_jpeg(40, 20, orientation))
+    w, h = size
+    assert tokens.original_size == (h, w)
+    # the red channel grows left to right in the stored picture: after a 90-degree turn it grows top to bottom
+    img = tok.preprocess(exif_rotated_jpeg(40, 20, orientation)).float()
+    grows_down = img[0, -1, :].mean() - img[0, 0, :].mean()
+    assert (abs(grows_down) > 30) == (orientation in (6, 8))
+
+
+def test_draft_decoding_stays_within_tolerance():
+    jpeg = next(p for p in PHOTOS if p.name.startswith("seeding"))
+    for policy in ("fixed-squash", "dynamic", "tiles"):
+        full = ImageTokenizer(CONFIGS[policy].__class__(**{**CONFIGS[policy].__dict__, "draft": False}))
+        a, b = TOKS[policy].preprocess(jpeg).float(), full.preprocess(jpeg).float()
+        assert (a - b).abs().mean() <= 1.0 and (a - b).abs().max() <= 24
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("make, error, message", [
+    (lambda d: d / "missing.png", InputError, "no such image file"),
+    (lambda d: b"", DecodeError, "empty"),
+    (lambda d: b"\x00garbage" * 10, DecodeError, "not an image"),
+    (lambda d: png_header_only(100_000, 100_000), LimitError, "max_pixels"),
+    (lambda d: encoded(Image.fromarray(NOISE), "PNG")[:2000], DecodeError, "corrupt or truncated"),
+    (lambda d: encoded(Image.fromarray(NOISE), "JPEG")[:2000], DecodeError, "corrupt or truncated"),
+    (lambda d: encoded(Image.fromarray(NOISE), "GIF")[:2000], DecodeError, "corrupt or truncated"),
+    (lambda d: np.zeros((4, 4, 3), np.float32), InputError, "must be uint8"),
+    (lambda d: np.zeros((4, 4, 2), np.uint8), InputError, "got shape"),
+    (lambda d: torch.zeros(5, 4, 4, dtype=torch.uint8), InputError, "got shape"),
+    (lambda d: 42, InputError, "cannot read an image from a int"),
+])
+def test_bad_inputs_are_typed_errors(tmp_path, make, error, message):
+    src = make(tmp_path)
+    with pytest.raises(error, match=message):
+        ImageTokenizer().encode(src)
+
+
+def test_bad_file_error_names_the_file(tmp_path):
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(encoded(Image.fromarray(NOISE), "JPEG")[:2000])
+    with pytest.raises(DecodeError, match="photo.jpg"):
+        ImageTokenizer().encode(bad)
+
+
+def test_pixel_limit_is_configurable():
+    with pytest.raises(LimitError, match="max_pixels=100"):
+        ImageTokenizer(ImageConfig(max_pixels=100)).encode(np.zeros((11, 10, 3), np.uint8))
+    assert len(ImageTokenizer(ImageConfig(max_pixels=110)).encode(np.zeros((11, 10, 3), np.uint8)).patches) == 196
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"resize": "zoom"}, "resize"), ({"aspect": "stretch"}, "aspect"), ({"size": 100}, "multiple of patch_size"),
+    ({"patch_size": 0}, "positive int"), ({"min_tokens": 10, "max_tokens": 5}, "min_tokens"),
+    ({"std": (0.5, 0.5, 0.0)}, "below 1e-3"), ({"background": (300, 0, 0)}, "background"),
+    ({"mean": (0.5, 0.5)}, "3 finite numbers"),
+])
+def test_config_is_validated(kw, message):
+    with pytest.raises(ConfigError, match=message):
+        ImageConfig(**kw)
+
+
+# --- timm and sequences -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("policy", ["fixed-squash", "dynamic", "tiles"])
+def test_embed_equals_timm_patch_embed(policy):
+    from mmtok.vit import create_vit
+
+    tok = TOKS[policy]
+    tokens = tok.encode(PHOTOS[1])
+    model = create_vit(tok.config.vit_model, patch_size=16)
+    rows, cols = tokens.grid
+    pixels = rearrange(tokens.patches, "(b h w) (p1 p2 c) -> b c (h p1) (w p2)", h=rows, w=cols, p1=16, p2=16)
+    with torch.no_grad():
+        ref = model._pos_embed(model.patch_embed(pixels))[:, model.num_prefix_tokens:]
+    got = tok.embed(tokens)
+    assert got.shape == (len(tokens.patches), model.embed_dim)
+    assert torch.allclose(got, rearrange(ref, "b n d -> (b n) d"), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("policy", CONFIGS)
+def test_segment_in_a_sequence(policy, vocab, text_tok):
+    tok = TOKS[policy]
+    tokens = tok.encode(PHOTOS[2])
+    seg = tok.segment(tokens, vocab)
+    plan = tokens.plan
+    assert len(seg) == plan.num_patches + plan.num_markers
+    seq = mmtok.pack([text_tok.segment("Look:"), seg, text_tok.segment(" nice")], vocab)
+    assert torch.equal(seq.features["image"], tokens.patches)
+    assert seq.unpack()[1] == seg
+    assert seg.meta["grid"] == list(tokens.grid) and seg.meta["source"] == str(PHOTOS[2])
+    # patches of one block sit on their (row, col) grid at one time step
+    ph = seq.input_ids == vocab.placeholder(Modality.IMAGE)
+    pos = seq.positions_3d[:, ph]
+    rows, cols = tokens.grid
+    first = pos[:, : rows * cols] - pos[:, :1]
+    assert torch.equal(first[1].reshape(rows, cols), torch.arange(rows)[:, None].expand(rows, cols))
+    assert torch.equal(first[2].reshape(rows, cols), torch.arange(cols)[None, :].expand(rows, cols))
+    assert (first[0] == 0).all()
