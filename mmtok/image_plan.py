@@ -212,8 +212,8 @@ def plan_image(height: int, width: int, cfg: ImageConfig) -> ImagePlan:
             view = View((s, s), (0, 0, s, s), full)
         elif cfg.aspect == "crop":
             m = min(height, width)
-            x0, y0 = (width - m) / 2, (height - m) / 2
-            view = View((s, s), (0, 0, s, s), (x0, y0, x0 + m, y0 + m))
+            x0, y0 = (width - m) // 2, (height - m) // 2  # whole pixels, so the crop is exact
+            view = View((s, s), (0, 0, s, s), (float(x0), float(y0), float(x0 + m), float(y0 + m)))
         else:
             view = View((s, s), _fit(height, width, s, s), full)
         return ImagePlan("fixed", (height, width), (view,), (s // p, s // p), p)

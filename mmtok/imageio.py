@@ -10,7 +10,7 @@ Rules (documented in the README and tested):
   decoded (decompression-bomb guard). Corrupt or truncated files raise :class:`~mmtok.errors.DecodeError`
   naming the file.
 - JPEGs may be decoded at a reduced DCT scale (PIL ``draft``) when the caller asks for a smaller size: the
-  decoded image is never smaller than asked, and the caller records the scale.
+  decoded image is never smaller than asked, and ``LoadedImage.scale`` records the scale.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, Union
 
 import numpy as np
 import torch
@@ -41,11 +41,12 @@ _SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that transpose width and height
 class LoadedImage:
     """An RGB picture ready for resizing.
 
-    ``image`` is PIL RGB, possibly decoded at a reduced scale; ``size`` is (width, height) of the ORIGINAL
-    picture after EXIF orientation; ``scale`` = image width / original width (1.0 unless JPEG draft was used).
+    ``pixels`` uint8 [3, h, w] (a view of the decoded buffer; treat as read-only), possibly decoded at a reduced
+    scale; ``size`` is (width, height) of the ORIGINAL picture after EXIF orientation; ``scale`` = decoded width /
+    original width (1.0 unless JPEG draft was used).
     """
 
-    image: Any  # PIL.Image.Image, mode RGB
+    pixels: torch.Tensor
     size: tuple[int, int]
     scale: float
     source: str
@@ -60,15 +61,23 @@ def _name(src: Any) -> str:
     return f"<{type(src).__name__}>"
 
 
+DraftRule = Callable[[int, int], "tuple[int, int] | None"]
+
+
 def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                background: tuple[int, int, int] = DEFAULT_BACKGROUND,
-               draft_size: tuple[int, int] | None = None, name: str | None = None) -> LoadedImage:
-    """Load ``src`` as RGB (see the module rules). ``draft_size`` = (width, height) the caller will resize to."""
+               draft: DraftRule | None = None, name: str | None = None) -> LoadedImage:
+    """Load ``src`` as RGB (see the module rules).
+
+    ``draft(width, height)`` is called with the oriented original size of an encoded JPEG and returns the
+    smallest (width, height) the caller needs, or None; PIL then decodes at the largest DCT reduction (1/2, 1/4,
+    1/8) that stays at least that large.
+    """
     from PIL import Image
 
     name = name or _name(src)
     if isinstance(src, (str, Path, bytes, bytearray, memoryview)):
-        return _load_encoded(src, name, max_pixels, background, draft_size)
+        return _load_encoded(src, name, max_pixels, background, draft)
     if isinstance(src, Image.Image):
         _check_pixels(src.size, max_pixels, name)
         return _finish(src, src.size, name, background, 1.0, exif=True)
@@ -92,7 +101,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, name: str) -> None:
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
 
 
-def _load_encoded(src, name, max_pixels, background, draft_size) -> LoadedImage:
+def _load_encoded(src, name, max_pixels, background, draft) -> LoadedImage:
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(src, (str, Path)):
@@ -122,8 +131,9 @@ def _load_encoded(src, name, max_pixels, background, draft_size) -> LoadedImage:
         oriented = (h, w) if orientation in _SWAPS_AXES else (w, h)
         _check_pixels(oriented, max_pixels, name)
         scale = 1.0
-        if draft_size is not None and im.format == "JPEG":
-            req = (draft_size[1], draft_size[0]) if orientation in _SWAPS_AXES else draft_size
+        need = draft(*oriented) if draft is not None and im.format == "JPEG" else None
+        if need is not None:
+            req = (need[1], need[0]) if orientation in _SWAPS_AXES else need
             im.draft("RGB", (max(1, req[0]), max(1, req[1])))
             scale = im.size[0] / w
         try:
@@ -144,12 +154,19 @@ def _finish(im, oriented_size, name, background, scale, exif: bool) -> LoadedIma
     from PIL import ImageOps
 
     mode = im.mode
-    if exif:
+    if exif and _orientation(im) != 1:
         try:
             im = ImageOps.exif_transpose(im)
         except _DECODE_ERRORS as e:
             raise DecodeError(f"{name}: cannot apply its EXIF orientation ({e})") from None
-    return LoadedImage(_to_rgb(im, name, background), oriented_size, scale, name, mode)
+    return LoadedImage(_pixels(_to_rgb(im, name, background)), oriented_size, scale, name, mode)
+
+
+def _pixels(im) -> torch.Tensor:
+    """PIL RGB -> uint8 [3, h, w] sharing PIL's buffer (channels-last strides, as torch's fast resize likes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # read-only buffer: mmtok never writes into it
+        return torch.from_numpy(np.asarray(im)).permute(2, 0, 1)
 
 
 def _to_rgb(im, name: str, background: tuple[int, int, int]):
@@ -189,5 +206,4 @@ def _from_array(a: np.ndarray, layout: str, name: str, max_pixels: int, backgrou
     h, w = a.shape[:2]
     _check_pixels((w, h), max_pixels, name)
     im = Image.fromarray(a)  # uint8: 2-D -> L, 3 channels -> RGB, 4 -> RGBA
-    mode = im.mode
-    return LoadedImage(_to_rgb(im, name, background), (w, h), 1.0, name, mode)
+    return LoadedImage(_pixels(_to_rgb(im, name, background)), (w, h), 1.0, name, im.mode)

@@ -26,12 +26,11 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from .errors import AssetError
+from .debian import default_cache, fetch_packages
 
 REFERENCE_LANGS = ("en", "de", "fr", "ja", "zh-cn")
 PACKAGES = tuple(f"debian-reference-{lang}" for lang in REFERENCE_LANGS) + ("debian-handbook",)
@@ -82,38 +81,9 @@ def _clean_lines(text: str) -> list[str]:
     return [line.rstrip("\n") for line in text.splitlines() if line.strip()]
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
-    try:
-        return subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True).stdout
-    except FileNotFoundError:
-        raise AssetError(f"{cmd[0]} not found: rebuilding the text corpus needs Debian's apt-get and dpkg-deb")
-    except subprocess.CalledProcessError as e:
-        raise AssetError(f"{' '.join(cmd)} failed: {e.stderr.strip()[:500]} "
-                         f"(run 'apt-get update' first if the package is unknown)") from None
-
-
-def fetch_packages(cache: Path) -> dict[str, dict]:
-    """Download and unpack the corpus packages into ``cache``; returns {package: {version, root}}."""
-    cache.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for pkg in PACKAGES:
-        debs = sorted(cache.glob(f"{pkg}_*.deb"))
-        if not debs:
-            _run(["apt-get", "download", pkg], cwd=cache)
-            debs = sorted(cache.glob(f"{pkg}_*.deb"))
-        deb = debs[-1]
-        version = _run(["dpkg-deb", "-f", str(deb), "Version"], cwd=cache).strip()
-        root = cache / "x" / pkg
-        if not root.exists():
-            root.mkdir(parents=True)
-            _run(["dpkg-deb", "-x", str(deb), str(root)], cwd=cache)
-        out[pkg] = {"version": version, "root": root, "deb": deb.name}
-    return out
-
-
 def build_corpus(cache: Path, corpus: Path) -> list[dict]:
     """Write the training corpus (one line per text line) and return the list of sources used."""
-    pkgs = fetch_packages(cache)
+    pkgs = fetch_packages(PACKAGES, cache)
     sources, lines_out = [], []
     for lang in REFERENCE_LANGS:
         pkg = f"debian-reference-{lang}"
@@ -198,8 +168,8 @@ def _train_here(spm, corpus_name: str, vocab_size: int, threads: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mmtok train-text", description=__doc__.split("\n")[0])
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "mmtok" / "text-corpus", help="where packages and the corpus are kept")
+    ap.add_argument("--cache", type=Path, default=default_cache("text-corpus"),
+                    help="where packages and the corpus are kept")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets" / "text")
     ap.add_argument("--vocab-size", type=int, default=VOCAB_SIZE)
     args = ap.parse_args(argv)

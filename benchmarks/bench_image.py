@@ -1,0 +1,96 @@
+"""Fixed-224 image encoding on real JPEG photos: PIL decode-only vs mmtok vs a timm-transform baseline.
+
+Run: .venv/bin/python benchmarks/bench_image.py [--repeat 5]
+Photos: the bundled JPEGs (assets/images) and the 15 Lomiri 16.04 wallpapers (CC0 / CC-BY / CC-BY-SA photos,
+Debian package lomiri-wallpapers-16.04, fetched with apt-get download into ~/.cache/mmtok; skipped if that fails).
+Targets (issue 3): mmtok fixed-224 encode <= 1.3x PIL decode-only of the same file; >= 2x faster than the timm
+baseline (timm.data.create_transform for vit_base_patch16_224 + a plain reshape into 16x16 patches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+import mmtok
+from mmtok.debian import default_cache, fetch_packages
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def photos() -> list[Path]:
+    files = sorted((ROOT / "assets" / "images").glob("*.jpg"))
+    try:
+        pkg = fetch_packages(["lomiri-wallpapers-16.04"], default_cache("photos"))["lomiri-wallpapers-16.04"]
+        names = {f.name for f in files}
+        files += sorted(f for f in (pkg["root"] / "usr/share/backgrounds").glob("*.jpg") if f.name not in names)
+    except mmtok.MmtokError as e:
+        print(f"(lomiri wallpapers unavailable: {e}; using bundled JPEGs only)", file=sys.stderr)
+    return files
+
+
+def timed(fns, repeat: int, budget: float = 1.0) -> list[float]:
+    """Median ms of each function, run interleaved (a, b, c, a, b, c, ...) so that drift in the machine's speed
+    hits all alike; at least ``repeat`` rounds and ``budget`` seconds (fast files get more rounds)."""
+    for fn in fns:
+        fn()
+    ts: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    while len(ts[0]) < repeat or time.perf_counter() - start < budget:
+        for fn, acc in zip(fns, ts):
+            t = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t)
+    return [statistics.median(acc) * 1e3 for acc in ts]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    model = timm.create_model("vit_base_patch16_224", pretrained=False)
+    transform = create_transform(**resolve_data_config({}, model=model))
+    tok = mmtok.ImageTokenizer()
+
+    def pil_decode(f):
+        Image.open(f).load()
+
+    def timm_baseline(f):
+        x = transform(Image.open(f).convert("RGB"))  # (3, 224, 224) float
+        return x.reshape(3, 14, 16, 14, 16).permute(1, 3, 2, 4, 0).reshape(196, 768)
+
+    rows = []
+    for f in photos():
+        probe = Image.open(f)
+        (w, h), progressive = probe.size, bool(probe.info.get("progressive"))
+        t_pil, t_mm, t_timm = timed([lambda: pil_decode(f), lambda: tok.encode(f), lambda: timm_baseline(f)],
+                                    args.repeat)
+        rows.append((f.name + (" (progressive)" if progressive else ""), w, h, f.stat().st_size, t_pil, t_mm, t_timm))
+    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+          f"Pillow {Image.__version__}")
+    print("| photo | size | KB | PIL decode ms | mmtok encode ms | timm baseline ms | mmtok / PIL | timm / mmtok |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, w, h, nbytes, a, b, c in rows:
+        print(f"| {name} | {w}x{h} | {nbytes // 1024} | {a:.1f} | {b:.1f} | {c:.1f} | {b / a:.2f} | {c / b:.2f} |")
+    worst = max(r[5] / r[4] for r in rows)
+    slowest_speedup = min(r[6] / r[5] for r in rows)
+    total = [sum(r[i] for r in rows) for i in (4, 5, 6)]
+    print(f"all {len(rows)} photos: PIL {total[0]:.0f} ms, mmtok {total[1]:.0f} ms, timm {total[2]:.0f} ms; "
+          f"mmtok / PIL {total[1] / total[0]:.2f} (worst photo {worst:.2f}); timm / mmtok {total[2] / total[1]:.2f} "
+          f"(worst photo {slowest_speedup:.2f})")
+    print(f"targets: mmtok <= 1.3x PIL on every photo: {'met' if worst <= 1.3 else 'NOT met'}; "
+          f">= 2x faster than timm on every photo: {'met' if slowest_speedup >= 2 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
