@@ -12,6 +12,7 @@ from .image import ImageTokenizer, ImageTokens
 from .image_plan import ImageConfig, ImagePlan, plan_image
 from .sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack, sequential_positions
 from .text import TextTokenizer
+from .video import VideoConfig, VideoTokenizer, VideoTokens, sample_frames
 from .vocab import PLACEHOLDERS, SPECIAL_TOKENS, Kind, Modality, Vocab
 
 __version__ = "0.1.0"
@@ -22,5 +23,6 @@ __all__ = [
     "SequenceError", "TextError", "VocabError",
     "DEFAULT_MAX_LENGTH", "Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions",
     "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
-    "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
+    "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image",
+    "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
 ]

@@ -174,8 +174,7 @@ class ImageTokenizer:
     def segment(self, tokens: ImageTokens, vocab: Vocab, source: str | None = None) -> Segment:
         """An image segment: <start_of_image>, blocks of placeholders split by <tile_separator>, <end_of_image>.
 
-        3D positions: the opening marker at 0; block b's patch (r, c) at (1 + b, 1 + r, 1 + c); a separator
-        before block b at (1 + b, 0, 0); the closing marker one past the largest position.
+        3D positions (relative): block b's patch (r, c) at (b, 1 + r, 1 + c); see :func:`framed_blocks`.
         """
         ids, pos = image_layout(tokens.plan, vocab)
         meta = tokens.plan.describe() | {"source": source if source is not None else tokens.source}
@@ -236,21 +235,30 @@ def _view_boxes(view: View, p: int) -> torch.Tensor:
     return rearrange(boxes, "(tr h) (tc w) k -> (tr tc h w) k", tr=tr, tc=tc)
 
 
-def image_layout(plan: ImagePlan, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unified ids [n] and relative 3D positions [3, n] of an image segment (see ``ImageTokenizer.segment``)."""
+def framed_blocks(plan: ImagePlan, vocab: Vocab, open_name: str, close_name: str, placeholder: int,
+                  t0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids [n] and relative 3D positions [3, n] of one picture framed by two markers.
+
+    The opening marker sits at (t0, 0, 0); block b's patch (r, c) at (t0 + b, 1 + r, 1 + c); the
+    <tile_separator> before block b at (t0 + b, 0, 0); the closing marker at (t0 + blocks - 1, 1 + rows, 1 + cols).
+    """
     rows, cols = plan.block
-    ph, sep = vocab.placeholder(Modality.IMAGE), vocab.special("<tile_separator>")
-    n_patch = rows * cols
+    nb, n = plan.num_blocks, rows * cols
+    sep = vocab.special("<tile_separator>")
     r = torch.arange(rows).repeat_interleave(cols)
     c = torch.arange(cols).repeat(rows)
-    ids, pos = [torch.tensor([vocab.special("<start_of_image>")])], [torch.zeros(3, 1, dtype=torch.int64)]
-    for b in range(plan.num_blocks):
+    ids, pos = [torch.tensor([vocab.special(open_name)])], [torch.tensor([[t0], [0], [0]])]
+    for b in range(nb):
         if b:
             ids.append(torch.tensor([sep]))
-            pos.append(torch.tensor([[1 + b], [0], [0]]))
-        ids.append(torch.full((n_patch,), ph))
-        pos.append(torch.stack([torch.full((n_patch,), 1 + b), 1 + r, 1 + c]))
-    top = max(plan.num_blocks, rows, cols) + 1
-    ids.append(torch.tensor([vocab.special("<end_of_image>")]))
-    pos.append(torch.full((3, 1), top))
+            pos.append(torch.tensor([[t0 + b], [0], [0]]))
+        ids.append(torch.full((n,), placeholder))
+        pos.append(torch.stack([torch.full((n,), t0 + b), 1 + r, 1 + c]))
+    ids.append(torch.tensor([vocab.special(close_name)]))
+    pos.append(torch.tensor([[t0 + nb - 1], [1 + rows], [1 + cols]]))
     return torch.cat(ids), torch.cat(pos, 1).long()
+
+
+def image_layout(plan: ImagePlan, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids and relative 3D positions of an image segment (:func:`framed_blocks` with the image markers)."""
+    return framed_blocks(plan, vocab, "<start_of_image>", "<end_of_image>", vocab.placeholder(Modality.IMAGE))

@@ -1,0 +1,205 @@
+"""Video: the sampling rule exactly, on clips whose frames carry their own index; minimal decoding; errors."""
+
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+import mmtok
+from mmtok import Modality
+from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
+from mmtok.video import VideoConfig, VideoTokenizer, sample_frames
+
+from videos import decoded_times, expected_indices, make_clip, read_index
+
+os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder otherwise
+CITY = Path(__file__).resolve().parent.parent / "assets" / "video" / "cityCC0.mpg"
+
+
+def _indices(frames: np.ndarray) -> list[int]:
+    return [read_index(f) for f in frames]
+
+
+@pytest.mark.parametrize("kind", ["mp4", "webm", "mkv", "mpg", "gif"])
+@pytest.mark.parametrize("n", [30, 101])
+def test_constant_rate_clips_follow_the_rule(tmp_path, kind, n):
+    path = tmp_path / f"clip.{kind}"
+    make_clip(path, kind, n=n, fps=25, gop=12)
+    times = decoded_times(path)  # what the muxer really wrote (an encoder may leave a gap)
+    frames, ts = sample_frames(path, 16)
+    assert frames.shape == (16, 96, 128, 3) and frames.dtype == np.uint8
+    want = expected_indices(times, 16, 1 / 25)
+    assert _indices(frames) == want
+    assert np.allclose(ts, [times[i] - times[0] for i in want], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "webm"])
+def test_variable_frame_rate(tmp_path, kind):
+    rng = np.random.default_rng(1)
+    gaps = rng.choice([0.01, 0.02, 0.1, 0.25], size=59)
+    times = [0.0] + list(np.round(np.cumsum(gaps), 3))
+    path = tmp_path / f"vfr.{kind}"
+    make_clip(path, kind, pts_seconds=times, gop=7)
+    frames, ts = sample_frames(path, 16)
+    # the last frame lasts as long as its packet says (the muxer's duration), recovered from the index
+    tok = VideoTokenizer()
+    tokens = tok.encode(path)
+    last = tokens.duration - (times[-1] - times[0])
+    assert _indices(frames) == expected_indices(times, 16, last)
+    assert tokens.frame_indices.tolist() == expected_indices(times, 16, last)
+
+
+@pytest.mark.parametrize("n", [1, 5, 15])
+def test_short_clips_repeat_frames_and_say_so(tmp_path, n):
+    path = tmp_path / "short.mp4"
+    times = make_clip(path, "mp4", n=n)
+    tokens = VideoTokenizer().encode(path)
+    want = expected_indices(times, 16, 1 / 25)
+    assert tokens.frame_indices.tolist() == want
+    assert tokens.repeats.tolist() == [i > 0 and want[i] == want[i - 1] for i in range(16)]
+    assert len(tokens.frames) == 16 and tokens.num_clip_frames == n
+    assert tokens.frames_decoded <= n + 2
+
+
+@pytest.mark.parametrize("rotation, corner", [(90, "bottom-left"), (-90, "top-right"), (180, "bottom-right")])
+def test_rotation_is_applied(tmp_path, rotation, corner):
+    path = tmp_path / "rot.mp4"
+    make_clip(path, "mp4", n=10, rotation=rotation)
+    frames, _ = sample_frames(path, 4)
+    img = frames[0]
+    h, w = img.shape[:2]
+    assert (h, w) == ((96, 128) if rotation == 180 else (128, 96))
+    ys, xs = ((img[:, :, 0] > 200) & (img[:, :, 1] < 60)).nonzero()
+    assert f"{'top' if ys.mean() < h / 2 else 'bottom'}-{'left' if xs.mean() < w / 2 else 'right'}" == corner
+    undo = np.rot90(img, k=-(rotation % 360) // 90)
+    assert read_index(undo) == expected_indices([i / 25 for i in range(10)], 4, 1 / 25)[0]
+
+
+def test_decoding_is_minimal(tmp_path):
+    path = tmp_path / "long.mp4"
+    make_clip(path, "mp4", n=400, gop=10)
+    tokens = VideoTokenizer().encode(path)
+    # 16 targets, each at most one GOP (10 frames) past its keyframe, plus B-frame reordering slack
+    assert tokens.frames_decoded <= 16 * 12 < 400
+    assert tokens.frame_indices.tolist() == expected_indices([i / 25 for i in range(400)], 16, 1 / 25)
+
+
+def test_nearest_keyframe_mode(tmp_path):
+    path = tmp_path / "k.mp4"
+    times = make_clip(path, "mp4", n=200, gop=20)
+    exact = VideoTokenizer().encode(path)
+    fast = VideoTokenizer(VideoConfig(sampling="nearest_keyframe")).encode(path)
+    with av.open(str(path)) as c:
+        keys = [p.pts for p in c.demux(video=0) if p.is_keyframe and p.size]
+    assert set(fast.pts.tolist()) <= set(keys)
+    assert fast.frames_decoded < exact.frames_decoded
+    assert fast.sampling == "nearest_keyframe" and VideoConfig().sampling == "exact"
+    step = (times[-1] + 1 / 25) / 16
+    assert np.all(np.abs(fast.timestamps.numpy() - fast.targets.numpy()) <= 10 / 25 + step)
+
+
+def test_real_clip_matches_a_full_decode():
+    frames, ts = sample_frames(CITY, 16)
+    with av.open(str(CITY)) as c:
+        s = c.streams.video[0]
+        all_frames = [(f.pts, f.to_ndarray(format="rgb24")) for f in c.decode(s)]
+        tb = float(s.time_base)
+    pts = [p for p, _ in all_frames]
+    times = [(p - pts[0]) * tb for p in pts]
+    want = expected_indices(times, 16, (pts[1] - pts[0]) * tb)
+    for got, i in zip(frames, want):
+        assert np.array_equal(got, all_frames[i][1])
+    assert np.allclose(ts, [times[i] for i in want])
+
+
+@pytest.mark.parametrize("policy", ["fixed", "dynamic", "tiles"])
+def test_encode_decode_and_counts(tmp_path, policy, vocab):
+    path = tmp_path / "c.webm"
+    make_clip(path, "webm", n=40)
+    tok = VideoTokenizer(VideoConfig(num_frames=8, image=mmtok.ImageConfig(resize=policy)))
+    tokens = tok.encode(path)
+    frames, _ = sample_frames(path, 8)
+    assert torch.equal(tok.decode(tokens), torch.stack([tok.image.preprocess(f) for f in frames]))
+    assert len(tokens.patches) == tok.num_tokens(96, 128) == 8 * tok.image.num_tokens(96, 128)
+    seg = tok.segment(tokens, vocab)
+    seq = mmtok.pack([mmtok.TextTokenizer.default().segment("clip:"), seg], vocab)
+    assert torch.equal(seq.features["video"], tokens.patches)
+    plan = tokens.frames[0].plan
+    assert len(seg) == 8 * (plan.num_patches + plan.num_markers) + 2
+    assert seg.meta["timestamps"] == tokens.timestamps.tolist()
+    # t advances with time: one step per sampled frame (per block for tiled frames)
+    ph = seq.input_ids == vocab.placeholder(Modality.VIDEO)
+    t = seq.positions_3d[0, ph].reshape(8, -1)
+    assert (t[1:, 0] - t[:-1, 0] == plan.num_blocks).all()
+
+
+def test_real_clip_tokens():
+    tok = VideoTokenizer()
+    tokens = tok.encode(CITY)
+    assert len(tokens.frames) == 16 and tokens.grid == (14, 14)
+    assert tokens.frames_decoded < tokens.num_clip_frames  # no full decode
+    assert abs(tokens.duration - 7.6) < 1e-9
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w", format="wav") as out:
+        s = out.add_stream("pcm_s16le", rate=16000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for p in s.encode(frame):
+            out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    return path
+
+
+@pytest.mark.parametrize("kind, faststart", [("mkv", False), ("webm", False), ("mp4", True), ("mp4", False)])
+def test_truncated_files_are_typed_errors(tmp_path, kind, faststart):
+    path = tmp_path / f"t.{kind}"
+    make_clip(path, kind, n=120, faststart=faststart, size=(256, 192))
+    data = path.read_bytes()
+    cut = tmp_path / f"cut.{kind}"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(DecodeError, match=r"cut\.|truncated"):
+        VideoTokenizer().encode(cut)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda d: d / "missing.mp4", InputError, "no such video file"),
+    (lambda d: (d / "empty.mp4").write_bytes(b"") == 0 and d / "empty.mp4", DecodeError, "empty"),
+    (lambda d: (d / "noise.mp4").write_bytes(os.urandom(5000)) and d / "noise.mp4", DecodeError, "noise.mp4"),
+    (lambda d: _audio_only(d / "sound.wav"), DecodeError, "no video stream"),
+    (lambda d: b"", DecodeError, "empty"),
+    (lambda d: 3.5, InputError, "cannot read a video"),
+])
+def test_bad_inputs(tmp_path, make, error, message):
+    with pytest.raises(error, match=message):
+        VideoTokenizer().encode(make(tmp_path))
+
+
+def test_limits_and_config(tmp_path):
+    path = tmp_path / "c.mp4"
+    make_clip(path, "mp4", n=50)
+    with pytest.raises(LimitError, match="max_duration"):
+        VideoTokenizer(VideoConfig(max_duration=1.0)).encode(path)
+    with pytest.raises(LimitError, match="max_decoded_frames"):
+        VideoTokenizer(VideoConfig(max_decoded_frames=3)).encode(path)
+    with pytest.raises(LimitError, match="max_pixels"):
+        VideoTokenizer(VideoConfig(image=mmtok.ImageConfig(max_pixels=1000))).encode(path)
+    for kw in ({"num_frames": 0}, {"sampling": "fast"}, {"threads": -1}, {"image": "fixed"}):
+        with pytest.raises(ConfigError):
+            VideoConfig(**kw)
+
+
+def test_bytes_and_file_objects(tmp_path):
+    path = tmp_path / "c.mp4"
+    make_clip(path, "mp4", n=20)
+    a = VideoTokenizer().encode(path)
+    b = VideoTokenizer().encode(path.read_bytes())
+    with open(path, "rb") as fh:
+        c = VideoTokenizer().encode(fh)
+    assert torch.equal(a.patches, b.patches) and torch.equal(a.patches, c.patches)
