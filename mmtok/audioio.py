@@ -1,0 +1,237 @@
+"""Audio in: any common file through PyAV, or a waveform tensor plus its rate, as 16 kHz mono float32 chunks.
+
+- Mono is the mean of all channels (LFE included), taken at the source rate before resampling.
+- Files resample with FFmpeg's resampler (libswresample through PyAV) while decoding, chunk by chunk, so memory
+  stays bounded; tensors and arrays resample with ``torchaudio.functional.resample``. Both are tested to agree.
+- Errors name the input: a missing, empty, corrupt or truncated file (a WAV or FLAC whose header promises more
+  than is there), no audio stream, zero samples, NaN or infinite samples, or more than ``max_duration``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator, Union
+
+import numpy as np
+import torch
+
+from .audio_presets import SAMPLE_RATE
+from .errors import DecodeError, InputError, LimitError
+
+__all__ = ["AudioSource", "AudioInfo", "stream_audio"]
+
+AudioSource = Union[str, Path, bytes, BinaryIO, torch.Tensor, np.ndarray]
+
+
+@dataclass
+class AudioInfo:
+    """Facts about the input, filled while streaming (``samples`` is final once the stream ends)."""
+
+    source: str
+    source_rate: int = 0
+    channels: int = 0
+    codec: str = ""
+    samples: int = 0  # 16 kHz mono samples produced
+    resampler: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _name(src: Any) -> str:
+    if isinstance(src, (str, Path)):
+        return str(src)
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return f"<{len(src)} bytes>"
+    if isinstance(src, (torch.Tensor, np.ndarray)):
+        return f"<{type(src).__name__} {tuple(src.shape)}>"
+    return getattr(src, "name", None) or f"<{type(src).__name__}>"
+
+
+def stream_audio(src: AudioSource, *, sample_rate: int | None, max_duration: float, chunk_seconds: float,
+                 info: AudioInfo | None = None, name: str | None = None) -> Iterator[np.ndarray]:
+    """Yield 16 kHz mono float32 chunks of about ``chunk_seconds``; fills ``info`` as it goes."""
+    name = name or _name(src)
+    info = info if info is not None else AudioInfo(name)
+    info.source = name
+    if isinstance(src, (torch.Tensor, np.ndarray)):
+        yield from _from_waveform(src, sample_rate, name, max_duration, chunk_seconds, info)
+    else:
+        if sample_rate is not None:
+            raise InputError(f"{name}: sample_rate is only for waveform tensors; files carry their own rate")
+        yield from _from_file(src, name, max_duration, chunk_seconds, info)
+
+
+def _from_waveform(x, sample_rate, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
+    import torchaudio.functional as AF
+
+    x = torch.as_tensor(x)
+    if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate < 1:
+        raise InputError(f"{name}: a waveform needs its sample_rate as a positive int (Hz), got {sample_rate!r}")
+    if not x.is_floating_point():
+        raise InputError(f"{name}: waveforms must be float in [-1, 1], got {x.dtype}; divide int16 audio by 32768")
+    if x.dim() == 1:
+        x = x[None]
+    if x.dim() != 2:
+        raise InputError(f"{name}: a waveform must be [samples] or [channels, samples], got {tuple(x.shape)}")
+    if x.shape[1] == 0:
+        raise InputError(f"{name} has 0 samples; give audio with content")
+    _check_finite(x, name)
+    seconds = x.shape[1] / sample_rate
+    if seconds > max_duration:
+        raise LimitError(f"{name} lasts {seconds:.1f} s, more than max_duration={max_duration:.0f} s; raise "
+                         f"AudioConfig(max_duration=...)")
+    info.source_rate, info.channels, info.codec = sample_rate, x.shape[0], "tensor"
+    mono = x.float().mean(0)
+    if sample_rate != SAMPLE_RATE:
+        mono = AF.resample(mono, sample_rate, SAMPLE_RATE)
+        info.resampler = "torchaudio.functional.resample"
+    step = int(chunk_seconds * SAMPLE_RATE)
+    out = mono.numpy()
+    for i in range(0, len(out), step):
+        chunk = out[i:i + step]
+        info.samples += len(chunk)
+        yield chunk
+
+
+def _check_finite(x, name: str, offset: int = 0) -> None:
+    bad = ~torch.isfinite(torch.as_tensor(x))
+    if bad.any():
+        i = int(bad.nonzero()[0, -1]) + offset
+        raise InputError(f"{name} holds NaN or infinite samples (first at sample {i}); clean the audio first")
+
+
+def _open(src, name):
+    import av
+
+    if isinstance(src, (str, Path)):
+        p = Path(src)
+        if not p.is_file():
+            raise InputError(f"no such audio file: {p}; check the path")
+        if p.stat().st_size == 0:
+            raise DecodeError(f"{name} is empty (0 bytes); give an audio file")
+        arg: Any = str(p)
+        _check_wav_header(p, name)
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        if len(src) == 0:
+            raise DecodeError(f"{name} is empty (0 bytes); give an audio file")
+        arg = io.BytesIO(bytes(src))
+    elif hasattr(src, "read"):
+        arg = src
+    else:
+        raise InputError(f"cannot read audio from a {type(src).__name__}; give a path, bytes, a binary file, or a "
+                         f"waveform tensor with its sample_rate")
+    try:
+        container = av.open(arg, mode="r", metadata_errors="ignore")
+    except av.FFmpegError as e:
+        raise DecodeError(f"{name} cannot be opened as audio ({e}); the file is corrupt, truncated or not a media "
+                          f"file") from None
+    if not container.streams.audio:
+        container.close()
+        raise DecodeError(f"{name} has no audio stream; give an audio file or a video with sound")
+    return container, container.streams.audio[0]
+
+
+def _check_wav_header(path: Path, name: str) -> None:
+    """A WAV whose data chunk declares more bytes than the file holds is truncated (FFmpeg reads it quietly)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    i = 12
+    while i + 8 <= len(head):
+        cid, size = head[i:i + 4], struct.unpack("<I", head[i + 4:i + 8])[0]
+        if cid == b"data":
+            if size not in (0, 0xFFFFFFFF) and i + 8 + size > path.stat().st_size:
+                raise DecodeError(f"{name} is truncated: its WAV header declares {size:,} bytes of samples but the file "
+                                  f"ends after {path.stat().st_size - i - 8:,}; re-export or re-download it")
+            return
+        i += 8 + size + (size & 1)
+
+
+def _to_float(frame) -> np.ndarray:
+    """An av.AudioFrame as float32 [channels, samples] in [-1, 1]."""
+    a = frame.to_ndarray()
+    fmt = frame.format
+    channels = len(frame.layout.channels)
+    if not fmt.is_planar:
+        a = a.reshape(-1, channels).T
+    if a.dtype == np.int16:
+        return a.astype(np.float32) / 32768.0
+    if a.dtype == np.int32:
+        return (a / 2147483648.0).astype(np.float32)
+    if a.dtype == np.uint8:
+        return (a.astype(np.float32) - 128.0) / 128.0
+    if a.dtype == np.int64:
+        return (a / 9223372036854775808.0).astype(np.float32)
+    return a.astype(np.float32, copy=False)
+
+
+def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
+    import av
+
+    container, stream = _open(src, name)
+    try:
+        rate = stream.codec_context.sample_rate or stream.rate
+        if not rate:
+            raise DecodeError(f"{name}: the audio stream has no sample rate; re-encode the file")
+        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        if declared and declared > max_duration:
+            raise LimitError(f"{name} lasts {declared:.1f} s by its header, more than max_duration={max_duration:.0f} "
+                             f"s; raise AudioConfig(max_duration=...)")
+        info.source_rate, info.codec = int(rate), stream.codec_context.name
+        info.channels = stream.codec_context.channels
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE) if rate != SAMPLE_RATE else None
+        info.resampler = "ffmpeg libswresample" if resampler else ""
+        limit, step = int(max_duration * rate) + 1, int(chunk_seconds * rate)
+        pending: list[np.ndarray] = []
+        n_pending = n_in = 0
+        try:
+            for frame in container.decode(stream):
+                mono = _to_float(frame).mean(0)
+                _check_finite(torch.from_numpy(mono), name, n_in)
+                n_in += len(mono)
+                if n_in > limit:
+                    raise LimitError(f"{name} lasts more than max_duration={max_duration:.0f} s; raise "
+                                     f"AudioConfig(max_duration=...)")
+                pending.append(mono)
+                n_pending += len(mono)
+                if n_pending >= step:
+                    yield from _emit(np.concatenate(pending), resampler, rate, info, n_in - n_pending)
+                    pending, n_pending = [], 0
+            if pending:
+                yield from _emit(np.concatenate(pending), resampler, rate, info, n_in - n_pending)
+            if resampler is not None:
+                yield from _drain(resampler.resample(None), info)
+        except av.FFmpegError as e:
+            raise DecodeError(f"{name}: decoding failed ({e}); the file is corrupt or truncated") from None
+        if n_in == 0:
+            raise DecodeError(f"{name} contains no audio samples; give audio with content")
+        got = n_in / rate
+        if declared and got < declared - max(0.05, 0.01 * declared):
+            raise DecodeError(f"{name} is truncated: its header says {declared:.2f} s but only {got:.2f} s could be "
+                              f"decoded; re-export or re-download it")
+        info.extra["source_samples"] = n_in
+    finally:
+        container.close()
+
+
+def _emit(mono: np.ndarray, resampler, rate: int, info: AudioInfo, pts: int) -> Iterator[np.ndarray]:
+    if resampler is None:
+        info.samples += len(mono)
+        yield mono
+        return
+    import av
+
+    frame = av.AudioFrame.from_ndarray(mono[None, :], format="flt", layout="mono")
+    frame.sample_rate, frame.pts = rate, pts
+    yield from _drain(resampler.resample(frame), info)
+
+
+def _drain(frames, info: AudioInfo) -> Iterator[np.ndarray]:
+    if frames:
+        out = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float32, copy=False)
+        info.samples += len(out)
+        if len(out):
+            yield out

@@ -1,0 +1,275 @@
+"""Audio: reference equality (Whisper, Gemma 3n, Kaldi), chunked == unchunked, THE count, loading, errors."""
+
+import struct
+
+import av
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import mmtok
+from mmtok.audio import AudioConfig, AudioTokenizer, log_mel
+from mmtok.audio_presets import PRESETS, min_samples, num_frames
+from mmtok.audioio import stream_audio
+from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
+
+from sounds import ASSETS, FORMATS, tone, write_audio
+
+SPEECH = ASSETS / "speech_en.wav"
+MUSIC = ASSETS / "guit_em9.flac"
+
+
+def _wave16k(path) -> torch.Tensor:
+    return torch.from_numpy(np.concatenate(list(stream_audio(path, sample_rate=None, max_duration=1e9,
+                                                             chunk_seconds=30))))
+
+
+@pytest.mark.parametrize("n_mels", [80, 128])
+@pytest.mark.parametrize("seconds", [0.3, 7.3, 30.0])
+def test_whisper_reference_equality(n_mels, seconds):
+    import whisper.audio
+
+    x = torch.from_numpy(tone(seconds, 16000)[0])
+    ref = whisper.audio.log_mel_spectrogram(x, n_mels=n_mels).T
+    ours = log_mel(x, f"whisper-{n_mels}")
+    assert ours.shape == ref.shape == (int(seconds * 16000) // 160, n_mels)
+    assert (ours - ref).abs().max() <= 1e-3
+
+
+def test_whisper_reference_on_real_speech():
+    import whisper.audio
+
+    x = _wave16k(SPEECH)
+    assert (log_mel(x, "whisper-80") - whisper.audio.log_mel_spectrogram(x, n_mels=80).T).abs().max() <= 1e-3
+
+
+def test_usm_matches_gemma3n_feature_extractor():
+    from transformers import Gemma3nAudioFeatureExtractor
+
+    x = _wave16k(SPEECH).numpy()
+    ref, _ = Gemma3nAudioFeatureExtractor()._extract_spectrogram(x[None], np.ones(len(x)))
+    ours = log_mel(torch.from_numpy(x), "usm-128")
+    assert ours.shape == ref.shape and np.abs(ours.numpy() - ref).max() <= 1e-3
+
+
+def test_kaldi_preset_is_torchaudio_fbank():
+    import torchaudio.compliance.kaldi as kaldi
+
+    x = _wave16k(MUSIC)
+    ref = kaldi.fbank(x[None] * 32768.0, num_mel_bins=80, sample_frequency=16000, dither=0.0)
+    assert torch.allclose(log_mel(x, "kaldi-fbank-80"), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@settings(max_examples=15)
+@given(cuts=st.lists(st.integers(1, 9000), min_size=1, max_size=12), extra=st.integers(0, 5000))
+def test_chunked_equals_unchunked(preset, cuts, extra):
+    from mmtok.audio import _MelStream
+
+    x = tone(0.2 + extra / 16000 + sum(cuts) / 16000, 16000)[0]
+    whole = log_mel(torch.from_numpy(x), preset)
+    s, i = _MelStream(PRESETS[preset]), 0
+    for c in cuts:
+        s.feed(x[i:i + c])
+        i += c
+    s.feed(x[i:])
+    assert torch.allclose(s.finish(), whole, atol=1e-5, rtol=0)
+
+
+def test_chunk_size_does_not_change_file_results():
+    a = AudioTokenizer(AudioConfig(chunk_seconds=1)).encode(MUSIC)
+    b = AudioTokenizer(AudioConfig(chunk_seconds=600)).encode(MUSIC)
+    assert a.num_samples == b.num_samples and torch.allclose(a.features, b.features, atol=1e-5)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("stack", [1, 4, 7])
+@settings(max_examples=25)
+@given(n=st.integers(520, 60_000))
+def test_num_tokens_matches_encode(preset, stack, n):
+    tok = AudioTokenizer(AudioConfig(preset=preset, stack=stack))
+    tokens = tok.encode(torch.zeros(n).uniform_(-0.1, 0.1), sample_rate=16000)
+    assert len(tokens.tokens) == tok.num_tokens(tokens.duration) == -(-num_frames(n, PRESETS[preset]) // stack)
+    assert tokens.tokens.shape[1] == stack * PRESETS[preset].n_mels
+    assert tokens.padded_frames == (-len(tokens.features)) % stack
+    spans = tokens.spans
+    assert spans[0, 0] == 0 and spans[-1, 1] == tokens.duration and (spans[1:, 0] == spans[:-1, 1]).all()
+
+
+def test_default_rate_is_25_tokens_per_second():
+    tok = AudioTokenizer()
+    assert tok.config.preset == "whisper-80" and tok.config.tokens_per_second == 25
+    assert tok.num_tokens(10.0) == 250 and tok.num_tokens(3600.0) == 90_000
+
+
+def test_batch_equals_one_at_a_time():
+    tok = AudioTokenizer()
+    srcs = [SPEECH, MUSIC, SPEECH]
+    for a, b in zip(tok.encode_batch(srcs), [tok.encode(s) for s in srcs]):
+        assert torch.equal(a.tokens, b.tokens)
+
+
+@pytest.mark.parametrize("rate", [8000, 22050, 44100, 192000])
+def test_ffmpeg_and_torchaudio_resampling_agree(tmp_path, rate):
+    x = tone(3.0, rate)
+    path = write_audio(tmp_path / "a.f32.wav", x, rate, "f32.wav")
+    a = _wave16k(path)
+    b = torch.from_numpy(np.concatenate(list(stream_audio(torch.from_numpy(x[0]), sample_rate=rate,
+                                                          max_duration=1e9, chunk_seconds=30))))
+    assert len(a) == len(b) == 48000
+    d = (a - b)[160:-160]
+    assert d.pow(2).mean().sqrt() <= 2e-3  # stated tolerance: RMS difference <= 2e-3 of full scale
+    assert (log_mel(a) - log_mel(b)).abs().mean() <= 0.025
+
+
+@pytest.mark.parametrize("kind", sorted(FORMATS))
+def test_common_formats(tmp_path, kind):
+    path = write_audio(tmp_path / f"a.{kind}", tone(2.0, 44100, 2), 44100, kind)
+    tokens = AudioTokenizer().encode(path)
+    assert abs(tokens.duration - 2.0) < 0.06 and tokens.sample_rate == 16000 and tokens.channels == 2
+
+
+@pytest.mark.parametrize("channels, rate", [(1, 8000), (8, 48000), (2, 192000), (6, 44100)])
+def test_odd_inputs_simply_work(tmp_path, channels, rate):
+    path = write_audio(tmp_path / "a.wav", tone(1.5, rate, channels), rate, "wav")
+    tokens = AudioTokenizer().encode(path)
+    assert tokens.channels == channels and tokens.source_rate == rate and len(tokens.tokens) == 38
+
+
+def test_mono_is_the_mean_of_channels():
+    x = tone(1.0, 16000, 2)
+    a = AudioTokenizer().encode(torch.from_numpy(x), sample_rate=16000)
+    b = AudioTokenizer().encode(torch.from_numpy(x.mean(0)), sample_rate=16000)
+    assert torch.equal(a.features, b.features)
+
+
+def test_silence_works():
+    tokens = AudioTokenizer().encode(torch.zeros(16000), sample_rate=16000)
+    assert len(tokens.tokens) == 25 and torch.isfinite(tokens.tokens).all()
+
+
+def test_audio_track_of_a_video(tmp_path):
+    path = tmp_path / "av.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        a = out.add_stream("aac", rate=44100, layout="stereo")
+        for i in range(25):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")):
+                out.mux(p)
+        frame = av.AudioFrame.from_ndarray(tone(1.0, 44100, 2), format="fltp", layout="stereo")
+        frame.sample_rate = 44100
+        for p in a.encode(frame):
+            out.mux(p)
+        for s in (v, a):
+            for p in s.encode(None):
+                out.mux(p)
+    tokens = AudioTokenizer().encode(path)
+    assert 0.9 < tokens.duration < 1.1
+
+
+def test_real_speech_and_music():
+    tok = AudioTokenizer()
+    speech, music = tok.encode(SPEECH), tok.encode(MUSIC)
+    assert speech.source_rate == 22050 and abs(speech.duration - 8.083) < 1e-3
+    assert music.source_rate == 44100 and music.channels == 2 and abs(music.duration - 9.972) < 1e-3
+    assert len(music.tokens) == tok.num_tokens(music.duration) == 250
+
+
+def test_segment_in_a_sequence(vocab, text_tok):
+    tok = AudioTokenizer()
+    tokens = tok.encode(SPEECH)
+    seg = tok.segment(tokens, vocab)
+    seq = mmtok.pack([text_tok.segment("Listen:"), seg], vocab)
+    assert torch.equal(seq.features["audio"], tokens.tokens)
+    assert len(seg) == len(tokens.tokens) + 2 and seg.meta["tokens_per_second"] == 25
+    assert seg.meta["duration"] == tokens.duration and seg.meta["preset"] == "whisper-80"
+
+
+# measured on the bundled speech (2026-11-22): whisper 0.042 / 0.034, usm 1.07 / 0.84, kaldi 2.35 / 1.39
+@pytest.mark.parametrize("preset, bound, loud_bound", [("whisper-80", 0.08, 0.06), ("usm-128", 1.5, 1.2),
+                                                       ("kaldi-fbank-80", 3.0, 2.0)])
+def test_griffin_lim_round_trip_is_reported(preset, bound, loud_bound):
+    tok = AudioTokenizer(AudioConfig(preset=preset))
+    tokens = tok.encode(SPEECH)
+    report = tok.roundtrip(tokens)
+    assert report["waveform"].shape == (tokens.num_samples,)
+    assert report["mel_mean_abs"] <= bound and report["mel_mean_abs_loud"] <= loud_bound
+
+
+# --- errors -------------------------------------------------------------------------------------------------
+def _wav_claiming(path, seconds: float):
+    write_audio(path, tone(0.5, 16000), 16000, "wav")
+    data = bytearray(path.read_bytes())
+    i = data.index(b"data")
+    data[i + 4:i + 8] = struct.pack("<I", int(seconds * 16000 * 2))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda d: d / "missing.wav", InputError, "no such audio file"),
+    (lambda d: (d / "empty.wav").write_bytes(b"") == 0 and d / "empty.wav", DecodeError, "empty"),
+    (lambda d: (d / "noise.mp3").write_bytes(np.random.default_rng(0).bytes(4000)) and d / "noise.mp3",
+     DecodeError, "noise.mp3"),
+    (lambda d: _wav_claiming(d / "ten_hours.wav", 36000), DecodeError, "ten_hours.wav is truncated"),
+    (lambda d: torch.zeros(0), InputError, "0 samples"),
+    (lambda d: torch.tensor([0.0, float("nan"), 0.0] * 400), InputError, "NaN or infinite.*sample 1"),
+    (lambda d: torch.zeros(100), InputError, "too short"),
+    (lambda d: torch.zeros(5, 2, 2), InputError, "must be"),
+    (lambda d: torch.zeros(16000, dtype=torch.int16), InputError, "must be float"),
+    (lambda d: 7, InputError, "cannot read audio"),
+])
+def test_bad_inputs(tmp_path, make, error, message):
+    src = make(tmp_path)
+    kw = {"sample_rate": 16000} if isinstance(src, torch.Tensor) else {}
+    with pytest.raises(error, match=message):
+        AudioTokenizer().encode(src, **kw)
+
+
+def test_nan_in_a_float_wav_file(tmp_path):
+    x = tone(1.0, 16000)
+    x[0, 5000] = np.inf
+    path = write_audio(tmp_path / "bad.f32.wav", x, 16000, "f32.wav")
+    with pytest.raises(InputError, match="bad.f32.wav holds NaN or infinite samples"):
+        AudioTokenizer().encode(path)
+
+
+@pytest.mark.parametrize("kind", ["wav", "flac"])
+def test_truncated_files(tmp_path, kind):
+    path = write_audio(tmp_path / f"a.{kind}", tone(4.0, 44100, 2), 44100, kind)
+    data = path.read_bytes()
+    cut = tmp_path / f"cut.{kind}"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DecodeError, match="truncated"):
+        AudioTokenizer().encode(cut)
+
+
+def test_no_audio_stream(tmp_path):
+    path = tmp_path / "silent.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 64, 64, "yuv420p"
+        for p in v.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")):
+            out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+    with pytest.raises(DecodeError, match="silent.mp4 has no audio stream"):
+        AudioTokenizer().encode(path)
+
+
+def test_limits_and_config():
+    with pytest.raises(LimitError, match="max_duration=1"):
+        AudioTokenizer(AudioConfig(max_duration=1.0)).encode(torch.zeros(40000), sample_rate=16000)
+    with pytest.raises(LimitError, match="max_duration=5"):
+        AudioTokenizer(AudioConfig(max_duration=5.0)).encode(MUSIC)
+    for kw in ({"preset": "whisper-99"}, {"stack": 0}, {"max_duration": -1}, {"chunk_seconds": 0.1}):
+        with pytest.raises(ConfigError):
+            AudioConfig(**kw)
+    with pytest.raises(InputError, match="sample_rate is only for waveform"):
+        AudioTokenizer().encode(MUSIC, sample_rate=16000)
+    with pytest.raises(InputError, match="needs its sample_rate"):
+        AudioTokenizer().encode(torch.zeros(16000))
+    assert min_samples(PRESETS["whisper-80"]) == 201
