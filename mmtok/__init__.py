@@ -5,6 +5,7 @@ in one interleaved :class:`TokenSequence`. Importing mmtok imports torch and not
 decoders, timm and torchaudio load when first used; the library never imports gradio.
 """
 
+from .audio import AudioConfig, AudioTokenizer, AudioTokens, log_mel
 from .batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
 from .errors import (AssetError, ConfigError, ContextLengthError, DecodeError, InputError, LimitError,
                      ManifestError, MmtokError, SequenceError, TextError, VocabError)
@@ -24,5 +25,6 @@ __all__ = [
     "DEFAULT_MAX_LENGTH", "Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions",
     "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
     "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image",
-    "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
+    "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames",
+    "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
 ]
