@@ -112,7 +112,7 @@ def _frames_to_features(x: torch.Tensor, k: int, p: MelPreset, fb: torch.Tensor,
                            snip_edges=True, low_freq=p.f_min)
     frames = x.unfold(0, p.window, HOP_LENGTH)  # (k, window)
     if p.kind == "whisper":
-        spec = torch.fft.rfft(frames * window, n=p.n_fft).abs().pow_(2)  # (k, n_fft/2 + 1) power
+        spec = torch.view_as_real(torch.fft.rfft(frames * window, n=p.n_fft)).pow_(2).sum(-1)  # (k, n_fft/2+1) power
         return torch.clamp(spec @ fb, min=1e-10).log10_()
     # usm: HTK-flavoured pre-emphasis inside each 513-sample frame -> 512 samples, magnitude spectrum, natural log
     pre = torch.cat([frames[:, :1] * (1 - 0.97), frames[:, 1:-1] - 0.97 * frames[:, :-2]], dim=1)
@@ -134,8 +134,10 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> 
     if len(x) < min_samples(p):
         raise InputError(f"{len(x)} samples are too short for {preset}: it needs at least {min_samples(p)} "
                          f"({min_samples(p) / SAMPLE_RATE * 1000:.1f} ms at 16 kHz)")
-    s = _MelStream(p)
-    s.feed(x.float().numpy())
+    s, x = _MelStream(p), x.float().numpy()
+    step = 30 * SAMPLE_RATE  # 30 s pieces keep the FFT buffers in cache; the framing is exact either way
+    for i in range(0, len(x), step):
+        s.feed(x[i:i + step])
     return s.finish()
 
 

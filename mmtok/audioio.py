@@ -152,20 +152,36 @@ def _check_wav_header(path: Path, name: str) -> None:
 
 def _to_float(frame) -> np.ndarray:
     """An av.AudioFrame as float32 [channels, samples] in [-1, 1]."""
-    a = frame.to_ndarray()
-    fmt = frame.format
-    channels = len(frame.layout.channels)
-    if not fmt.is_planar:
+    return _as_float(frame.to_ndarray(), frame.format.is_planar, len(frame.layout.channels))
+
+
+def _as_float(a: np.ndarray, planar: bool, channels: int) -> np.ndarray:
+    """Raw samples (planar [C, n] or packed [1, n*C]) -> float32 [C, n] in [-1, 1]."""
+    if not planar:
         a = a.reshape(-1, channels).T
     if a.dtype == np.int16:
-        return a.astype(np.float32) / 32768.0
+        return a.astype(np.float32) * (1 / 32768.0)
     if a.dtype == np.int32:
-        return (a / 2147483648.0).astype(np.float32)
+        return (a * (1 / 2147483648.0)).astype(np.float32)
     if a.dtype == np.uint8:
-        return (a.astype(np.float32) - 128.0) / 128.0
+        return (a.astype(np.float32) - 128.0) * (1 / 128.0)
     if a.dtype == np.int64:
         return (a / 9223372036854775808.0).astype(np.float32)
     return a.astype(np.float32, copy=False)
+
+
+_SCALE = {np.dtype(np.int16): 1 / 32768.0, np.dtype(np.int32): 1 / 2147483648.0,
+          np.dtype(np.int64): 1 / 9223372036854775808.0, np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
+
+
+def _mono(raw: list[np.ndarray], planar: bool, channels: int) -> np.ndarray:
+    """Raw frames of one layout -> float32 mono: the mean of the channels (one matrix-vector product)."""
+    a = np.concatenate(raw, axis=1)
+    if a.dtype not in _SCALE:  # unsigned 8-bit and other rare formats
+        return _as_float(a, planar, channels).mean(0, dtype=np.float32)
+    w = np.full(channels, _SCALE[a.dtype] / channels, dtype=np.float32)
+    x = a.astype(np.float32, copy=False)
+    return (w @ x if planar else x.reshape(-1, channels) @ w).astype(np.float32, copy=False)
 
 
 def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
@@ -185,23 +201,34 @@ def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndar
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE) if rate != SAMPLE_RATE else None
         info.resampler = "ffmpeg libswresample" if resampler else ""
         limit, step = int(max_duration * rate) + 1, int(chunk_seconds * rate)
-        pending: list[np.ndarray] = []
-        n_pending = n_in = 0
+        raw: list[np.ndarray] = []
+        layout = None  # (planar, channels) of the frames in `raw`
+        n_raw = n_in = 0
+
+        def flush() -> Iterator[np.ndarray]:
+            mono = _mono(raw, *layout)
+            if not np.isfinite(mono).all():
+                _check_finite(torch.from_numpy(mono), name, n_in - n_raw)
+            yield from _emit(mono, resampler, rate, info, n_in - n_raw)
+
         try:
             for frame in container.decode(stream):
-                mono = _to_float(frame).mean(0)
-                _check_finite(torch.from_numpy(mono), name, n_in)
-                n_in += len(mono)
+                this = (frame.format.is_planar, len(frame.layout.channels))
+                if raw and this != layout:  # the layout changed mid-stream: convert what came before
+                    yield from flush()
+                    raw, n_raw = [], 0
+                layout = this
+                raw.append(frame.to_ndarray())
+                n_raw += frame.samples
+                n_in += frame.samples
                 if n_in > limit:
                     raise LimitError(f"{name} lasts more than max_duration={max_duration:.0f} s; raise "
                                      f"AudioConfig(max_duration=...)")
-                pending.append(mono)
-                n_pending += len(mono)
-                if n_pending >= step:
-                    yield from _emit(np.concatenate(pending), resampler, rate, info, n_in - n_pending)
-                    pending, n_pending = [], 0
-            if pending:
-                yield from _emit(np.concatenate(pending), resampler, rate, info, n_in - n_pending)
+                if n_raw >= step:
+                    yield from flush()
+                    raw, n_raw = [], 0
+            if raw:
+                yield from flush()
             if resampler is not None:
                 yield from _drain(resampler.resample(None), info)
         except av.FFmpegError as e:
