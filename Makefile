@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/mmtok tokenize assets/examples/multilingual.txt
+	$(BIN)/mmtok tokenize assets/examples/multilingual.txt assets/images/chelsea.png assets/video/cityCC0.mpg assets/audio/speech_en.wav
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -3,9 +3,9 @@
     mmtok tokenize ITEM... [--json] [--save DIR] [--max-length N] [--truncate]
     mmtok train-text [--cache DIR] [--out DIR]
 
-An ITEM is a path to a file (its kind is sniffed from its content) or literal text. Text that looks like a path
-(``photo.jpg``, ``a/b``) but names no file is refused, so a typo never becomes a text prompt; prefix literal text
-with ``text:`` to force it.
+An ITEM is a path to a file of any modality (sniffed from its content; default configs) or literal text. Text
+that looks like a path (``photo.jpg``, ``a/b``) but names no file is refused, so a typo never becomes a text
+prompt; prefix literal text with ``text:`` to force it.
 Bad input prints one line ``mmtok: error: ...`` on stderr and exits with status 2; no traceback.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import InputError, MmtokError
 from .sequence import DEFAULT_MAX_LENGTH, Segment, TokenSequence, pack
-from .sniff import sniff_file
+from .files import file_segment
 from .text import TextTokenizer
 
 __all__ = ["main", "tokenize_items", "summary_table"]
@@ -28,29 +28,24 @@ _PATHLIKE = re.compile(r"^(\S*/\S*|\S+\.[A-Za-z0-9]{1,5})$")  # a/b or name.ext,
 
 
 def tokenize_items(items: list[str], max_length: int = DEFAULT_MAX_LENGTH, truncate: bool = False) -> TokenSequence:
-    """Each item (file path or literal text) becomes one segment, in order."""
+    """Each item (a file of any modality, or literal text) becomes one segment, in order."""
     text = TextTokenizer.default()
+    vocab = text.vocab()
     segments: list[Segment] = []
     for item in items:
         if item.startswith("text:"):
             segments.append(text.segment(item[5:], source="<argument>"))
             continue
         path = Path(item)
-        if not path.is_file() and _PATHLIKE.match(item):
-            raise InputError(f"no such file: {item}; to tokenize it as literal text, write text:{item}")
+        if path.is_dir():
+            raise InputError(f"{item} is a folder; give files (or text)")
         if path.is_file():
-            kind = sniff_file(path)
-            if kind != "text":
-                raise InputError(f"{path} looks like {kind} content; this mmtok version tokenizes text only "
-                                 f"(images, video and audio arrive with their modules)")
-            try:
-                content = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as e:
-                raise InputError(f"{path} is not UTF-8 text (byte {e.start}); convert it to UTF-8") from None
-            segments.append(text.segment(content, source=str(path)))
+            segments.append(file_segment(path, vocab))
+        elif _PATHLIKE.match(item):
+            raise InputError(f"no such file: {item}; to tokenize it as literal text, write text:{item}")
         else:
             segments.append(text.segment(item, source="<argument>"))
-    return pack(segments, text.vocab(), max_length=max_length, truncate=truncate)
+    return pack(segments, vocab, max_length=max_length, truncate=truncate)
 
 
 def summary_table(seq: TokenSequence) -> str:
@@ -60,6 +55,10 @@ def summary_table(seq: TokenSequence) -> str:
         meta = span.meta
         grid = meta.get("grid")
         shape = "x".join(str(g) for g in grid) if isinstance(grid, list) else "-"
+        if shape != "-" and meta.get("num_frames"):
+            shape = f"{meta['num_frames']}x{shape}"
+        if shape != "-" and meta.get("blocks", 1) > 1:
+            shape = f"{meta['blocks']}x{shape}"
         seconds = f"{meta['duration']:.2f}" if isinstance(meta.get("duration"), (int, float)) else "-"
         rows.append((str(i), span.modality.label, str(span.length), shape, seconds, str(meta.get("source", "-"))))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]

@@ -43,8 +43,11 @@ def test_json_and_save_reload(tmp_path):
 
 @pytest.mark.parametrize("make, message", [
     (lambda d: "missing.jpg", "no such file: missing.jpg"),
-    (lambda d: (d / "x.bin").write_bytes(b"\xff\xfe\x00\xd8\x80" * 50) and d / "x.bin", "is not UTF-8 text|looks like"),
-    (lambda d: (d / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20) and d / "img.png", "looks like image"),
+    (lambda d: (d / "x.bin").write_bytes(b"\xfe\xfe\x00\xd8\x80" * 50) and d / "x.bin", "neither UTF-8 text"),
+    (lambda d: (d / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20) and d / "img.png", "img.png"),
+    (lambda d: (d / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 50) and d / "clip.mp4",
+     "clip.mp4"),
+    (lambda d: d, "is a folder"),
     (lambda d: (d / "empty.txt").write_bytes(b"") == 0 and d / "empty.txt", "is empty"),
 ])
 def test_bad_input_is_one_line_error(tmp_path, make, message):
@@ -68,3 +71,15 @@ def test_console_script_installed():
     assert exe.exists(), "the mmtok console script is installed with the package"
     r = subprocess.run([exe, "tokenize", "text:hi"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "total:" in r.stdout
+
+
+def test_media_files_are_tokenized_with_their_modules():
+    files = [ROOT / "assets/images/chelsea.png", ROOT / "assets/video/cityCC0.mpg", ROOT / "assets/audio/speech_en.wav"]
+    r = run("tokenize", *files, "--json")
+    assert r.returncode == 0, r.stderr
+    spans = json.loads(r.stdout)["spans"]
+    assert [s["modality"] for s in spans] == ["image", "video", "audio"]
+    image, video, audio = mmtok.ImageTokenizer(), mmtok.VideoTokenizer(), mmtok.AudioTokenizer()
+    assert spans[0]["length"] == image.num_tokens(300, 451) + 2
+    assert spans[1]["length"] == video.num_tokens(405, 720) + 16 * 2 + 2
+    assert spans[2]["length"] == audio.num_tokens(spans[2]["meta"]["duration"]) + 2

@@ -1,0 +1,69 @@
+"""One file -> one segment, with the modality sniffed from the content (the CLI's path; default configs)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from .errors import InputError
+from .sequence import Segment
+from .sniff import sniff_file
+from .vocab import Vocab
+
+__all__ = ["file_kind", "file_segment"]
+
+
+def file_kind(path: str | Path) -> str:
+    """``"text"``, ``"image"``, ``"video"`` or ``"audio"`` from the content; animated GIFs count as video and
+    MP4/Matroska/Ogg files without a video stream as audio."""
+    kind = sniff_file(path)
+    if kind == "image":
+        from PIL import Image
+
+        try:
+            with Image.open(path) as im:
+                if getattr(im, "n_frames", 1) > 1:
+                    return "video"
+        except Exception:  # unreadable: let the image tokenizer report it with its typed error
+            pass
+    if kind in ("video", "audio"):
+        import av
+
+        try:
+            with av.open(str(path), metadata_errors="ignore") as c:
+                has_video = any(s.type == "video" and s.codec_context.name not in ("mjpeg", "png") for s in c.streams)
+                has_audio = bool(c.streams.audio)
+        except av.FFmpegError:
+            return kind  # the tokenizer reports the decode error
+        if kind == "video" and not has_video and has_audio:
+            return "audio"
+        if kind == "audio" and has_video:
+            return "video"
+    if kind == "unknown":
+        raise InputError(f"{path} is neither UTF-8 text nor an image, video or audio file mmtok recognises")
+    return kind
+
+
+def file_segment(path: str | Path, vocab: Vocab) -> Segment:
+    """Tokenize one file with the default config of its modality."""
+    path = Path(path)
+    kind = file_kind(path)
+    if kind == "text":
+        try:
+            content = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path} is not UTF-8 text (byte {e.start}); convert it to UTF-8") from None
+        return _tokenizers()["text"].segment(content, source=str(path))
+    tok = _tokenizers()[kind]
+    return tok.segment(tok.encode(path), vocab, source=str(path))
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizers() -> dict:
+    from .audio import AudioTokenizer
+    from .image import ImageTokenizer
+    from .text import TextTokenizer
+    from .video import VideoTokenizer
+
+    return {"text": TextTokenizer.default(), "image": ImageTokenizer(), "video": VideoTokenizer(),
+            "audio": AudioTokenizer()}
