@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 import mmtok
 from mmtok.audioio import stream_audio
 from mmtok.debian import default_cache
+from peak_memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,15 +70,7 @@ def numpy_whisper(x: np.ndarray, filters: np.ndarray) -> np.ndarray:
 
 
 def peak_mb(path: Path) -> tuple[float, float]:
-    code = ("import sys, mmtok\n"
-            "def kb(key):\n"
-            "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key))\n"
-            "tok = mmtok.AudioTokenizer()\n"
-            "open('/proc/self/clear_refs', 'w').write('5')\n"
-            "a = kb('VmRSS:'); t = tok.encode(sys.argv[1]); b = kb('VmHWM:'); print(a / 1024, b / 1024)")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
-    a, b = map(float, out.stdout.split())
-    return a, b
+    return peak_rss_mb("import mmtok; tok = mmtok.AudioTokenizer()", "tok.encode(sys.argv[1])", path)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import av
 import numpy as np
 
 from mmtok.debian import default_cache
+from peak_memory import peak_rss_mb
 from mmtok.video import VideoConfig, _frames
 from mmtok.video_index import open_video, read_index, sample_rule
 
@@ -97,20 +97,8 @@ def seek_each(path):
 STRATEGIES = {"mmtok": mmtok_strategy, "decode everything": decode_everything, "seek to each target": seek_each}
 
 
-def peak_rss_mb(path: Path) -> tuple[float, float]:
-    """(RSS after imports, peak RSS while sampling) in MB of a fresh process that samples ``path`` with mmtok.
-
-    The kernel's high-water mark (VmHWM) is reset after the imports (``echo 5 > /proc/self/clear_refs``), so the
-    peak is the sampling's own, not torch's import.
-    """
-    code = ("import sys, mmtok; from mmtok.video import sample_frames\n"
-            "def kb(key):\n"
-            "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key))\n"
-            "open('/proc/self/clear_refs', 'w').write('5')\n"
-            "a = kb('VmRSS:'); sample_frames(sys.argv[1], 16); b = kb('VmHWM:'); print(a / 1024, b / 1024)")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
-    a, b = map(float, out.stdout.split())
-    return a, b
+def peak_mb(path: Path) -> tuple[float, float]:
+    return peak_rss_mb("from mmtok.video import sample_frames", "sample_frames(sys.argv[1], 16)", path)
 
 
 def main() -> None:
@@ -154,8 +142,8 @@ def main() -> None:
         best_naive = min(v for k, v in med.items() if k != "mmtok")
         print(f"{name}: mmtok / better correct naive = {med['mmtok'] / best_naive:.2f}; decode everything / mmtok = "
               f"{med['decode everything'] / med['mmtok']:.2f}")
-    short = peak_rss_mb(clips["60 s 720p H.264, GOP 250"])
-    long = peak_rss_mb(long_clip)
+    short = peak_mb(clips["60 s 720p H.264, GOP 250"])
+    long = peak_mb(long_clip)
     print(f"peak RSS while sampling, 60 s clip: {short[1]:.0f} MB (after imports {short[0]:.0f} MB, growth "
           f"{short[1] - short[0]:.0f} MB); 10 min clip: {long[1]:.0f} MB (after imports {long[0]:.0f} MB, growth "
           f"{long[1] - long[0]:.0f} MB); peak ratio 10 min / 60 s = {long[1] / short[1]:.2f}")

@@ -13,7 +13,10 @@ from .image import ImageTokenizer, ImageTokens
 from .image_plan import ImageConfig, ImagePlan, plan_image
 from .sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack, sequential_positions
 from .text import TextTokenizer
+from . import roundtrip
 from .video import VideoConfig, VideoTokenizer, VideoTokens, sample_frames
+from .vq import VQImageTokenizer
+from .vq_model import VQ_PRESETS, VQConfig
 from .vocab import PLACEHOLDERS, SPECIAL_TOKENS, Kind, Modality, Vocab
 
 __version__ = "0.1.0"
@@ -26,5 +29,6 @@ __all__ = [
     "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
     "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image",
     "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames",
-    "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
+    "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "VQImageTokenizer", "VQConfig", "VQ_PRESETS",
+    "roundtrip", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
 ]

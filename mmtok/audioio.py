@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from .audio_presets import SAMPLE_RATE
 from .errors import DecodeError, InputError, LimitError
+from .media import source_name, open_media
 
 __all__ = ["AudioSource", "AudioInfo", "stream_audio"]
 
@@ -39,20 +39,10 @@ class AudioInfo:
     extra: dict = field(default_factory=dict)
 
 
-def _name(src: Any) -> str:
-    if isinstance(src, (str, Path)):
-        return str(src)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        return f"<{len(src)} bytes>"
-    if isinstance(src, (torch.Tensor, np.ndarray)):
-        return f"<{type(src).__name__} {tuple(src.shape)}>"
-    return getattr(src, "name", None) or f"<{type(src).__name__}>"
-
-
 def stream_audio(src: AudioSource, *, sample_rate: int | None, max_duration: float, chunk_seconds: float,
                  info: AudioInfo | None = None, name: str | None = None) -> Iterator[np.ndarray]:
     """Yield 16 kHz mono float32 chunks of about ``chunk_seconds``; fills ``info`` as it goes."""
-    name = name or _name(src)
+    name = name or source_name(src)
     info = info if info is not None else AudioInfo(name)
     info.source = name
     if isinstance(src, (torch.Tensor, np.ndarray)):
@@ -103,34 +93,9 @@ def _check_finite(x, name: str, offset: int = 0) -> None:
 
 
 def _open(src, name):
-    import av
-
-    if isinstance(src, (str, Path)):
-        p = Path(src)
-        if not p.is_file():
-            raise InputError(f"no such audio file: {p}; check the path")
-        if p.stat().st_size == 0:
-            raise DecodeError(f"{name} is empty (0 bytes); give an audio file")
-        arg: Any = str(p)
-        _check_wav_header(p, name)
-    elif isinstance(src, (bytes, bytearray, memoryview)):
-        if len(src) == 0:
-            raise DecodeError(f"{name} is empty (0 bytes); give an audio file")
-        arg = io.BytesIO(bytes(src))
-    elif hasattr(src, "read"):
-        arg = src
-    else:
-        raise InputError(f"cannot read audio from a {type(src).__name__}; give a path, bytes, a binary file, or a "
-                         f"waveform tensor with its sample_rate")
-    try:
-        container = av.open(arg, mode="r", metadata_errors="ignore")
-    except av.FFmpegError as e:
-        raise DecodeError(f"{name} cannot be opened as audio ({e}); the file is corrupt, truncated or not a media "
-                          f"file") from None
-    if not container.streams.audio:
-        container.close()
-        raise DecodeError(f"{name} has no audio stream; give an audio file or a video with sound")
-    return container, container.streams.audio[0]
+    if isinstance(src, (str, Path)) and Path(src).is_file():
+        _check_wav_header(Path(src), name)
+    return open_media(src, name, "audio")
 
 
 def _check_wav_header(path: Path, name: str) -> None:

@@ -2,6 +2,7 @@
 
     mmtok tokenize ITEM... [--json] [--save DIR] [--max-length N] [--truncate]
     mmtok train-text [--cache DIR] [--out DIR]
+    mmtok train-vq [--preset vq-f8-4096] [--steps N] [--time-limit S] [--work DIR] [--export PATH]
 
 An ITEM is a path to a file of any modality (sniffed from its content; default configs) or literal text. Text
 that looks like a path (``photo.jpg``, ``a/b``) but names no file is refused, so a typo never becomes a text
@@ -91,6 +92,12 @@ def _cmd_train_text(args: argparse.Namespace) -> int:
     return text_train.main(args.rest)
 
 
+def _cmd_train_vq(args: argparse.Namespace) -> int:
+    from . import vq_train
+
+    return vq_train.main(args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mmtok", description="Multimodal tokenization playground.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -105,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     tt.add_argument("rest", nargs=argparse.REMAINDER)
     tt.set_defaults(func=_cmd_train_text)
+    tv = sub.add_parser("train-vq", help="train the VQ image tokenizer on openly licensed photos", add_help=False)
+    tv.add_argument("rest", nargs=argparse.REMAINDER)
+    tv.set_defaults(func=_cmd_train_vq)
     return ap
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .errors import DecodeError, InputError, LimitError
+from .media import source_name
 
 __all__ = ["ImageSource", "LoadedImage", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
 
@@ -53,14 +54,6 @@ class LoadedImage:
     mode: str  # the file's own PIL mode before conversion, e.g. "P", "I;16", "CMYK"
 
 
-def _name(src: Any) -> str:
-    if isinstance(src, (str, Path)):
-        return str(src)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        return f"<{len(src)} bytes>"
-    return f"<{type(src).__name__}>"
-
-
 DraftRule = Callable[[int, int], "tuple[int, int] | None"]
 
 
@@ -75,7 +68,7 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     """
     from PIL import Image
 
-    name = name or _name(src)
+    name = name or source_name(src)
     if isinstance(src, (str, Path, bytes, bytearray, memoryview)):
         return _load_encoded(src, name, max_pixels, background, draft)
     if isinstance(src, Image.Image):

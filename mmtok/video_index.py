@@ -15,55 +15,23 @@ container's header promises, since FFmpeg reads a truncated MKV/WebM without an 
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
 import numpy as np
 
-from .errors import DecodeError, InputError, LimitError
+from .errors import DecodeError, LimitError
+from .media import open_media, source_name
 
 __all__ = ["VideoSource", "ClipIndex", "Samples", "open_video", "read_index", "sample_rule", "nearest_keyframes"]
 
 VideoSource = Union[str, Path, bytes, BinaryIO]
 
 
-def source_name(src: Any) -> str:
-    if isinstance(src, (str, Path)):
-        return str(src)
-    if isinstance(src, (bytes, bytearray, memoryview)):
-        return f"<{len(src)} bytes>"
-    return getattr(src, "name", None) or f"<{type(src).__name__}>"
-
-
 def open_video(src: VideoSource, name: str):
     """``av.open`` with mmtok errors; returns (container, video stream)."""
-    import av
-
-    if isinstance(src, (str, Path)):
-        if not Path(src).is_file():
-            raise InputError(f"no such video file: {src}; check the path")
-        if Path(src).stat().st_size == 0:
-            raise DecodeError(f"{name} is empty (0 bytes); give a video file")
-        arg: Any = str(src)
-    elif isinstance(src, (bytes, bytearray, memoryview)):
-        if len(src) == 0:
-            raise DecodeError(f"{name} is empty (0 bytes); give a video file")
-        arg = io.BytesIO(bytes(src))
-    elif hasattr(src, "read"):
-        arg = src
-    else:
-        raise InputError(f"cannot read a video from a {type(src).__name__}; give a path, bytes or a binary file")
-    try:
-        container = av.open(arg, mode="r", metadata_errors="ignore")
-    except av.FFmpegError as e:
-        raise DecodeError(f"{name} cannot be opened as a video ({e}); the file is corrupt, truncated or not a "
-                          f"media file") from None
-    if not container.streams.video:
-        container.close()
-        raise DecodeError(f"{name} has no video stream; give a video file (for sound use the audio tokenizer)")
-    return container, container.streams.video[0]
+    return open_media(src, name, "video")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,248 @@
+"""Train the VQ image tokenizer on openly licensed photos: ``mmtok train-vq``.
+
+Data: the Lomiri 16.04 wallpapers (Debian ``lomiri-wallpapers-16.04``, CC0 / CC-BY-4.0 / CC-BY-SA-4.0 per file,
+fetched with ``apt-get download``) and the bundled scikit-image photos. Five wallpapers are held out for
+evaluation (:data:`HELD_OUT`). Training and evaluation both run at the target resolution (256x256): random
+256x256 crops (and flips) of each training photo resized to a short side of 256, 384, 512, 768 or 1024; the
+evaluation set is 50 fixed crops of the held-out photos (5 photos x 5 scales x centre + one seeded position).
+
+Everything is resumable and deterministic with a seed: checkpoints (safetensors + JSON, never pickle) hold the
+model, the optimizer, the step and every random state. Code usage is logged from the first evaluation on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .debian import default_cache, fetch_packages
+from .imageio import load_image
+from .vq_model import VQ_PRESETS, VQConfig, VQModel
+
+__all__ = ["HELD_OUT", "training_photos", "eval_crops", "evaluate", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+HELD_OUT = ("Wine_by_Jakkub_Mede.jpg", "friends_by_Aitzol_Berasategi.jpg", "umang_by_Abhishek_Mudgal.jpg",
+            "sunset_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg")
+BUNDLED = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
+SCALES = (256, 384, 512, 768, 1024)
+
+
+def photo_files(cache: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos)."""
+    pkg = fetch_packages(["lomiri-wallpapers-16.04"], cache or default_cache("photos"))["lomiri-wallpapers-16.04"]
+    walls = sorted((pkg["root"] / "usr/share/backgrounds").glob("*.jpg"))
+    held = [p for p in walls if p.name in HELD_OUT]
+    train = [p for p in walls if p.name not in HELD_OUT] + [ROOT / "assets" / "images" / n for n in BUNDLED]
+    assert len(held) == len(HELD_OUT), "a held-out photo is missing from the package"
+    return train, held
+
+
+def _pyramid(path: Path) -> list[torch.Tensor]:
+    """uint8 [3, H, W] copies of a photo with short side 256, 384, ... (never below 256; at most its own size)."""
+    x = load_image(path, draft=lambda w, h: (w // 4, h // 4) if min(w, h) >= 4 * 1024 else None).pixels
+    short = min(x.shape[1:])
+    out = []
+    for s in SCALES:
+        if s > max(short, 256) and s != SCALES[0]:
+            break
+        f = s / short
+        size = (max(256, round(x.shape[1] * f)), max(256, round(x.shape[2] * f)))
+        out.append(F.interpolate(x[None], size=size, mode="bicubic", antialias=True)[0].contiguous())
+    return out
+
+
+def training_photos(files: list[Path]) -> list[list[torch.Tensor]]:
+    return [_pyramid(p) for p in files]
+
+
+def eval_crops(files: list[Path], seed: int = 0) -> torch.Tensor:
+    """The fixed evaluation set: uint8 [50, 3, 256, 256] (centre + one seeded crop per photo and scale)."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for p in files:
+        for level in _pyramid(p):
+            h, w = level.shape[1:]
+            for y, x in (((h - 256) // 2, (w - 256) // 2), (int(rng.integers(0, h - 255)), int(rng.integers(0, w - 255)))):
+                crops.append(level[:, y:y + 256, x:x + 256])
+    return torch.stack(crops)
+
+
+def _batch(photos: list[list[torch.Tensor]], n: int, rng: np.random.Generator) -> torch.Tensor:
+    out = []
+    for _ in range(n):
+        levels = photos[int(rng.integers(len(photos)))]
+        img = levels[int(rng.integers(len(levels)))]
+        h, w = img.shape[1:]
+        y, x = int(rng.integers(0, h - 255)), int(rng.integers(0, w - 255))
+        crop = img[:, y:y + 256, x:x + 256]
+        out.append(crop.flip(-1) if rng.random() < 0.5 else crop)
+    return torch.stack(out).float().div_(127.5).sub_(1.0)  # (B, 3, 256, 256) in [-1, 1]
+
+
+@torch.no_grad()
+def evaluate(model: VQModel, crops: torch.Tensor, batch: int = 10) -> dict:
+    """PSNR and SSIM (torchmetrics) of the reconstructions, codebook usage and perplexity over the crops."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+    was_training = model.training
+    model.eval()
+    psnr, ssim, codes = [], [], []
+    for i in range(0, len(crops), batch):
+        x = crops[i:i + batch].float().div(127.5).sub(1.0)
+        c = model.encode(x)
+        r = model.decode(c).clamp(-1, 1)
+        xr = ((r + 1) * 127.5).round().div(255.0)  # what a user sees: the reconstruction as 8-bit pixels
+        x01 = crops[i:i + batch].float().div(255.0)
+        for a, b in zip(xr, x01):
+            psnr.append(float(peak_signal_noise_ratio(a[None], b[None], data_range=1.0)))
+            ssim.append(float(structural_similarity_index_measure(a[None], b[None], data_range=1.0)))
+        codes.append(c.reshape(-1))
+    model.train(was_training)
+    codes = torch.cat(codes)
+    counts = torch.bincount(codes, minlength=model.cfg.codebook_size).double()
+    p = counts / counts.sum()
+    perplexity = float(torch.exp(-(p[p > 0] * p[p > 0].log()).sum()))
+    return {"psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim)), "images": len(crops),
+            "codes_used": int((counts > 0).sum()), "usage": float((counts > 0).double().mean()),
+            "perplexity": perplexity}
+
+
+# --- checkpoints (safetensors + JSON only) -------------------------------------------------------------------
+def save_checkpoint(path: Path, model: VQModel, opt: torch.optim.Optimizer, step: int, rng: np.random.Generator,
+                    record: dict) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    state = opt.state_dict()
+    for pid, st in state["state"].items():
+        for k, v in st.items():
+            tensors[f"opt.{pid}.{k}"] = v.reshape(-1) if v.dim() == 0 else v.contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"step": step, "param_groups": state["param_groups"], "numpy_rng": rng.bit_generator.state,
+            "record": record, "config": model.cfg.to_dict()}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+
+
+def load_checkpoint(path: Path, model: VQModel, opt: torch.optim.Optimizer, rng: np.random.Generator) -> tuple[int, dict]:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict = {"state": {}, "param_groups": meta["param_groups"]}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, pid, name = k.split(".", 2)
+            state["state"].setdefault(int(pid), {})[name] = v.reshape(()) if name == "step" else v
+    opt.load_state_dict(state)
+    torch.set_rng_state(tensors["rng.torch"])
+    rng.bit_generator.state = meta["numpy_rng"]
+    return meta["step"], meta["record"]
+
+
+def export(model: VQModel, out: Path, record: dict) -> None:
+    """Write the shippable weights (safetensors) and config + training record (JSON)."""
+    from safetensors.torch import save_file
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out))
+    out.with_suffix(".json").write_text(json.dumps({"config": model.cfg.to_dict(), "training": record}, indent=1))
+
+
+def _lr(step: int, total: int, base: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    ap = argparse.ArgumentParser(prog="mmtok train-vq", description="Train the VQ image tokenizer.")
+    ap.add_argument("--preset", default="vq-f8-4096", choices=sorted(VQ_PRESETS))
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, default=default_cache("vq-train"), help="checkpoints and logs")
+    ap.add_argument("--export", type=Path, default=None, help="where to write the weights (default assets/vq/)")
+    ap.add_argument("--time-limit", type=float, default=2 * 3600, help="stop (and export) after this many seconds")
+    ap.add_argument("--eval-every", type=int, default=250)
+    ap.add_argument("--checkpoint-every", type=int, default=100)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+    cfg: VQConfig = VQ_PRESETS[args.preset]
+    work = args.work / args.preset
+    work.mkdir(parents=True, exist_ok=True)
+    export_path = args.export or ROOT / "assets" / "vq" / f"{args.preset}.safetensors"
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    train_files, held = photo_files()
+    photos, crops = training_photos(train_files), eval_crops(held, args.seed)
+    model = VQModel(cfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    ckpt = work / "checkpoint.safetensors"
+    record: dict = {"preset": args.preset, "seed": args.seed, "batch": args.batch, "lr": args.lr,
+                    "train_photos": [p.name for p in train_files], "held_out": [p.name for p in held],
+                    "eval_images": len(crops), "seconds": 0.0, "evals": []}
+    step = 0
+    if ckpt.exists():
+        step, record = load_checkpoint(ckpt, model, opt, rng)
+        print(f"resumed at step {step} from {ckpt}", file=sys.stderr)
+    log = open(work / "log.jsonl", "a")
+    start, spent = time.time(), record["seconds"]
+    bar = tqdm(total=args.steps, initial=step, desc=f"train-vq {args.preset}", dynamic_ncols=True)
+    model.train()
+    while step < args.steps and spent + time.time() - start < args.time_limit:
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, args.steps, args.lr)
+        x = _batch(photos, args.batch, rng)
+        rec, codes, qloss = model(x)
+        mse = F.mse_loss(rec, x)
+        loss = mse + F.l1_loss(rec, x) + qloss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        psnr = float(10 * torch.log10(4.0 / mse.detach()))  # range [-1, 1] -> peak-to-peak 2
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{psnr:.2f}", codes=int(codes.unique().numel()))
+        entry = {"step": step, "loss": round(loss.item(), 5), "batch_psnr": round(psnr, 3),
+                 "batch_codes": int(codes.unique().numel()), "seconds": round(spent + time.time() - start, 1)}
+        if step % args.eval_every == 0 or step == args.steps:
+            entry["eval"] = evaluate(model, crops)
+            record["evals"].append(entry)
+            print(json.dumps(entry), file=sys.stderr)
+        log.write(json.dumps(entry) + "\n")
+        log.flush()
+        if step % args.checkpoint_every == 0:
+            record["seconds"] = round(spent + time.time() - start, 1)
+            save_checkpoint(ckpt, model, opt, step, rng, record)
+    bar.close()
+    record["seconds"] = round(spent + time.time() - start, 1)
+    record["steps"] = step
+    record["final"] = evaluate(model, crops)
+    record["machine"] = f"{os.cpu_count()} CPU cores, torch {torch.__version__}"
+    save_checkpoint(ckpt, model, opt, step, rng, record)
+    export(model, export_path, record)
+    print(json.dumps({"exported": str(export_path), **record["final"], "steps": step}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
