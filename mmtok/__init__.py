@@ -7,10 +7,12 @@ decoders, timm and torchaudio load when first used; the library never imports gr
 
 from .audio import AudioConfig, AudioTokenizer, AudioTokens, log_mel
 from .batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
+from .contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
 from .errors import (AssetError, ConfigError, ContextLengthError, DecodeError, InputError, LimitError,
                      ManifestError, MmtokError, SequenceError, TextError, VocabError)
 from .image import ImageTokenizer, ImageTokens
 from .image_plan import ImageConfig, ImagePlan, plan_image
+from .multimodal import LAYOUTS, LayoutPreset, MultimodalTokenizer
 from .sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack, sequential_positions
 from .text import TextTokenizer
 from . import roundtrip
@@ -30,5 +32,6 @@ __all__ = [
     "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image",
     "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames",
     "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "VQImageTokenizer", "VQConfig", "VQ_PRESETS",
-    "roundtrip", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
+    "roundtrip", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS", "Image", "Video", "Audio", "DecodedImage",
+    "DecodedVideo", "DecodedAudio", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
 ]

@@ -20,7 +20,7 @@ matches PIL's ``BICUBIC`` to within one level.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import torch
@@ -177,7 +177,8 @@ class ImageTokenizer:
         3D positions (relative): block b's patch (r, c) at (b, 1 + r, 1 + c); see :func:`framed_blocks`.
         """
         ids, pos = image_layout(tokens.plan, vocab)
-        meta = tokens.plan.describe() | {"source": source if source is not None else tokens.source}
+        meta = tokens.plan.describe() | {"source": source if source is not None else tokens.source,
+                                         "image_config": asdict(self.config)}
         return Segment(Modality.IMAGE, ids, pos, tokens.patches, meta)
 
     # --- internals --------------------------------------------------------------------------------------

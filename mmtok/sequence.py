@@ -216,6 +216,19 @@ class TokenSequence:
                 and all(torch.equal(getattr(self, f), getattr(other, f))
                         for f in ("input_ids", "modality", "positions", "positions_3d")))
 
+    # --- provenance (implemented in mmtok.provenance) ----------------------------------------------------
+    def provenance(self, i: int, text_tokenizer=None) -> dict:
+        """Where token ``i`` came from: character span, box in original pixels, frame and time, or time span."""
+        from .provenance import provenance
+
+        return provenance(self, i, text_tokenizer)
+
+    def provenance_table(self, text_tokenizer=None) -> dict[str, torch.Tensor]:
+        """The vectorized form of :meth:`provenance`: one row per token."""
+        from .provenance import provenance_table
+
+        return provenance_table(self, text_tokenizer)
+
     # --- manifests (implemented in mmtok.manifest) ------------------------------------------------------
     def to_manifest(self) -> dict:
         """A JSON-serializable dict of everything but the feature values (their shapes and dtypes are in it)."""

@@ -12,7 +12,7 @@ length). Display rotation (``frame.rotation``) is applied to the pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -127,7 +127,8 @@ class VideoTokenizer:
                 "targets": tokens.targets.tolist(), "frame_indices": tokens.frame_indices.tolist(),
                 "repeats": tokens.repeats.tolist(), "duration": tokens.duration,
                 "original_size": list(tokens.frames[0].original_size), "rotation": tokens.rotation,
-                "sampling": tokens.sampling, "image": tokens.frames[0].plan.describe()}
+                "sampling": tokens.sampling, "image": tokens.frames[0].plan.describe(),
+                "image_config": asdict(self.config.image)}
         return Segment(Modality.VIDEO, ids, pos, tokens.patches, meta)
 
 

@@ -144,7 +144,9 @@ class VQImageTokenizer:
         return out[0] if single else out
 
     # --- sequences --------------------------------------------------------------------------------------
-    def segment(self, codes: torch.Tensor, vocab: Vocab, source: str | None = None) -> Segment:
+    def segment(self, codes: torch.Tensor, vocab: Vocab, source: str | None = None,
+                original_size: tuple[int, int] | None = None) -> Segment:
+        """An image-codes segment; ``original_size`` (height, width) lets provenance map cells to the original."""
         h, w = codes.shape
         if vocab.image_codes < self.codebook_size:
             raise VocabError(f"the vocabulary reserves {vocab.image_codes} image codes but this VQ model has "
@@ -158,7 +160,8 @@ class VQImageTokenizer:
                                                                             1 + r, 1 + c]),
                          torch.tensor([[0], [1 + h], [1 + w]])], 1)
         meta = {"grid": [h, w], "codebook_size": self.codebook_size, "downsample": self.downsample,
-                "vq_model": Path(self.source).name if self.source else "", "source": source}
+                "image_size": self.config.image_size, "vq_model": Path(self.source).name if self.source else "",
+                "source": source, "original_size": list(original_size) if original_size else None}
         return Segment(Modality.IMAGE_CODES, ids, pos, meta=meta)
 
     def codes_from_segment(self, segment: Segment, vocab: Vocab) -> torch.Tensor:

@@ -1,0 +1,135 @@
+"""MultimodalTokenizer: one front door (native and Hugging Face style), exact decode, per-token provenance."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import mmtok
+from mmtok import Audio, Image, Modality, MultimodalTokenizer, Video
+from mmtok.errors import ConfigError, InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = ROOT / "assets/images/chelsea.png"
+CLIP = ROOT / "assets/video/cityCC0.mpg"
+SPEECH = ROOT / "assets/audio/speech_en.wav"
+
+
+@pytest.fixture(scope="module")
+def tok():
+    t = MultimodalTokenizer.default()
+    t._vq = mmtok.VQImageTokenizer.from_config("vq-f8-4096", seed=0)  # the shipped weights are tested elsewhere
+    return t
+
+
+@pytest.fixture(scope="module")
+def mixed(tok):
+    contents = ["Describe 👋 ", Image(PHOTO), " and ", Video(CLIP), Audio(SPEECH), Image(PHOTO, as_="codes"), " now."]
+    return contents, tok(contents)
+
+
+def test_lengths_are_the_sum_of_each_module_count(tok, mixed):
+    contents, seq = mixed
+    text = tok.text
+    want = 1  # <bos>
+    want += text.num_tokens("Describe 👋 ") + text.num_tokens(" and ") + text.num_tokens(" now.")
+    want += tok.image.num_tokens(300, 451) + tok.image.plan(300, 451).num_markers
+    want += tok.video.num_tokens(405, 720) + 16 * 2 + 2
+    audio_seconds = seq.spans[5].meta["duration"]
+    want += tok.audio.num_tokens(audio_seconds) + 2
+    want += tok.vq.num_tokens(300, 451) + 2
+    assert len(seq) == want
+    assert [s.modality for s in seq.spans] == [Modality.CONTROL, Modality.TEXT, Modality.IMAGE, Modality.TEXT,
+                                              Modality.VIDEO, Modality.AUDIO, Modality.IMAGE_CODES, Modality.TEXT]
+
+
+def test_decode_gives_the_contents_back(tok, mixed):
+    contents, seq = mixed
+    out = tok.decode(seq)
+    assert out[0] == contents[0] and out[2] == contents[2] and out[6] == contents[6]
+    assert torch.equal(out[1].pixels, tok.image.preprocess(PHOTO)) and out[1].as_ == "patches"
+    video = tok.video.encode(CLIP)
+    assert torch.equal(out[3].frames, tok.video.decode(video)) and out[3].timestamps == video.timestamps.tolist()
+    assert out[4].waveform.shape == (round(seq.spans[5].meta["duration"] * 16000),)
+    codes = tok.vq.encode(PHOTO)
+    assert out[5].as_ == "codes" and torch.equal(out[5].pixels, tok.vq.decode(codes))
+
+
+def test_save_load_decode(tok, mixed, tmp_path):
+    _, seq = mixed
+    seq.save(tmp_path)
+    back = mmtok.TokenSequence.load(tmp_path)
+    assert back.equals(seq)
+    assert torch.equal(tok.decode(back)[1].pixels, tok.decode(seq)[1].pixels)
+
+
+def test_hugging_face_style_equals_native(tok):
+    hf = tok(text=["Describe <image> then <audio>.", "Only text"], images=[PHOTO], audio=[SPEECH],
+             return_tensors="pt")
+    native = [tok(["Describe ", Image(PHOTO), " then ", Audio(SPEECH), "."]), tok(["Only text"])]
+    for row, seq in enumerate(native):
+        n = len(seq)
+        assert torch.equal(hf["input_ids"][row, :n], seq.input_ids)
+        assert torch.equal(hf["positions_3d"][row, :, :n], seq.positions_3d)
+        assert int(hf["attention_mask"][row].sum()) == n
+    assert torch.equal(hf["image_features"], native[0].features["image"])
+    assert torch.equal(hf["audio_features"], native[0].features["audio"])
+    assert hf["image_grids"].tolist() == [[14, 14]]
+    lists = tok(text="Hi <image>", images=[PHOTO])
+    assert isinstance(lists["input_ids"], list)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"text": "<image> <image>", "images": [PHOTO]}, r"2 <image> placeholder\(s\) but 1 image"),
+    ({"text": "no placeholder", "audio": [SPEECH]}, r"0 <audio> placeholder\(s\) but 1 audio"),
+    ({"text": "x", "return_tensors": "np"}, "return_tensors"),
+])
+def test_hugging_face_style_errors(tok, kw, message):
+    with pytest.raises(InputError, match=message):
+        tok(**kw)
+
+
+def test_batch_and_bad_pieces(tok):
+    seqs = tok([["a", Image(PHOTO)], ["b"]])
+    assert len(seqs) == 2 and seqs[1].unpack()[1].modality == Modality.TEXT
+    with pytest.raises(InputError, match="piece 0 is a int"):
+        tok([3])
+    with pytest.raises(ConfigError, match="as_="):
+        Image(PHOTO, as_="pixels")
+    with pytest.raises(InputError, match="audio=True"):
+        tok([Video(CLIP, audio=True)])
+    with pytest.raises(ConfigError, match="unknown layout"):
+        MultimodalTokenizer("gemini-2")
+    with pytest.raises(ConfigError, match="already registered"):
+        mmtok.multimodal.register_layout(mmtok.LayoutPreset("gemini-like"))
+
+
+def test_every_token_has_provenance(tok, mixed):
+    contents, seq = mixed
+    tab = seq.provenance_table()
+    assert (tab["span"] >= 0).all() and len(tab["span"]) == len(seq)
+    spans = seq.spans
+    # text: character spans cover the string in order
+    s = spans[1]
+    ch = tab["chars"][s.start:s.end]
+    assert ch[0, 0] == 0 and ch[-1, 1] == len(contents[0]) and (ch[1:, 0] >= ch[:-1, 0]).all()
+    # image patches: boxes tile the original picture
+    s = spans[2]
+    b = tab["box"][s.start:s.end]
+    b = b[~torch.isnan(b[:, 0])]
+    assert len(b) == 196 and torch.isclose(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum(),
+                                           torch.tensor(451.0 * 300, dtype=torch.float64))
+    # video: every patch knows its frame and time, 196 per frame
+    s = spans[4]
+    f = tab["frame"][s.start:s.end]
+    assert torch.equal(torch.bincount(f[f >= 0]), torch.full((16,), 196))
+    # audio: time spans tile [0, duration)
+    s = spans[5]
+    t = tab["time"][s.start + 1:s.end - 1]
+    assert t[0, 0] == 0 and t[-1, 1] == s.meta["duration"] and torch.equal(t[1:, 0], t[:-1, 1])
+    # image codes: cells tile the centre square of the original
+    s = spans[6]
+    b = tab["box"][s.start + 1:s.end - 1]
+    assert torch.isclose(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum(), torch.tensor(300.0 * 300, dtype=torch.float64))
+    one = seq.provenance(spans[4].start + 1 + 1)
+    assert one["modality"] == "video" and one["frame"] == 0 and "box" in one and "time" in one
