@@ -107,6 +107,13 @@ class MultimodalTokenizer:
                                   f"{self.vocab.image_codes}")
         return self._vq
 
+    def vq_num_tokens(self, height: int, width: int) -> int:
+        """Codes for ``Image(..., as_="codes")`` of that size (from the VQ preset; no weights needed)."""
+        from .vq_model import VQ_PRESETS
+
+        self.image.num_tokens(height, width)  # validates the size
+        return VQ_PRESETS[self.layout.vq_model].grid ** 2
+
     # --- encoding ---------------------------------------------------------------------------------------
     def segments(self, contents: Sequence[Any]) -> list[Segment]:
         """One segment per piece (plus ``<bos>`` when the layout asks for it)."""
