@@ -1,13 +1,16 @@
 """The ``mmtok`` command line: a thin shell over the library.
 
-    mmtok tokenize ITEM... [--json] [--save DIR] [--max-length N] [--truncate]
+    mmtok tokenize ITEM... [--layout NAME] [--codes] [--json] [--save DIR] [--max-length N] [--truncate]
+    mmtok budget ITEM... [--models a,b,...] [--layout NAME]
+    mmtok decode DIR [--out DIR]
+    mmtok roundtrip FILE
     mmtok train-text [--cache DIR] [--out DIR]
     mmtok train-vq [--preset vq-f8-4096] [--steps N] [--time-limit S] [--work DIR] [--export PATH]
 
-An ITEM is a path to a file of any modality (sniffed from its content; default configs) or literal text. Text
-that looks like a path (``photo.jpg``, ``a/b``) but names no file is refused, so a typo never becomes a text
-prompt; prefix literal text with ``text:`` to force it.
-Bad input prints one line ``mmtok: error: ...`` on stderr and exits with status 2; no traceback.
+An ITEM is a path to a file of any modality (sniffed from its content) or literal text. Text that looks like a
+path (``photo.jpg``, ``a/b``) but names no file is refused, so a typo never becomes a text prompt; prefix literal
+text with ``text:`` to force it. Bad input prints one line ``mmtok: error: ...`` on stderr and exits with status
+2; no traceback.
 """
 
 from __future__ import annotations
@@ -19,34 +22,32 @@ import sys
 from pathlib import Path
 
 from .errors import InputError, MmtokError
-from .sequence import DEFAULT_MAX_LENGTH, Segment, TokenSequence, pack
-from .files import file_segment
-from .text import TextTokenizer
+from .sequence import DEFAULT_MAX_LENGTH, TokenSequence
 
-__all__ = ["main", "tokenize_items", "summary_table"]
+__all__ = ["main", "items_to_contents", "summary_table"]
 
 _PATHLIKE = re.compile(r"^(\S*/\S*|\S+\.[A-Za-z0-9]{1,5})$")  # a/b or name.ext, no whitespace
 
 
-def tokenize_items(items: list[str], max_length: int = DEFAULT_MAX_LENGTH, truncate: bool = False) -> TokenSequence:
-    """Each item (a file of any modality, or literal text) becomes one segment, in order."""
-    text = TextTokenizer.default()
-    vocab = text.vocab()
-    segments: list[Segment] = []
+def items_to_contents(items: list[str], codes: bool = False) -> list:
+    """Command-line items -> prompt pieces (text, or mmtok.Image / Video / Audio for files)."""
+    from .files import file_content
+
+    out: list = []
     for item in items:
         if item.startswith("text:"):
-            segments.append(text.segment(item[5:], source="<argument>"))
+            out.append(item[5:])
             continue
         path = Path(item)
         if path.is_dir():
             raise InputError(f"{item} is a folder; give files (or text)")
         if path.is_file():
-            segments.append(file_segment(path, vocab))
+            out.append(file_content(path, as_codes=codes))
         elif _PATHLIKE.match(item):
             raise InputError(f"no such file: {item}; to tokenize it as literal text, write text:{item}")
         else:
-            segments.append(text.segment(item, source="<argument>"))
-    return pack(segments, vocab, max_length=max_length, truncate=truncate)
+            out.append(item)
+    return out
 
 
 def summary_table(seq: TokenSequence) -> str:
@@ -61,7 +62,8 @@ def summary_table(seq: TokenSequence) -> str:
         if shape != "-" and meta.get("blocks", 1) > 1:
             shape = f"{meta['blocks']}x{shape}"
         seconds = f"{meta['duration']:.2f}" if isinstance(meta.get("duration"), (int, float)) else "-"
-        rows.append((str(i), span.modality.label, str(span.length), shape, seconds, str(meta.get("source", "-"))))
+        source = meta.get("source") or ("<bos>" if span.modality.label == "control" else "<text>")
+        rows.append((str(i), span.modality.label, str(span.length), shape, seconds, str(source)))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if c in (1, 5) else cell.rjust(w) for c, (cell, w) in
                        enumerate(zip(r, widths))).rstrip() for r in rows]
@@ -73,8 +75,19 @@ def summary_table(seq: TokenSequence) -> str:
     return "\n".join(lines)
 
 
+def _tokenizer(layout: str, max_length: int = DEFAULT_MAX_LENGTH):
+    from dataclasses import replace
+
+    from .multimodal import LAYOUTS, MultimodalTokenizer
+
+    if layout not in LAYOUTS:
+        raise InputError(f"unknown layout {layout!r}; use one of {', '.join(sorted(LAYOUTS))}")
+    return MultimodalTokenizer(replace(LAYOUTS[layout], max_length=max_length))
+
+
 def _cmd_tokenize(args: argparse.Namespace) -> int:
-    seq = tokenize_items(args.items, args.max_length, args.truncate)
+    tok = _tokenizer(args.layout, args.max_length)
+    seq = tok(items_to_contents(args.items, args.codes), truncate=args.truncate)
     if args.save:
         seq.save(args.save)
     if args.json:
@@ -86,16 +99,72 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train_text(args: argparse.Namespace) -> int:
-    from . import text_train
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from .budget import MODEL_PRESETS, budget, format_budget
 
-    return text_train.main(args.rest)
+    models = [m.strip() for m in args.models.split(",")] if args.models else list(MODEL_PRESETS)
+    print(format_budget(budget(items_to_contents(args.items), models, _tokenizer(args.layout))))
+    return 0
 
 
-def _cmd_train_vq(args: argparse.Namespace) -> int:
-    from . import vq_train
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from .outputs import write_contents
 
-    return vq_train.main(args.rest)
+    seq = TokenSequence.load(args.dir)
+    tok = _tokenizer(args.layout, seq.max_length)
+    out = Path(args.out or Path(args.dir) / "decoded")
+    for p in write_contents(tok.decode(seq), out):
+        print(p)
+    return 0
+
+
+def _cmd_roundtrip(args: argparse.Namespace) -> int:
+    from .files import file_kind
+
+    tok = _tokenizer(args.layout)
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    kind = file_kind(path)
+    report: dict = {"file": str(path), "modality": kind}
+    if kind == "text":
+        text = path.read_text(encoding="utf-8")
+        report |= {"tokens": tok.text.num_tokens(text), "exact": tok.text.decode(tok.text.encode(text)) == text}
+    elif kind == "image":
+        tokens = tok.image.encode(path)
+        report |= {"patches": len(tokens.patches), "exact": bool((tok.image.decode(tokens) ==
+                                                                   tok.image.preprocess(path)).all())}
+        from .roundtrip import image_report
+
+        vq = image_report(path, tok.vq)
+        report |= {"vq_psnr": round(vq["psnr"], 2), "vq_ssim": round(vq["ssim"], 4), "vq_codes_used": vq["codes_used"],
+                   "vq_reencode_agreement": round(vq["reencode_agreement"], 4)}
+    elif kind == "video":
+        import torch
+
+        from .video import sample_frames
+
+        tokens = tok.video.encode(path)
+        frames, _ = sample_frames(path, tok.video.config.num_frames)
+        exact = torch.equal(tok.video.decode(tokens), torch.stack([tok.video.image.preprocess(f) for f in frames]))
+        report |= {"frames": len(tokens.frames), "timestamps": [round(t, 3) for t in tokens.timestamps.tolist()],
+                   "frames_decoded": tokens.frames_decoded, "exact": exact}
+    else:
+        tokens = tok.audio.encode(path)
+        r = tok.audio.roundtrip(tokens)
+        report |= {"tokens": len(tokens.tokens), "duration": tokens.duration, "preset": tokens.preset,
+                   "mel_mean_abs": round(r["mel_mean_abs"], 4), "mel_mean_abs_loud": round(r["mel_mean_abs_loud"], 4)}
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+def _cmd_train(module: str):
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(f".{module}", __package__).main(args.rest)
+
+    return run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,18 +172,32 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("tokenize", help="tokenize files or text and print a table per span")
     t.add_argument("items", nargs="+", metavar="ITEM", help="a file path or literal text")
+    t.add_argument("--layout", default="gemini-like", help="layout preset (default gemini-like)")
+    t.add_argument("--codes", action="store_true", help="images as VQ codes instead of ViT patches")
     t.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
     t.add_argument("--save", metavar="DIR", help="write manifest.json (+ features.safetensors) to DIR")
     t.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH, help="context limit (default 32768)")
     t.add_argument("--truncate", action="store_true", help="drop whole spans past the context limit (recorded)")
     t.set_defaults(func=_cmd_tokenize)
-    tt = sub.add_parser("train-text", help="rebuild the bundled SentencePiece model from Debian docs",
-                        add_help=False)
-    tt.add_argument("rest", nargs=argparse.REMAINDER)
-    tt.set_defaults(func=_cmd_train_text)
-    tv = sub.add_parser("train-vq", help="train the VQ image tokenizer on openly licensed photos", add_help=False)
-    tv.add_argument("rest", nargs=argparse.REMAINDER)
-    tv.set_defaults(func=_cmd_train_vq)
+    b = sub.add_parser("budget", help="token counts of the same input under several models")
+    b.add_argument("items", nargs="+", metavar="ITEM")
+    b.add_argument("--models", default="", help="comma-separated model presets (default: all)")
+    b.add_argument("--layout", default="gemini-like")
+    b.set_defaults(func=_cmd_budget)
+    d = sub.add_parser("decode", help="write the contents of a saved sequence back to files")
+    d.add_argument("dir", metavar="DIR")
+    d.add_argument("--out", metavar="DIR", help="where to write (default DIR/decoded)")
+    d.add_argument("--layout", default="gemini-like")
+    d.set_defaults(func=_cmd_decode)
+    r = sub.add_parser("roundtrip", help="print the round-trip report for a file's modality")
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("--layout", default="gemini-like")
+    r.set_defaults(func=_cmd_roundtrip)
+    for name, module, helptext in (("train-text", "text_train", "rebuild the bundled SentencePiece model"),
+                                   ("train-vq", "vq_train", "train the VQ image tokenizer")):
+        p = sub.add_parser(name, help=helptext, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_cmd_train(module))
     return ap
 
 

@@ -1,16 +1,13 @@
-"""One file -> one segment, with the modality sniffed from the content (the CLI's path; default configs)."""
+"""One file -> one prompt piece, with the modality sniffed from the content (used by the CLI)."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from .errors import InputError
-from .sequence import Segment
 from .sniff import sniff_file
-from .vocab import Vocab
 
-__all__ = ["file_kind", "file_segment"]
+__all__ = ["file_kind", "file_content"]
 
 
 def file_kind(path: str | Path) -> str:
@@ -44,26 +41,17 @@ def file_kind(path: str | Path) -> str:
     return kind
 
 
-def file_segment(path: str | Path, vocab: Vocab) -> Segment:
-    """Tokenize one file with the default config of its modality."""
+def file_content(path: str | Path, as_codes: bool = False):
+    """The prompt piece for one file: its text, or mmtok.Image / Video / Audio by its sniffed modality."""
+    from .contents import Audio, Image, Video
+
     path = Path(path)
     kind = file_kind(path)
     if kind == "text":
         try:
-            content = path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
             raise InputError(f"{path} is not UTF-8 text (byte {e.start}); convert it to UTF-8") from None
-        return _tokenizers()["text"].segment(content, source=str(path))
-    tok = _tokenizers()[kind]
-    return tok.segment(tok.encode(path), vocab, source=str(path))
-
-
-@functools.lru_cache(maxsize=1)
-def _tokenizers() -> dict:
-    from .audio import AudioTokenizer
-    from .image import ImageTokenizer
-    from .text import TextTokenizer
-    from .video import VideoTokenizer
-
-    return {"text": TextTokenizer.default(), "image": ImageTokenizer(), "video": VideoTokenizer(),
-            "audio": AudioTokenizer()}
+    if kind == "image":
+        return Image(path, as_="codes" if as_codes else "patches")
+    return Video(path) if kind == "video" else Audio(path)

@@ -26,9 +26,10 @@ def test_tokenize_bundled_example_prints_table():
     tok = mmtok.TextTokenizer.default()
     n_file = tok.num_tokens(EXAMPLE.read_text(encoding="utf-8"))
     n_lit = tok.num_tokens("and a literal prompt")
-    assert lines[1].split()[:3] == ["0", "text", str(n_file)]
-    assert lines[2].split()[:3] == ["1", "text", str(n_lit)]
-    assert lines[-1].startswith(f"total: {n_file + n_lit:,} tokens")
+    assert lines[1].split()[:3] == ["0", "control", "1"]  # <bos>
+    assert lines[2].split()[:3] == ["1", "text", str(n_file)]
+    assert lines[3].split()[:3] == ["2", "text", str(n_lit)]
+    assert lines[-1].startswith(f"total: {1 + n_file + n_lit:,} tokens")
 
 
 def test_json_and_save_reload(tmp_path):
@@ -38,7 +39,7 @@ def test_json_and_save_reload(tmp_path):
     seq = mmtok.TokenSequence.load(tmp_path / "out")
     assert seq.to_manifest() == manifest
     tok = mmtok.TextTokenizer.default()
-    assert tok.decode(seq.input_ids) == EXAMPLE.read_text(encoding="utf-8")
+    assert tok.decode(seq.input_ids[1:]) == EXAMPLE.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("make, message", [
@@ -77,9 +78,31 @@ def test_media_files_are_tokenized_with_their_modules():
     files = [ROOT / "assets/images/chelsea.png", ROOT / "assets/video/cityCC0.mpg", ROOT / "assets/audio/speech_en.wav"]
     r = run("tokenize", *files, "--json")
     assert r.returncode == 0, r.stderr
-    spans = json.loads(r.stdout)["spans"]
+    spans = json.loads(r.stdout)["spans"][1:]
     assert [s["modality"] for s in spans] == ["image", "video", "audio"]
-    image, video, audio = mmtok.ImageTokenizer(), mmtok.VideoTokenizer(), mmtok.AudioTokenizer()
-    assert spans[0]["length"] == image.num_tokens(300, 451) + 2
-    assert spans[1]["length"] == video.num_tokens(405, 720) + 16 * 2 + 2
-    assert spans[2]["length"] == audio.num_tokens(spans[2]["meta"]["duration"]) + 2
+    tok = mmtok.MultimodalTokenizer.default()
+    assert spans[0]["length"] == tok.image.num_tokens(300, 451) + 2
+    assert spans[1]["length"] == tok.video.num_tokens(405, 720) + 16 * 2 + 2
+    assert spans[2]["length"] == tok.audio.num_tokens(spans[2]["meta"]["duration"]) + 2
+
+
+def test_budget_decode_and_roundtrip_commands(tmp_path):
+    files = [ROOT / "assets/images/chelsea.png", ROOT / "assets/audio/speech_ja.wav"]
+    r = run("budget", *files, "text:hello", "--models", "mmtok,gemini-api")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert [l.split()[0] for l in lines] == ["model", "mmtok", "gemini-api"]
+    seq_len = len(mmtok.MultimodalTokenizer.default()([mmtok.Image(files[0]), mmtok.Audio(files[1]), "hello"]))
+    assert lines[1].split()[5] == str(seq_len)
+    assert run("tokenize", *files, "text:hi", "--save", tmp_path / "s").returncode == 0
+    r = run("decode", tmp_path / "s", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == ["00_patches.png", "01_audio.wav", "02.txt"]
+    assert (tmp_path / "out" / "02.txt").read_text() == "hi"
+    r = run("roundtrip", ROOT / "assets/audio/speech_ja.wav")
+    assert r.returncode == 0 and json.loads(r.stdout)["modality"] == "audio"
+    r = run("roundtrip", ROOT / "assets/video/cityCC0.mpg")
+    assert r.returncode == 0 and json.loads(r.stdout)["exact"] is True
+    r = run("budget", files[0], "--models", "gpt-9")
+    assert r.returncode == 2 and "unknown model preset" in r.stderr
