@@ -37,8 +37,15 @@ BUNDLED = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
 SCALES = (256, 384, 512, 768, 1024)
 
 
-def photo_files(cache: Path | None = None) -> tuple[list[Path], list[Path]]:
-    """(training photos, held-out photos)."""
+def photo_files(cache: Path | None = None, folder: Path | None = None,
+                held_out: tuple[str, ...] = HELD_OUT) -> tuple[list[Path], list[Path]]:
+    """(training photos, held-out photos): the Lomiri wallpapers + bundled photos, or every picture in ``folder``."""
+    if folder is not None:
+        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        held = [p for p in files if p.name in held_out]
+        if len(held) != len(held_out):
+            raise FileNotFoundError(f"held-out photos {held_out} are not all in {folder}")
+        return [p for p in files if p.name not in held_out], held
     pkg = fetch_packages(["lomiri-wallpapers-16.04"], cache or default_cache("photos"))["lomiri-wallpapers-16.04"]
     walls = sorted((pkg["root"] / "usr/share/backgrounds").glob("*.jpg"))
     held = [p for p in walls if p.name in HELD_OUT]
@@ -183,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=2 * 3600, help="stop (and export) after this many seconds")
     ap.add_argument("--eval-every", type=int, default=250)
     ap.add_argument("--checkpoint-every", type=int, default=100)
+    ap.add_argument("--photos", type=Path, default=None, help="train on the pictures in this folder instead")
+    ap.add_argument("--held-out", default=",".join(HELD_OUT), help="comma-separated names held out for evaluation")
     args = ap.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     cfg: VQConfig = VQ_PRESETS[args.preset]
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     export_path = args.export or ROOT / "assets" / "vq" / f"{args.preset}.safetensors"
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    train_files, held = photo_files()
+    train_files, held = photo_files(folder=args.photos, held_out=tuple(args.held_out.split(",")))
     photos, crops = training_photos(train_files), eval_crops(held, args.seed)
     model = VQModel(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
