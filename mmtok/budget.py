@@ -8,7 +8,7 @@ model's own. ``None`` means the model takes no such input.
 
 | preset | image | video | audio | source |
 |---|---|---|---|---|
-| ``mmtok`` | this project's layout (``MultimodalTokenizer``), markers included | 16 frames x image + markers | the layout's audio preset + 2 markers | equals ``len(tok(contents))`` (tested) |
+| ``mmtok`` | this project's layout (``MultimodalTokenizer``), markers included | 16 frames x image + markers (+ the sound's tokens and 2 markers per frame for ``Video(src, audio=True)``) | the layout's audio preset + 2 markers | equals ``len(tok(contents))`` (tested) |
 | ``gemini-1.0-report`` | 196 (224-pixel ViT, 16-pixel patches) | 16 frames x 196 | none stated | Gemini 1.0 report: 16 frames per video, ViT patches |
 | ``gemini-api`` | 258 if both sides <= 384, else 258 per 768x768 tile (ceil per side) | 258 per frame at 1 frame/s + 32/s of audio | 32 per second | Gemini API token counting docs |
 | ``qwen2-vl`` | smart_resize to multiples of 28 within [56*56, 28*28*1280] pixels, 2x2 merge: (h/28)(w/28) + 2 | frames at 2 fps (4..768, even), 2 frames per temporal patch, per-frame pixels within [128, 768]*28*28 | none | qwen-vl-utils / Qwen2VLImageProcessor defaults |
@@ -37,8 +37,9 @@ class _Media:
     width: int = 0
     seconds: float = 0.0  # video/audio duration
     frames: int = 0  # video frames in the clip
-    samples16k: int = 0  # audio: exact 16 kHz sample count
+    samples16k: int = 0  # audio (and a clip whose sound is interleaved): exact 16 kHz sample count
     has_audio: bool = False
+    with_sound: bool = False  # Video(audio=True)
 
 
 def _probe(piece: Any) -> _Media:
@@ -81,15 +82,20 @@ def _probe(piece: Any) -> _Media:
         w, h = idx.width, idx.height
         if rotation % 180:
             w, h = h, w
-        return _Media("video", height=h, width=w, seconds=idx.duration, frames=len(idx.pts), has_audio=has_audio)
+        n = _samples16k(piece.src, None) if piece.audio else 0
+        return _Media("video", height=h, width=w, seconds=idx.duration, frames=len(idx.pts), has_audio=has_audio,
+                      samples16k=n, with_sound=piece.audio)
     if isinstance(piece, Audio):
-        from .audio_presets import SAMPLE_RATE
-        from .audioio import stream_audio
-
-        n = sum(len(c) for c in stream_audio(piece.src, sample_rate=piece.sample_rate, max_duration=24 * 3600.0,
-                                             chunk_seconds=30))
-        return _Media("audio", seconds=n / SAMPLE_RATE, samples16k=n)
+        n = _samples16k(piece.src, piece.sample_rate)
+        return _Media("audio", seconds=n / 16000, samples16k=n)
     raise InputError(f"cannot budget a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
+
+
+def _samples16k(src, sample_rate) -> int:
+    """The exact number of 16 kHz samples mmtok's audio path makes of ``src`` (decoded, not featurized)."""
+    from .audioio import stream_audio
+
+    return sum(len(c) for c in stream_audio(src, sample_rate=sample_rate, max_duration=24 * 3600.0, chunk_seconds=30))
 
 
 # --- the formulas ------------------------------------------------------------------------------------------
@@ -104,7 +110,9 @@ def _mmtok(m: _Media, tok) -> int | None:
     if m.kind == "video":
         plan = tok.video.image.plan(m.height, m.width)
         n = tok.video.config.num_frames
-        return tok.video.num_tokens(m.height, m.width) + n * plan.num_markers + 2
+        frames = tok.video.num_tokens(m.height, m.width) + n * plan.num_markers + 2
+        # with its sound: every frame is followed by an audio slice framed by two markers
+        return frames + (tok.audio.num_tokens(m.samples16k / 16000) + 2 * n if m.with_sound else 0)
     return tok.audio.num_tokens(m.samples16k / 16000) + 2
 
 

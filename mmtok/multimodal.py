@@ -123,7 +123,8 @@ class MultimodalTokenizer:
         if self.layout.bos:
             out.append(Segment(Modality.CONTROL, torch.tensor([self.vocab.bos_id]), sequential_positions(1)))
         for i, piece in enumerate(contents):
-            out.append(self._segment(piece, i))
+            seg = self._segment(piece, i)
+            out += seg if isinstance(seg, list) else [seg]
         return out
 
     def encode(self, contents: Sequence[Any], truncate: bool = False) -> TokenSequence:
@@ -207,22 +208,45 @@ class MultimodalTokenizer:
             codes = vq.encode_pixels(pixels[None])[0]
             return vq.segment(codes, self.vocab, source=loaded.source, original_size=plan.original)
         if isinstance(piece, Video):
-            if piece.audio:
-                raise InputError("Video(src, audio=True) (frames interleaved with their sound) is not supported "
-                                 "by this mmtok version; pass Video(src) and Audio(src) as two pieces")
-            return self.video.segment(self.video.encode(piece.src), self.vocab)
+            tokens = self.video.encode(piece.src)
+            seg = self.video.segment(tokens, self.vocab)
+            if not piece.audio:
+                return seg
+            from .interleave import video_with_audio
+
+            return video_with_audio(tokens, self.audio.encode(piece.src), self.vocab, seg.meta)
         if isinstance(piece, Audio):
             return self.audio.segment(self.audio.encode(piece.src, piece.sample_rate), self.vocab)
         raise InputError(f"piece {i} is a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
 
     # --- decoding ---------------------------------------------------------------------------------------
     def decode(self, seq: TokenSequence) -> list:
-        """The contents back, one item per span (``<bos>``/``<eos>`` spans are skipped)."""
+        """The contents back, one item per piece (``<bos>``/``<eos>`` are skipped; the segments of a clip with
+        its sound come back as one :class:`DecodedVideo` with ``audio``)."""
         if seq.vocab != self.vocab:
             raise SequenceError(f"the sequence was made with {seq.vocab}, this tokenizer uses {self.vocab}")
         out: list = []
+        clip: dict | None = None  # the clip with sound being regrouped
         for seg in seq.unpack():
-            m = seg.modality
+            m, part = seg.modality, seg.meta.get("part")
+            if part is not None:
+                if part == "frame" and seg.meta["first_frame"] == 0:
+                    clip = {"frames": [], "timestamps": [], "audio": [], "meta": seg.meta}
+                if clip is None:
+                    raise SequenceError("a clip's audio or end segment appears without its first frame")
+                if part == "frame":
+                    tok, tokens = self._image_tokens(seg, seg.features, seg.meta["original_size"])
+                    clip["frames"].append(tok.decode(tokens))
+                    clip["timestamps"] += seg.meta["timestamps"]
+                elif part == "audio":
+                    clip["audio"].append(seg)
+                else:  # "end"
+                    audio = torch.cat([a.features for a in clip["audio"] if a.features is not None])
+                    wave = self.audio.decode(self._audio_tokens(audio, clip["audio"][-1].meta))
+                    out.append(DecodedVideo(torch.stack(clip["frames"]), clip["timestamps"], wave,
+                                            clip["meta"].get("source")))
+                    clip = None
+                continue
             if m == Modality.CONTROL:
                 continue
             if m == Modality.TEXT:
@@ -243,7 +267,10 @@ class MultimodalTokenizer:
                     frames.append(tok.decode(tokens))
                 out.append(DecodedVideo(torch.stack(frames), seg.meta["timestamps"], None, seg.meta.get("source")))
             elif m == Modality.AUDIO:
-                out.append(DecodedAudio(self.audio.decode(self._audio_tokens(seg)), 16_000, seg.meta.get("source")))
+                wave = self.audio.decode(self._audio_tokens(seg.features, seg.meta))
+                out.append(DecodedAudio(wave, 16_000, seg.meta.get("source")))
+        if clip is not None:
+            raise SequenceError("a clip with sound is missing its <end_of_video> segment")
         return out
 
     def _image_tokens(self, seg: Segment, patches: torch.Tensor, original: list[int]):
@@ -256,13 +283,12 @@ class MultimodalTokenizer:
                              seg.meta.get("source") or "")
         return self._image_tokenizers[key], tokens
 
-    def _audio_tokens(self, seg: Segment) -> AudioTokens:
-        meta = seg.meta
+    def _audio_tokens(self, tokens: torch.Tensor, meta: dict) -> AudioTokens:
         if meta["preset"] != self.audio.config.preset:
             raise SequenceError(f"audio span made with {meta['preset']}, this tokenizer uses "
                                 f"{self.audio.config.preset}")
-        frames = rearrange(seg.features, "n (k m) -> (n k) m", k=meta["stack"])
+        frames = rearrange(tokens, "n (k m) -> (n k) m", k=meta["stack"])
         feats = frames[: len(frames) - meta["padded_frames"]]
         n_samples = round(meta["duration"] * 16_000)
-        return AudioTokens(feats, seg.features, torch.zeros(len(seg.features), 2), meta["duration"], n_samples,
+        return AudioTokens(feats, tokens, torch.zeros(len(tokens), 2), meta["duration"], n_samples,
                            meta["padded_frames"], meta["preset"], meta["stack"], meta.get("source") or "")

@@ -51,16 +51,17 @@ def provenance_table(seq: TokenSequence, text_tokenizer=None) -> dict[str, torch
             box[where] = boxes[k_patch % n]
             if m == Modality.VIDEO:
                 f = k_patch // n
-                frame[where] = f
+                frame[where] = f + meta.get("first_frame", 0)  # a clip with sound has one frame per segment
                 frame_index[where] = torch.tensor(meta["frame_indices"])[f]
                 t = torch.tensor(meta["timestamps"], dtype=torch.float64)[f]
                 time[where] = torch.stack([t, t], 1)
         elif m == Modality.AUDIO:
             where = (seq.input_ids[s:e] == seq.vocab.placeholder(m)).nonzero().flatten() + s
-            j = torch.arange(len(where) + 1, dtype=torch.float64) * meta["stack"] / 100.0  # 100 frames per second
+            first = meta.get("first_token", 0)  # a slice of a clip's sound starts further in
+            j = torch.arange(first, first + len(where) + 1, dtype=torch.float64) * meta["stack"] / 100.0
             time[where] = torch.stack([j[:-1], torch.clamp(j[1:], max=meta["duration"])], 1)
-            if len(where):
-                time[where[-1], 1] = meta["duration"]
+            if len(where) and first + len(where) == meta.get("audio_tokens", len(where)):
+                time[where[-1], 1] = meta["duration"]  # the last token ends where the sound ends
         elif m == Modality.IMAGE_CODES and meta.get("original_size"):
             h, w = meta["original_size"]
             cfg = ImageConfig(size=meta["image_size"], aspect="crop", patch_size=meta["downsample"])

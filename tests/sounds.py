@@ -49,3 +49,22 @@ def write_audio(path: Path, x: np.ndarray, rate: int, kind: str = "wav") -> Path
         for p in s.encode(None):
             out.mux(p)
     return path
+
+
+def clip_with_sound(path: Path, seconds: float = 4.0, fps: int = 25) -> Path:
+    """An MP4 with an H.264 picture (grey level = frame index) and an AAC stereo sound track."""
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("aac", rate=44100, layout="stereo")
+        for i in range(int(seconds * fps)):
+            for p in v.encode(av.VideoFrame.from_ndarray(np.full((48, 64, 3), i % 256, np.uint8), format="rgb24")):
+                out.mux(p)
+        frame = av.AudioFrame.from_ndarray(tone(seconds, 44100, 2), format="fltp", layout="stereo")
+        frame.sample_rate = 44100
+        for p in a.encode(frame):
+            out.mux(p)
+        for s in (v, a):
+            for p in s.encode(None):
+                out.mux(p)
+    return path

@@ -96,8 +96,6 @@ def test_batch_and_bad_pieces(tok):
         tok([3])
     with pytest.raises(ConfigError, match="as_="):
         Image(PHOTO, as_="pixels")
-    with pytest.raises(InputError, match="audio=True"):
-        tok([Video(CLIP, audio=True)])
     with pytest.raises(ConfigError, match="unknown layout"):
         MultimodalTokenizer("gemini-2")
     with pytest.raises(ConfigError, match="already registered"):
@@ -133,3 +131,32 @@ def test_every_token_has_provenance(tok, mixed):
     assert torch.isclose(((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])).sum(), torch.tensor(300.0 * 300, dtype=torch.float64))
     one = seq.provenance(spans[4].start + 1 + 1)
     assert one["modality"] == "video" and one["frame"] == 0 and "box" in one and "time" in one
+
+
+def test_video_with_sound_is_interleaved_by_time(tok, tmp_path):
+    from sounds import clip_with_sound
+
+    path = clip_with_sound(tmp_path / "av.mp4")
+    seq = tok(["clip:", Video(path, audio=True), "done"])
+    parts = [(s.modality, s.meta.get("part")) for s in seq.spans[2:-1]]
+    assert parts == [(Modality.VIDEO, "frame"), (Modality.AUDIO, "audio")] * 16 + [(Modality.VIDEO, "end")]
+    audio = tok.audio.encode(path)
+    slices = [s for s in seq.spans if s.meta.get("part") == "audio"]
+    assert sum(s.num_features for s in slices) == len(audio.tokens) == tok.audio.num_tokens(audio.duration)
+    assert torch.equal(seq.features["audio"], audio.tokens)  # nothing dropped, in time order
+    for s in slices[:-1]:  # each token starts inside its frame's slice
+        lo, hi = s.meta["slice"]
+        first = s.meta["first_token"]
+        starts = audio.spans[first:first + s.num_features, 0]
+        assert ((starts >= lo - 1e-9) & (starts < hi)).all()
+    out = tok.decode(seq)
+    assert out[0] == "clip:" and out[2] == "done"
+    video = tok.video.encode(path)
+    assert torch.equal(out[1].frames, tok.video.decode(video)) and out[1].audio.shape == (audio.num_samples,)
+    assert mmtok.budget(["clip:", Video(path, audio=True), "done"], ["mmtok"], tokenizer=tok)[0]["total"] == len(seq)
+    tab = seq.provenance_table()
+    frames = tab["frame"][tab["frame"] >= 0]
+    assert frames.min() == 0 and frames.max() == 15 and (frames[1:] >= frames[:-1]).all()
+    t = tab["time"][seq.modality == int(Modality.AUDIO)]
+    t = t[~torch.isnan(t[:, 0])]
+    assert t[0, 0] == 0 and torch.equal(t[1:, 0], t[:-1, 1]) and t[-1, 1] == audio.duration
