@@ -25,3 +25,14 @@ def test_shown_output_matches_make_run():
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout == shown
+
+
+def test_shown_budget_table_matches_the_cli():
+    import shlex
+
+    m = re.search(r"`(mmtok budget [^`]+)`\nprints:\n\n```\n(.*?)```", README, flags=re.S)
+    assert m, "the README shows a budget table"
+    r = subprocess.run([sys.executable, "-m", "mmtok.cli", *shlex.split(m.group(1))[1:]], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == m.group(2)
