@@ -157,8 +157,10 @@ class MultimodalTokenizer:
                "positions_3d": batch["positions_3d"]}
         for label, feats in batch["features"].items():
             out[f"{label}_features"] = feats
-        out["image_grids"] = torch.tensor([s.meta["grid"] for spans in batch["spans"] for s in spans
-                                           if s.modality == Modality.IMAGE], dtype=torch.int64).reshape(-1, 2)
+        for label, m in (("image", Modality.IMAGE), ("video", Modality.VIDEO)):  # (rows, cols) per picture/frame
+            grids = [g for spans in batch["spans"] for s in spans if s.modality == m and "grid" in s.meta
+                     for g in [s.meta["grid"]] * s.meta.get("num_frames", 1) * s.meta.get("blocks", 1)]
+            out[f"{label}_grids"] = torch.tensor(grids, dtype=torch.int64).reshape(-1, 2)
         if return_tensors is None:
             return {k: v.tolist() for k, v in out.items()}
         if return_tensors != "pt":

@@ -74,7 +74,10 @@ def test_hugging_face_style_equals_native(tok):
         assert int(hf["attention_mask"][row].sum()) == n
     assert torch.equal(hf["image_features"], native[0].features["image"])
     assert torch.equal(hf["audio_features"], native[0].features["audio"])
-    assert hf["image_grids"].tolist() == [[14, 14]]
+    assert hf["image_grids"].tolist() == [[14, 14]] and hf["video_grids"].shape == (0, 2)
+    clip = tok(text="<video>", videos=[CLIP], return_tensors="pt")
+    assert clip["video_grids"].tolist() == [[14, 14]] * 16
+    assert len(clip["video_features"]) == 16 * 14 * 14
     lists = tok(text="Hi <image>", images=[PHOTO])
     assert isinstance(lists["input_ids"], list)
 
