@@ -33,7 +33,8 @@ from .imageio import ImageSource, LoadedImage, load_image
 from .sequence import Segment
 from .vocab import Modality, Vocab
 
-__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE"]
+__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "view_boxes", "framed_blocks",
+           "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
 # filtering; measured on the 15 Lomiri photos (benchmarks/RESULTS.md): per-photo mean |draft - full| <= 0.47
@@ -117,7 +118,7 @@ class ImageTokenizer:
     # --- the common face --------------------------------------------------------------------------------
     def encode(self, img: ImageSource) -> ImageTokens:
         loaded, plan = self.load(img)
-        return self._tokens(self.render(loaded, plan), plan, loaded.source)
+        return self.tokenize_views(self.render(loaded, plan), plan, loaded.source)
 
     def encode_batch(self, imgs: Sequence[ImageSource]) -> list[ImageTokens]:
         """Encode several pictures; views of equal size are normalized and cut into patches in one batch."""
@@ -156,7 +157,7 @@ class ImageTokenizer:
     # --- provenance and embedding -----------------------------------------------------------------------
     def patch_boxes(self, tokens: ImageTokens) -> torch.Tensor:
         """Each patch's box (x0, y0, x1, y1) in ORIGINAL pixels, float64 [N, 4]; NaN rows for pure padding."""
-        return torch.cat([_view_boxes(v, self.config.patch_size) for v in tokens.plan.views])
+        return torch.cat([view_boxes(v, self.config.patch_size) for v in tokens.plan.views])
 
     def embed(self, tokens: ImageTokens, model=None) -> torch.Tensor:
         """float [N, D]: the timm ViT's patch projection plus its position embedding resampled to each block's
@@ -188,7 +189,8 @@ class ImageTokenizer:
         u = rearrange(x, "b c (tr h p1) (tc w p2) -> b (tr tc h w) (p1 p2 c)", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
         return u.float().mul_(self._scale).add_(self._shift)
 
-    def _tokens(self, views: list[torch.Tensor], plan: ImagePlan, source: str) -> ImageTokens:
+    def tokenize_views(self, views: list[torch.Tensor], plan: ImagePlan, source: str) -> ImageTokens:
+        """Rendered views (uint8 [3, h, w] each, from :meth:`render`) -> their patch tokens."""
         patches = torch.cat([self._patchify(v[None], view.tiles)[0] for v, view in zip(views, plan.views)])
         return self._finish(patches, plan, source)
 
@@ -216,7 +218,9 @@ def _render(loaded: LoadedImage, view: View, background: tuple[int, int, int]) -
     return canvas
 
 
-def _view_boxes(view: View, p: int) -> torch.Tensor:
+def view_boxes(view: View, p: int) -> torch.Tensor:
+    """Boxes (x0, y0, x1, y1) in original pixels of a view's p x p patches, float64 [n, 4], in token order; NaN rows
+    for patches that show only padding."""
     H, W = view.canvas
     tr, tc = view.tiles
     top, left, ch, cw = view.content

@@ -65,9 +65,9 @@ def provenance_table(seq: TokenSequence, text_tokenizer=None) -> dict[str, torch
         elif m == Modality.IMAGE_CODES and meta.get("original_size"):
             h, w = meta["original_size"]
             cfg = ImageConfig(size=meta["image_size"], aspect="crop", patch_size=meta["downsample"])
-            from .image import _view_boxes
+            from .image import view_boxes
 
-            box[s + 1:e - 1] = _view_boxes(plan_image(h, w, cfg).views[0], meta["downsample"])
+            box[s + 1:e - 1] = view_boxes(plan_image(h, w, cfg).views[0], meta["downsample"])
     return {"span": span_of, "chars": chars, "box": box, "frame": frame, "frame_index": frame_index, "time": time}
 
 
@@ -104,12 +104,12 @@ def _only(seq: TokenSequence, span) -> TokenSequence:
 
 def _patch_boxes(meta: dict) -> torch.Tensor:
     """Boxes of one picture's patches (for video: one frame's), float64 [n, 4], from the span metadata."""
-    from .image import _view_boxes
+    from .image import view_boxes
 
     cfg = ImageConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["image_config"].items()})
     h, w = meta["original_size"]
     plan = plan_image(h, w, cfg)
-    return torch.cat([_view_boxes(v, cfg.patch_size) for v in plan.views])
+    return torch.cat([view_boxes(v, cfg.patch_size) for v in plan.views])
 
 
 def _char_spans(ids: torch.Tensor, text_tokenizer, seq: TokenSequence) -> torch.Tensor:

@@ -108,7 +108,7 @@ class VideoTokenizer:
             h, w = rgb.shape[:2]
             loaded = LoadedImage(torch.from_numpy(rgb).permute(2, 0, 1), (w, h), 1.0, name, "RGB")
             plan = self.image.plan(h, w)
-            frames.append(self.image._tokens(self.image.render(loaded, plan), plan, name))
+            frames.append(self.image.tokenize_views(self.image.render(loaded, plan), plan, name))
         return _video_tokens(frames, info, self.config, name)
 
     def decode(self, tokens: VideoTokens) -> torch.Tensor:
