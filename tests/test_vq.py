@@ -139,3 +139,18 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     record = json.loads((tmp_path / "a.json").read_text())["training"]
     assert record["steps"] == 3 and record["held_out"] == ["rocket.jpg"] and "psnr" in record["final"]
+
+
+def test_the_shipped_model():
+    """The bundled weights load (safetensors + JSON), carry their training record, and reconstruct a photo."""
+    from mmtok.vq import DEFAULT_VQ
+
+    vq = VQImageTokenizer.default()
+    assert vq.config == mmtok.VQ_PRESETS["vq-f8-4096"] and DEFAULT_VQ.stat().st_size <= 20 * 2**20
+    record = vq.record
+    assert record["steps"] > 0 and record["held_out"] and record["final"]["images"] == 50
+    params = sum(p.numel() for p in vq.model.encoder.parameters()) + sum(p.numel() for p in vq.model.decoder.parameters())
+    assert params <= 5_000_000
+    report = mmtok.roundtrip.image_report(ROOT / "assets/images/coffee.png", vq)
+    assert report["psnr"] >= 22.0 and report["ssim"] >= 0.6  # a training photo; held-out figures: RESULTS.md
+    assert report["codes_used"] >= 200 and report["reencode_agreement"] > 0.3
