@@ -22,6 +22,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sequence.py
+	$(BIN)/python benchmarks/bench_image.py
+	$(BIN)/python benchmarks/bench_video.py
+	$(BIN)/python benchmarks/bench_audio.py
+	$(BIN)/python benchmarks/bench_vq.py
 
 lock: $(STAMP)
 	{ head -2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
