@@ -65,7 +65,8 @@ def _probe(piece: Any) -> _Media:
             w, h = load_image(src).size
         return _Media("image" if piece.as_ == "patches" else "codes", height=h, width=w)
     if isinstance(piece, Video):
-        from .video_index import open_video, read_index, source_name
+        from .media import source_name
+        from .video_index import open_video, read_index
 
         name = source_name(piece.src)
         container, stream = open_video(piece.src, name)

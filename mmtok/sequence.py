@@ -24,7 +24,6 @@ checking every field. A context limit (default 32,768 tokens, Gemini 1.0's) is e
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 

@@ -25,7 +25,6 @@ import html.parser
 import json
 import os
 import random
-import re
 import sys
 import time
 from pathlib import Path

@@ -23,8 +23,8 @@ from .image import ImageTokenizer, ImageTokens, framed_blocks
 from .image_plan import ImageConfig
 from .imageio import LoadedImage
 from .sequence import Segment
-from .video_index import (ClipIndex, Samples, VideoSource, nearest_keyframes, open_video, read_index, sample_rule,
-                          source_name)
+from .media import source_name
+from .video_index import ClipIndex, Samples, VideoSource, nearest_keyframes, open_video, read_index, sample_rule
 from .vocab import Modality, Vocab
 
 __all__ = ["VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames", "SAMPLING_MODES"]

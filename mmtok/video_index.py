@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Union
+from typing import BinaryIO, Union
 
 import numpy as np
 
 from .errors import DecodeError, LimitError
-from .media import open_media, source_name
+from .media import open_media
 
 __all__ = ["VideoSource", "ClipIndex", "Samples", "open_video", "read_index", "sample_rule", "nearest_keyframes"]
 
