@@ -24,7 +24,6 @@ import hashlib
 import html.parser
 import json
 import os
-import random
 import sys
 import time
 from pathlib import Path
@@ -176,7 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     corpus = args.cache / "corpus.txt"
     sources = build_corpus(args.cache, corpus)
     t1 = time.time()
-    random.seed(SEED)
     args.out.mkdir(parents=True, exist_ok=True)
     model = train(corpus.resolve(), args.out.resolve(), args.vocab_size)
     t2 = time.time()
