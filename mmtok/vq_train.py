@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 from .debian import default_cache, fetch_packages
 from .imageio import load_image
@@ -169,6 +170,20 @@ def export(model: VQModel, out: Path, record: dict) -> None:
     out.with_suffix(".json").write_text(json.dumps({"config": model.cfg.to_dict(), "training": record}, indent=1))
 
 
+def code_spread_loss(model: VQModel, z: torch.Tensor, temperature: float = 100.0) -> torch.Tensor:
+    """1 - H(mean soft assignment) / log K over a batch of latents [B, D, h, w]: 0 when every code is equally likely.
+
+    A codebook-usage regulariser (as the diversity loss of vector-quantize-pytorch, but averaged over every
+    position of the batch rather than per position): the soft assignments ``softmax(cos_sim * temperature)`` of
+    all latents are averaged and their entropy pushed up, which spreads the encoder over the whole codebook.
+    """
+    q = model.quantizer
+    x = F.normalize(q.project_in(rearrange(z, "b d h w -> (b h w) d")), dim=-1)
+    codebook = F.normalize(q._codebook.embed[0], dim=-1)  # (K, codebook_dim), the EMA codebook (no gradient)
+    p = (x @ codebook.T * temperature).softmax(dim=-1).mean(dim=0)
+    return 1.0 - -(p * p.clamp_min(1e-12).log()).sum() / math.log(p.numel())
+
+
 def _lr(step: int, total: int, base: float, warmup: int = 200) -> float:
     if step < warmup:
         return base * (step + 1) / warmup
@@ -192,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint-every", type=int, default=100)
     ap.add_argument("--photos", type=Path, default=None, help="train on the pictures in this folder instead")
     ap.add_argument("--held-out", default=",".join(HELD_OUT), help="comma-separated names held out for evaluation")
+    ap.add_argument("--spread", type=float, default=0.0,
+                    help="weight of the code-spread loss (raises codebook usage; recorded per step range)")
     args = ap.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     cfg: VQConfig = VQ_PRESETS[args.preset]
@@ -207,11 +224,15 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = work / "checkpoint.safetensors"
     record: dict = {"preset": args.preset, "seed": args.seed, "batch": args.batch, "lr": args.lr,
                     "train_photos": [p.name for p in train_files], "held_out": [p.name for p in held],
-                    "eval_images": len(crops), "seconds": 0.0, "evals": []}
+                    "eval_images": len(crops), "planned_steps": args.steps, "seconds": 0.0, "evals": []}
     step = 0
     if ckpt.exists():
         step, record = load_checkpoint(ckpt, model, opt, rng)
         print(f"resumed at step {step} from {ckpt}", file=sys.stderr)
+    phases = record.setdefault("phases", [{"from_step": 0, "spread": 0.0, "lr": record["lr"],
+                                           "steps": args.steps if step == 0 else record.get("planned_steps")}])
+    if step < args.steps and (phases[-1]["spread"], phases[-1]["lr"], phases[-1]["steps"]) != (args.spread, args.lr, args.steps):
+        phases.append({"from_step": step, "spread": args.spread, "lr": args.lr, "steps": args.steps})
     log = open(work / "log.jsonl", "a")
     start, spent = time.time(), record["seconds"]
     bar = tqdm(total=args.steps, initial=step, desc=f"train-vq {args.preset}", dynamic_ncols=True)
@@ -220,9 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = _lr(step, args.steps, args.lr)
         x = _batch(photos, args.batch, rng)
-        rec, codes, qloss = model(x)
+        z = model.encoder(x)
+        q, codes, qloss = model.quantize(z)
+        rec = model.decoder(q)
         mse = F.mse_loss(rec, x)
         loss = mse + F.l1_loss(rec, x) + qloss
+        if args.spread:
+            loss = loss + args.spread * code_spread_loss(model, z)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
