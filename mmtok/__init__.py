@@ -8,6 +8,7 @@ decoders, timm and torchaudio load when first used; the library never imports gr
 from .audio import AudioConfig, AudioTokenizer, AudioTokens, log_mel
 from .budget import MODEL_PRESETS, budget, format_budget
 from .batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
+from .decoder import DecoderConfig, TinyDecoder
 from .contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
 from .errors import (AssetError, ConfigError, ContextLengthError, DecodeError, InputError, LimitError,
                      ManifestError, MmtokError, SequenceError, TextError, VocabError)
@@ -33,6 +34,6 @@ __all__ = [
     "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image",
     "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames",
     "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "VQImageTokenizer", "VQConfig", "VQ_PRESETS",
-    "roundtrip", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS", "Image", "Video", "Audio", "DecodedImage",
+    "roundtrip", "DecoderConfig", "TinyDecoder", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS", "Image", "Video", "Audio", "DecodedImage",
     "DecodedVideo", "DecodedAudio", "budget", "format_budget", "MODEL_PRESETS", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
 ]

@@ -6,7 +6,7 @@ import torch
 
 from .imageio import ImageSource
 
-__all__ = ["image_report"]
+__all__ = ["image_report", "decoder_roundtrip"]
 
 
 @torch.no_grad()
@@ -34,3 +34,84 @@ def image_report(img: ImageSource, tokenizer=None) -> dict:
             "codes": codes, "codes_used": used, "usage": used / tok.codebook_size,
             "reencode_agreement": float((again == codes).double().mean()),
             "original": original, "reconstruction": recon}
+
+
+def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture as image codes:",
+                      config=None, max_steps: int = 2000, lr: float = 3e-3, seed: int = 0,
+                      time_limit: float = 600.0, confirm: int = 3, progress: bool = True) -> dict:
+    """Train a tiny decoder on this CPU to map [prompt + the image's patch tokens] -> its VQ codes, then generate.
+
+    The training sequence is ``<bos>``, ``prompt``, the image as ViT patches (the default ``gemini-like`` layout),
+    then the image's VQ codes (``<start_of_image_codes>`` ... ``<end_of_image_codes>``) and ``<eos>``. Training
+    (AdamW, full batch of that one sequence) stops once every target is predicted right (argmax, teacher forcing)
+    ``confirm`` steps in a row, or after ``max_steps`` / ``time_limit`` seconds. Then greedy generation from the
+    prompt + image writes the codes back through the KV cache, and ``MultimodalTokenizer.decode`` turns them into
+    pixels through the VQ decoder.
+
+    Returns a dict: ``codes`` (generated, int64 [h, w], or None if no block was written), ``target`` (the VQ
+    codes), ``match`` (codes equal the target exactly), ``image`` (decoded from the generated sequence, uint8
+    [3, S, S] or None), ``reconstruction`` (the VQ reconstruction of the target), ``image_match`` (image equals
+    reconstruction bit for bit), ``steps``, ``train_accuracy``, ``parameters``, ``train_seconds``,
+    ``generate_seconds``, ``seconds`` (total), ``sequence`` (the generated :class:`TokenSequence`, None when
+    generation failed) and ``error`` (why it failed, else None).
+    """
+    import time
+
+    from tqdm import tqdm
+
+    from .contents import Image
+    from .errors import LimitError
+    from .decoder import DecoderConfig, TinyDecoder
+    from .multimodal import MultimodalTokenizer
+    from .sequence import Segment, pack, sequential_positions
+    from .vocab import Modality
+
+    t0 = time.perf_counter()
+    torch.manual_seed(seed)
+    mt = MultimodalTokenizer("gemini-like")
+    vq = mt.vq
+    prompt_seq = mt.encode([prompt, Image(image)])
+    target = vq.encode(image)
+    eos = Segment(Modality.CONTROL, torch.tensor([mt.vocab.eos_id]), sequential_positions(1))
+    train_seq = pack(prompt_seq.unpack() + [vq.segment(target, mt.vocab), eos], mt.vocab, prompt_seq.max_length)
+    if config is None:
+        config = DecoderConfig(vocab=mt.vocab, width=128, layers=3, heads=4, kv_heads=1, mlp_hidden=256,
+                               text_embed_dim=16, feature_dims=tuple((k, v.shape[1]) for k, v in
+                                                                prompt_seq.features.items()))
+    model = TinyDecoder(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
+    streak, step, acc = 0, 0, 0.0
+    bar = tqdm(total=max_steps, desc="decoder round trip: training", disable=not progress, dynamic_ncols=True)
+    model.train()
+    while step < max_steps and streak < confirm and time.perf_counter() - t0 < time_limit:
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / 20)  # short warm-up
+        logits, targets = model.target_logits(train_seq)
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        acc = float((logits.detach().argmax(-1) == targets).double().mean())
+        streak = streak + 1 if acc == 1.0 else 0
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", accuracy=f"{acc:.4f}")
+    bar.close()
+    t_train = time.perf_counter() - t0
+    error, codes, img, out = None, None, None, None
+    try:
+        out = model.generate(prompt_seq, max_new_tokens=len(train_seq) - len(prompt_seq))
+    except LimitError as e:  # an undertrained decoder may open a second block it has no room for
+        error = str(e)
+    t_gen = time.perf_counter() - t0 - t_train
+    if out is not None:
+        blocks = [s for s in out.unpack() if s.modality == Modality.IMAGE_CODES]
+        codes = vq.codes_from_segment(blocks[0], mt.vocab) if blocks else None
+        decoded = [d for d in mt.decode(out) if getattr(d, "as_", None) == "codes"]
+        img = decoded[0].pixels if decoded else None
+    recon = vq.decode(target)
+    return {"codes": codes, "target": target, "match": codes is not None and torch.equal(codes, target),
+            "image": img, "reconstruction": recon, "image_match": img is not None and torch.equal(img, recon),
+            "steps": step, "train_accuracy": acc, "parameters": model.num_parameters(),
+            "train_seconds": t_train, "generate_seconds": t_gen, "seconds": time.perf_counter() - t0,
+            "sequence": out, "error": error}

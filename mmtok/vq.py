@@ -28,9 +28,39 @@ from .sequence import Segment
 from .vocab import Modality, Vocab
 from .vq_model import VQ_PRESETS, VQConfig, VQModel
 
-__all__ = ["VQImageTokenizer", "DEFAULT_VQ"]
+__all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_positions"]
 
 DEFAULT_VQ = Path(__file__).resolve().parent.parent / "assets" / "vq" / "vq-f8-4096.safetensors"
+
+
+def codes_positions(h: int, w: int) -> torch.Tensor:
+    """Relative 3D positions int64 [3, h*w + 2] of an image-codes block: the start marker at (0, 0, 0), code
+    (r, c) at (0, 1 + r, 1 + c), the end marker at (0, 1 + h, 1 + w)."""
+    r = torch.arange(h).repeat_interleave(w)
+    c = torch.arange(w).repeat(h)
+    return torch.cat([torch.zeros(3, 1, dtype=torch.int64), torch.stack([torch.zeros(h * w, dtype=torch.int64),
+                                                                         1 + r, 1 + c]),
+                      torch.tensor([[0], [1 + h], [1 + w]])], 1)
+
+
+def codes_segment(codes: torch.Tensor, vocab: Vocab, config: VQConfig, vq_model: str = "",
+                  source: str | None = None, original_size: tuple[int, int] | None = None) -> Segment:
+    """The image-codes segment of int64 [h, w] ``codes`` made by a VQ model of ``config`` (no weights needed).
+
+    ``<start_of_image_codes>``, the codes as unified ids (``vocab.code_offset + code``, row by row),
+    ``<end_of_image_codes>``; positions from :func:`codes_positions`; grid and VQ facts in the metadata.
+    """
+    h, w = codes.shape
+    if vocab.image_codes < config.codebook_size:
+        raise VocabError(f"the vocabulary reserves {vocab.image_codes} image codes but this VQ model has "
+                         f"{config.codebook_size}; build the Vocab with image_codes={config.codebook_size}")
+    ids = torch.cat([torch.tensor([vocab.special("<start_of_image_codes>")]),
+                     codes.reshape(-1).long() + vocab.code_offset,
+                     torch.tensor([vocab.special("<end_of_image_codes>")])])
+    meta = {"grid": [h, w], "codebook_size": config.codebook_size, "downsample": config.downsample,
+            "image_size": config.image_size, "vq_model": vq_model,
+            "source": source, "original_size": list(original_size) if original_size else None}
+    return Segment(Modality.IMAGE_CODES, ids, codes_positions(h, w), meta=meta)
 
 
 class VQImageTokenizer:
@@ -147,22 +177,8 @@ class VQImageTokenizer:
     def segment(self, codes: torch.Tensor, vocab: Vocab, source: str | None = None,
                 original_size: tuple[int, int] | None = None) -> Segment:
         """An image-codes segment; ``original_size`` (height, width) lets provenance map cells to the original."""
-        h, w = codes.shape
-        if vocab.image_codes < self.codebook_size:
-            raise VocabError(f"the vocabulary reserves {vocab.image_codes} image codes but this VQ model has "
-                             f"{self.codebook_size}; build the Vocab with image_codes={self.codebook_size}")
-        ids = torch.cat([torch.tensor([vocab.special("<start_of_image_codes>")]),
-                         codes.reshape(-1).long() + vocab.code_offset,
-                         torch.tensor([vocab.special("<end_of_image_codes>")])])
-        r = torch.arange(h).repeat_interleave(w)
-        c = torch.arange(w).repeat(h)
-        pos = torch.cat([torch.zeros(3, 1, dtype=torch.int64), torch.stack([torch.zeros(h * w, dtype=torch.int64),
-                                                                            1 + r, 1 + c]),
-                         torch.tensor([[0], [1 + h], [1 + w]])], 1)
-        meta = {"grid": [h, w], "codebook_size": self.codebook_size, "downsample": self.downsample,
-                "image_size": self.config.image_size, "vq_model": Path(self.source).name if self.source else "",
-                "source": source, "original_size": list(original_size) if original_size else None}
-        return Segment(Modality.IMAGE_CODES, ids, pos, meta=meta)
+        name = Path(self.source).name if self.source else ""
+        return codes_segment(codes, vocab, self.config, name, source, original_size)
 
     def codes_from_segment(self, segment: Segment, vocab: Vocab) -> torch.Tensor:
         """The int64 [h, w] codes of an image-codes segment (inverse of :meth:`segment`)."""

@@ -1,0 +1,245 @@
+"""The tiny Gemma-style decoder: shapes, causality, multi-query attention, KV cache, loss mask, constrained
+decoding, and a short overfit that writes a real image's VQ codes back exactly."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+import mmtok
+from mmtok import DecoderConfig, Modality, Segment, TinyDecoder, Vocab, grid_positions, pack, sequential_positions
+from mmtok.decoder import Attention, rope_angles
+
+VOCAB = Vocab(text_size=200, image_codes=1024)
+PATCH = 12  # feature width of the toy image segments
+
+
+def toy_sequence(seed: int = 0, n_text: int = 7, grid: tuple[int, int] = (3, 4)) -> mmtok.TokenSequence:
+    """<bos>, text, an image (placeholders + random features), text, a block of image codes, <eos>."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = grid
+
+    def text(n):
+        return Segment(Modality.TEXT, torch.randint(0, VOCAB.text_size, (n,), generator=g), sequential_positions(n))
+
+    ph = VOCAB.placeholder(Modality.IMAGE)
+    img_ids = torch.cat([torch.tensor([VOCAB.special("<start_of_image>")]), torch.full((h * w,), ph),
+                         torch.tensor([VOCAB.special("<end_of_image>")])])
+    img_pos = torch.cat([torch.zeros(3, 1, dtype=torch.int64), grid_positions(1, h, w) + torch.tensor([[0], [1], [1]]),
+                         torch.tensor([[0], [h + 1], [w + 1]])], 1)
+    image = Segment(Modality.IMAGE, img_ids, img_pos, torch.randn(h * w, PATCH, generator=g))
+    codes = mmtok.vq.codes_segment(torch.randint(0, 1024, (2, 2), generator=g), VOCAB,
+                                   mmtok.VQConfig(image_size=16, codebook_size=1024))
+    ctrl = [Segment(Modality.CONTROL, torch.tensor([i]), sequential_positions(1)) for i in (VOCAB.bos_id, VOCAB.eos_id)]
+    return pack([ctrl[0], text(n_text), image, text(3), codes, ctrl[1]], VOCAB)
+
+
+def toy_config(**kw) -> DecoderConfig:
+    base = dict(vocab=VOCAB, width=32, layers=2, heads=4, kv_heads=1, mlp_hidden=48, feature_dims=(("image", PATCH),))
+    return DecoderConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def model() -> TinyDecoder:
+    torch.manual_seed(0)
+    return TinyDecoder(toy_config()).eval()
+
+
+def test_shapes(model):
+    seq = toy_sequence()
+    out = model(seq)
+    assert out.logits.shape == (1, len(seq), VOCAB.size) and out.logits.dtype == torch.float32
+    assert out.loss.dim() == 0 and torch.isfinite(out.loss)
+    batch = mmtok.collate([toy_sequence(1), toy_sequence(2, n_text=11)])
+    assert model(batch).logits.shape == (2, batch["input_ids"].shape[1], VOCAB.size)
+
+
+@pytest.mark.parametrize("rope", ["1d", "3d"])
+def test_causal(rope):
+    torch.manual_seed(0)
+    m = TinyDecoder(toy_config(rope=rope)).eval()
+    seq = toy_sequence()
+    changed = seq.input_ids.clone()
+    k = len(seq) - 3
+    changed[k] = (changed[k] + 1) % VOCAB.text_size  # a later text/code token changes
+    other = mmtok.TokenSequence(changed, seq.modality, seq.positions, seq.positions_3d, seq.spans, seq.features,
+                                seq.vocab, seq.max_length, seq.truncation)
+    a, b = m(seq).logits[0], m(other).logits[0]
+    torch.testing.assert_close(a[:k], b[:k], rtol=0, atol=1e-6)
+    assert not torch.allclose(a[k:], b[k:])
+
+
+def test_multi_query_equals_repeated_heads():
+    torch.manual_seed(0)
+    mqa_cfg = toy_config(heads=4, kv_heads=1)
+    mha_cfg = replace(mqa_cfg, kv_heads=4)
+    mqa, mha = Attention(mqa_cfg), Attention(mha_cfg)
+    d = mqa_cfg.head_dim
+    with torch.no_grad():
+        mha.q.weight.copy_(mqa.q.weight)
+        mha.o.weight.copy_(mqa.o.weight)
+        k, v = mqa.kv.weight.split(d)  # one key head, one value head
+        mha.kv.weight.copy_(torch.cat([k.repeat(4, 1), v.repeat(4, 1)]))
+    x = torch.randn(2, 9, mqa_cfg.width)
+    pos = torch.arange(9).expand(2, 3, 9)
+    angles = rope_angles(mqa_cfg, pos)
+    torch.testing.assert_close(mqa(x, angles, None, None)[0], mha(x, angles, None, None)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_rope_3d_equals_1d_on_text():
+    cfg3 = toy_config(rope="3d")
+    pos = torch.arange(20)[None]
+    torch.testing.assert_close(rope_angles(cfg3, pos[:, None].expand(1, 3, 20)),
+                               rope_angles(replace(cfg3, rope="1d"), pos))
+
+
+SMALL_VQ = mmtok.VQConfig(image_size=24, downsample=8, codebook_size=1024)  # 3 x 3 codes per block
+
+
+def check_against_full_recomputation(m: TinyDecoder, prompt, out, vq_grid: int, code_range: int,
+                                     start_image: bool = False) -> int:
+    """Every generated token is the argmax (over what the constraints allow there) of a full forward pass over
+    the packed result: the KV cache and the positions used while generating equal pack's. Returns blocks seen."""
+    vocab = m.config.vocab
+    full = m(out).logits[0]
+    free = torch.zeros(vocab.size, dtype=torch.bool)
+    free[:vocab.text_size] = True
+    free[[vocab.eos_id, vocab.special("<start_of_image_codes>")]] = True
+    codes = torch.zeros(vocab.size, dtype=torch.bool)
+    codes[vocab.code_offset:vocab.code_offset + code_range] = True
+    inside = torch.zeros(len(out), dtype=torch.int64)  # 1 = a code slot, 2 = the forced end marker
+    blocks = 0
+    for s in out.spans[len(prompt.spans):]:
+        if s.modality == Modality.IMAGE_CODES:
+            blocks += 1
+            assert s.length == vq_grid * vq_grid + 2
+            inside[s.start + 1:s.start + s.length - 1] = 1
+            inside[s.start + s.length - 1] = 2
+    for i in range(len(prompt) - 1 + start_image, len(out) - 1):  # a forced start is not sampled
+        if inside[i + 1] == 2:
+            continue
+        allowed = codes if inside[i + 1] == 1 else free
+        assert int(out.input_ids[i + 1]) == int(full[i].masked_fill(~allowed, float("-inf")).argmax()), i
+    return blocks
+
+
+@pytest.mark.parametrize("rope", ["1d", "3d"])
+def test_kv_cache_generation_equals_full_recomputation(rope):
+    torch.manual_seed(1)
+    m = TinyDecoder(toy_config(rope=rope)).eval()
+    prompt = pack(toy_sequence(3).unpack()[:-2], VOCAB)  # stop before the codes block: the decoder writes on
+    out = m.generate(prompt, max_new_tokens=12, vq=SMALL_VQ, stop_at_eos=False)
+    assert len(out) == len(prompt) + 12
+    assert out.unpack()[:len(prompt.spans)] == prompt.unpack()  # the prompt is kept as it was
+    check_against_full_recomputation(m, prompt, out, 3, 1024)
+    # and through an image-codes block (3D positions on the block's grid, then text after it)
+    out = m.generate(prompt, max_new_tokens=20, vq=SMALL_VQ, stop_at_eos=False, start_image=True)
+    assert check_against_full_recomputation(m, prompt, out, 3, 1024, start_image=True) >= 1
+    # sampling is reproducible with a seed
+    a = m.generate(prompt, max_new_tokens=15, temperature=1.5, top_k=20, seed=7, vq=SMALL_VQ, stop_at_eos=False)
+    b = m.generate(prompt, max_new_tokens=15, temperature=1.5, top_k=20, seed=7, vq=SMALL_VQ, stop_at_eos=False)
+    assert a.equals(b)
+
+
+def test_constrained_decoding_stays_in_code_range():
+    torch.manual_seed(3)
+    m = TinyDecoder(toy_config()).eval()
+    prompt = pack(toy_sequence(10).unpack()[:-2], VOCAB)
+    bias = torch.zeros(VOCAB.size)
+    bias[VOCAB.pad_id] = 50.0  # the unconstrained model would write <pad> ...
+    bias[:VOCAB.text_size] = 20.0  # ... or text, never a code
+    bias[VOCAB.special("<start_of_image_codes>")] = 60.0  # but it opens blocks
+    plain = m.logits
+    m.logits = lambda h: plain(h) + bias  # instance override: generate calls model.logits
+    for seed in range(5):
+        out = m.generate(prompt, max_new_tokens=33, temperature=2.0, top_k=50, seed=seed, vq=SMALL_VQ,
+                         stop_at_eos=False)
+        new = out.input_ids[len(prompt):]
+        assert VOCAB.pad_id not in new.tolist()
+        blocks = [s for s in out.spans[len(prompt.spans):] if s.modality == Modality.IMAGE_CODES]
+        assert len(blocks) == 3
+        for s in blocks:
+            ids = out.input_ids[s.start + 1:s.start + s.length - 1]
+            assert len(ids) == 9 and ((ids >= VOCAB.code_offset) & (ids < VOCAB.code_offset + 1024)).all()
+            assert out.input_ids[s.start + s.length - 1] == VOCAB.special("<end_of_image_codes>")
+    with pytest.raises(mmtok.LimitError, match="max_new_tokens"):
+        m.generate(prompt, max_new_tokens=5, vq=SMALL_VQ)  # the block it opens cannot fit: an error, never cut short
+
+
+def test_placeholders_never_targets(model):
+    seq = toy_sequence()
+    batch = mmtok.collate([seq, toy_sequence(5, n_text=15)])
+    keep = model.target_mask(batch)
+    nxt = batch["input_ids"][:, 1:]
+    for m in mmtok.PLACEHOLDERS:
+        assert not keep[nxt == VOCAB.placeholder(m)].any()
+    assert not keep[nxt == VOCAB.pad_id].any()
+    # the loss does not change when the features (what placeholders stand for) are the only targets that change
+    logits, targets = model.target_logits(seq)
+    assert len(targets) == int(keep[0].sum()) and not (targets == VOCAB.placeholder(Modality.IMAGE)).any()
+    # packed rows: the first token of the next document is never a target of the previous one
+    rows = mmtok.pack_rows([toy_sequence(6), toy_sequence(7)], row_length=2 * len(toy_sequence(6)) + 4)
+    keep = model.target_mask(rows)
+    d = rows["document_ids"]
+    assert not keep[d[:, 1:] != d[:, :-1]].any()
+
+
+def test_packed_rows_equal_separate(model):
+    """Documents packed in one row give the logits they give alone (document mask + per-document positions)."""
+    a, b = toy_sequence(8), toy_sequence(9, n_text=4)
+    rows = mmtok.pack_rows([a, b], row_length=len(a) + len(b))
+    packed = model(rows).logits[0]
+    torch.testing.assert_close(packed[:len(a)], model(a).logits[0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(packed[len(a):], model(b).logits[0], rtol=1e-4, atol=1e-5)
+
+
+def test_config_errors():
+    with pytest.raises(mmtok.ConfigError, match="kv_heads"):
+        toy_config(heads=4, kv_heads=3)
+    with pytest.raises(mmtok.ConfigError, match="rope"):
+        toy_config(rope="2d")
+    with pytest.raises(mmtok.ConfigError, match="rope_sections"):
+        toy_config(rope_sections=(1, 1, 1))
+    with pytest.raises(mmtok.ConfigError, match="feature_dims"):
+        toy_config(feature_dims=(("text", 3),))
+    m = TinyDecoder(toy_config(feature_dims=()))
+    with pytest.raises(mmtok.SequenceError, match="feature_dims"):
+        m(toy_sequence())
+    with pytest.raises(mmtok.SequenceError, match="decoder was built for"):
+        TinyDecoder(toy_config(vocab=Vocab(text_size=201, image_codes=1024)))(toy_sequence())
+
+
+def test_overfit_writes_a_real_images_codes_back():
+    """A short overfit (<= 60 s): [prompt + a 64x64 photo's patches] -> its 8 x 8 VQ codes, then greedy
+    generation reproduces the codes exactly and the tokenizer decodes them to the VQ reconstruction."""
+    torch.manual_seed(0)
+    mt = mmtok.MultimodalTokenizer("gemini-like")
+    vq = mt.vq
+    photo = vq.preprocess("assets/images/chelsea.png")[:, 96:160, 96:160].contiguous()  # uint8 [3, 64, 64]
+    codes = vq.model.encode(photo[None].float().div(127.5).sub(1.0))[0]  # (8, 8): the VQ model is convolutional
+    small = replace(vq.config, image_size=64)
+    prompt = mt.encode(["Draw:", mmtok.Image(photo)])
+    eos = Segment(Modality.CONTROL, torch.tensor([mt.vocab.eos_id]), sequential_positions(1))
+    train = pack(prompt.unpack() + [mmtok.vq.codes_segment(codes, mt.vocab, small), eos], mt.vocab)
+    cfg = DecoderConfig(vocab=mt.vocab, width=64, layers=2, heads=4, kv_heads=1, mlp_hidden=128, text_embed_dim=8,
+                        feature_dims=(("image", prompt.features["image"].shape[1]),))
+    m = TinyDecoder(cfg)
+    assert m.num_parameters() <= 2_000_000
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
+    for step in range(300):
+        logits, targets = m.target_logits(train)
+        loss = torch.nn.functional.cross_entropy(logits, targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if (logits.argmax(-1) == targets).all() and step > 20:
+            break
+    out = m.generate(prompt, max_new_tokens=len(train) - len(prompt), vq=small)
+    assert check_against_full_recomputation(m, prompt, out, 8, vq.codebook_size) == 1
+    block = [s for s in out.unpack() if s.modality == Modality.IMAGE_CODES]
+    assert len(block) == 1 and torch.equal(vq.codes_from_segment(block[0], mt.vocab), codes)
+    assert out.input_ids[-1] == mt.vocab.eos_id
+    decoded = [d for d in mt.decode(out) if isinstance(d, mmtok.DecodedImage) and d.as_ == "codes"][0].pixels
+    assert torch.equal(decoded, vq.decode(codes))
