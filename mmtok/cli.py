@@ -3,7 +3,7 @@
     mmtok tokenize ITEM... [--layout NAME] [--codes] [--json] [--save DIR] [--max-length N] [--truncate]
     mmtok budget ITEM... [--models a,b,...] [--layout NAME]
     mmtok decode DIR [--out DIR]
-    mmtok roundtrip FILE
+    mmtok roundtrip FILE [--through-decoder [--out PNG]]
     mmtok train-text [--cache DIR] [--out DIR]
     mmtok train-vq [--preset vq-f8-4096] [--steps N] [--time-limit S] [--work DIR] [--export PATH]
 
@@ -127,6 +127,8 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
         raise InputError(f"no such file: {path}")
     kind = file_kind(path)
     report: dict = {"file": str(path), "modality": kind}
+    if args.through_decoder:
+        return _decoder_roundtrip(path, kind, args.out)
     if kind == "text":
         text = path.read_text(encoding="utf-8")
         report |= {"tokens": tok.text.num_tokens(text), "exact": tok.text.decode(tok.text.encode(text)) == text}
@@ -156,6 +158,25 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
                    "mel_mean_abs": round(r["mel_mean_abs"], 4), "mel_mean_abs_loud": round(r["mel_mean_abs_loud"], 4)}
     print(json.dumps(report, indent=1))
     return 0
+
+
+def _decoder_roundtrip(path: Path, kind: str, out: str | None) -> int:
+    if kind != "image":
+        raise InputError(f"{path} is {kind}; the decoder round trip writes images: give a picture (JPEG, PNG, ...)")
+    from .outputs import write_png
+    from .roundtrip import decoder_roundtrip
+
+    r = decoder_roundtrip(path)
+    report = {"file": str(path), "match": r["match"], "image_match": r["image_match"], "steps": r["steps"],
+              "train_accuracy": round(r["train_accuracy"], 5), "parameters": r["parameters"],
+              "codes": list(r["target"].shape), "train_seconds": round(r["train_seconds"], 1),
+              "generate_seconds": round(r["generate_seconds"], 1), "seconds": round(r["seconds"], 1),
+              "error": r["error"]}
+    if out and r["image"] is not None:
+        write_png(r["image"], Path(out))
+        report["image"] = out
+    print(json.dumps(report, indent=1))
+    return 0 if r["match"] else 1
 
 
 def _cmd_train(module: str):
@@ -192,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("roundtrip", help="print the round-trip report for a file's modality")
     r.add_argument("file", metavar="FILE")
     r.add_argument("--layout", default="gemini-like")
+    r.add_argument("--through-decoder", action="store_true",
+                   help="train the tiny decoder to write the picture's VQ codes, then generate them back")
+    r.add_argument("--out", metavar="PNG", help="with --through-decoder: save the regenerated picture here")
     r.set_defaults(func=_cmd_roundtrip)
     for name, module, helptext in (("train-text", "text_train", "rebuild the bundled SentencePiece model"),
                                    ("train-vq", "vq_train", "train the VQ image tokenizer")):

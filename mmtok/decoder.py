@@ -50,7 +50,7 @@ class DecoderConfig:
     mlp_hidden: int = 256  # GeGLU hidden width (gate and up projections each width -> mlp_hidden)
     text_embed_dim: int | None = None  # factorized width of the 32k text-piece table; None = width (not factorized)
     rope: str = "3d"  # "1d": rotary angles from ``positions``; "3d": M-RoPE from ``positions_3d`` (t, h, w)
-    rope_sections: tuple[int, int, int] | None = None  # frequency pairs for (t, h, w); default about 1/4, 3/8, 3/8
+    rope_sections: tuple[int, int, int] | None = None  # frequency pairs for (t, h, w), interleaved; default ~1/3 each
     rope_theta: float = 10_000.0
     max_length: int = 32_768  # longest sequence (prompt + generated) the decoder accepts
     feature_dims: tuple[tuple[str, int], ...] = ()  # (modality label, feature width) of each continuous input
@@ -78,8 +78,7 @@ class DecoderConfig:
         pairs = self.head_dim // 2
         sections = self.rope_sections
         if sections is None:
-            t = pairs // 4
-            sections = (t, (pairs - t) // 2, pairs - t - (pairs - t) // 2)
+            sections = (pairs - 2 * (pairs // 3), pairs // 3, pairs // 3)
         sections = tuple(int(s) for s in sections)
         if len(sections) != 3 or sum(sections) != pairs or min(sections) < 0:
             raise ConfigError(f"DecoderConfig.rope_sections={self.rope_sections} must be three counts summing to "
@@ -113,19 +112,35 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * (1.0 + self.weight)
 
 
+def rope_axes(cfg: DecoderConfig) -> torch.Tensor:
+    """int64 [head_dim/2]: which position axis (0 time, 1 row, 2 column) turns each rotary frequency pair.
+
+    The pairs are dealt round-robin over the axes (while each has pairs left in ``rope_sections``), as in
+    Qwen3-VL's interleaved M-RoPE, so every axis gets both fast and slow frequencies. (Qwen2-VL's contiguous
+    sections leave the column axis only the slowest frequencies, which cannot tell neighbouring cells apart in a
+    small model.)
+    """
+    left, axes = list(cfg.rope_sections), []
+    while len(axes) < cfg.head_dim // 2:
+        for a in range(3):
+            if left[a]:
+                axes.append(a)
+                left[a] -= 1
+    return torch.tensor(axes)
+
+
 def rope_angles(cfg: DecoderConfig, positions: torch.Tensor) -> torch.Tensor:
     """Rotary angles float [B, T, head_dim/2] from ``positions`` [B, T] (1d) or ``positions_3d`` [B, 3, T] (3d).
 
-    For 3D (M-RoPE, Qwen2-VL), the frequency pairs are split into three sections; section s turns with axis s
-    (time, row, column). Text tokens have equal coordinates on all axes, so for text 3D equals 1D.
+    For 3D (M-RoPE), frequency pair i turns with position axis ``rope_axes(cfg)[i]``. Text tokens have equal
+    coordinates on all axes, so for text 3D equals 1D.
     """
     pairs = cfg.head_dim // 2
     inv_freq = cfg.rope_theta ** (-torch.arange(pairs, dtype=torch.float64) / pairs)  # (P,)
     if cfg.rope == "1d":
         pos = positions[:, :, None].double()  # (B, T, 1)
     else:
-        axis = torch.repeat_interleave(torch.arange(3), torch.tensor(cfg.rope_sections))  # (P,) axis of each pair
-        pos = rearrange(positions[:, axis, :], "b p t -> b t p").double()  # (B, T, P)
+        pos = rearrange(positions[:, rope_axes(cfg), :], "b p t -> b t p").double()  # (B, T, P)
     return (pos * inv_freq).float()
 
 

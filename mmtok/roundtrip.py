@@ -6,7 +6,7 @@ import torch
 
 from .imageio import ImageSource
 
-__all__ = ["image_report", "decoder_roundtrip"]
+__all__ = ["image_report", "decoder_roundtrip", "decoder_config"]
 
 
 @torch.no_grad()
@@ -36,6 +36,16 @@ def image_report(img: ImageSource, tokenizer=None) -> dict:
             "original": original, "reconstruction": recon}
 
 
+def decoder_config(vocab, seq):
+    """The round trip's decoder (about 1.6 M parameters) for sequences like ``seq`` (it sets the feature widths):
+    width 128, 3 layers, 4 query heads sharing 1 key/value head (multi-query), GeGLU 256, 3D M-RoPE, and a
+    16-wide factorized table for the 32,768 text pieces (codes and special tokens get full-width embeddings)."""
+    from .decoder import DecoderConfig
+
+    return DecoderConfig(vocab=vocab, width=128, layers=3, heads=4, kv_heads=1, mlp_hidden=256, text_embed_dim=16,
+                         feature_dims=tuple((k, v.shape[1]) for k, v in seq.features.items()))
+
+
 def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture as image codes:",
                       config=None, max_steps: int = 2000, lr: float = 3e-3, seed: int = 0,
                       time_limit: float = 600.0, confirm: int = 3, progress: bool = True) -> dict:
@@ -61,7 +71,7 @@ def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture 
 
     from .contents import Image
     from .errors import LimitError
-    from .decoder import DecoderConfig, TinyDecoder
+    from .decoder import TinyDecoder
     from .multimodal import MultimodalTokenizer
     from .sequence import Segment, pack, sequential_positions
     from .vocab import Modality
@@ -74,11 +84,7 @@ def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture 
     target = vq.encode(image)
     eos = Segment(Modality.CONTROL, torch.tensor([mt.vocab.eos_id]), sequential_positions(1))
     train_seq = pack(prompt_seq.unpack() + [vq.segment(target, mt.vocab), eos], mt.vocab, prompt_seq.max_length)
-    if config is None:
-        config = DecoderConfig(vocab=mt.vocab, width=128, layers=3, heads=4, kv_heads=1, mlp_hidden=256,
-                               text_embed_dim=16, feature_dims=tuple((k, v.shape[1]) for k, v in
-                                                                prompt_seq.features.items()))
-    model = TinyDecoder(config)
+    model = TinyDecoder(config or decoder_config(mt.vocab, prompt_seq))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
     streak, step, acc = 0, 0, 0.0
     bar = tqdm(total=max_steps, desc="decoder round trip: training", disable=not progress, dynamic_ncols=True)
