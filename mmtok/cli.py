@@ -4,6 +4,7 @@
     mmtok budget ITEM... [--models a,b,...] [--layout NAME]
     mmtok decode DIR [--out DIR]
     mmtok roundtrip FILE [--through-decoder [--out PNG]]
+    mmtok demo [--port P] [--host H] [--share] [--max-upload-mb N] [--max-media-seconds S] ...
     mmtok train-text [--cache DIR] [--out DIR]
     mmtok train-vq [--preset vq-f8-4096] [--steps N] [--time-limit S] [--work DIR] [--export PATH]
 
@@ -179,6 +180,17 @@ def _decoder_roundtrip(path: Path, kind: str, out: str | None) -> int:
     return 0 if r["match"] else 1
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    """Run demos/app.py from the source checkout (the library itself never imports gradio)."""
+    import runpy
+
+    app = Path(__file__).resolve().parent.parent / "demos" / "app.py"
+    if not app.is_file():
+        raise InputError(f"the demo ships with the source checkout ({app} is missing); clone the repository and "
+                         f"run `make run` there")
+    return runpy.run_path(str(app), run_name="mmtok_demo")["main"](args.rest)
+
+
 def _cmd_train(module: str):
     def run(args: argparse.Namespace) -> int:
         import importlib
@@ -217,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the tiny decoder to write the picture's VQ codes, then generate them back")
     r.add_argument("--out", metavar="PNG", help="with --through-decoder: save the regenerated picture here")
     r.set_defaults(func=_cmd_roundtrip)
+    dm = sub.add_parser("demo", help="run the Gradio demo (see demos/app.py for its options)", add_help=False)
+    dm.add_argument("rest", nargs=argparse.REMAINDER)
+    dm.set_defaults(func=_cmd_demo)
     for name, module, helptext in (("train-text", "text_train", "rebuild the bundled SentencePiece model"),
                                    ("train-vq", "vq_train", "train the VQ image tokenizer")):
         p = sub.add_parser(name, help=helptext, add_help=False)
@@ -225,9 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+PASS_THROUGH = ("demo", "train-text", "train-vq")  # commands that parse their own options
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    if argv and argv[0] in PASS_THROUGH:  # argparse's REMAINDER would not take options like --port
+        args = argparse.Namespace(rest=argv[1:], func=parser.parse_args(argv[:1]).func)
+    else:
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
     except MmtokError as e:

@@ -106,3 +106,8 @@ def test_budget_decode_and_roundtrip_commands(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["exact"] is True
     r = run("budget", files[0], "--models", "gpt-9")
     assert r.returncode == 2 and "unknown model preset" in r.stderr
+
+
+def test_roundtrip_through_decoder_needs_a_picture():
+    r = run("roundtrip", "--through-decoder", "assets/audio/speech_en.wav")
+    assert r.returncode == 2 and "writes images" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,320 @@
+"""The mmtok Gradio demo: every modality, pictures of every step, round trips and budgets.
+
+Run: ``mmtok demo [--port 7860] [--host 127.0.0.1] [--share]`` (or ``python demos/app.py``). A thin shell over the
+library: each handler calls mmtok and draws with :mod:`mmtok.pictures`; typed mmtok errors become messages in the
+page. Limits (:class:`DemoLimits`, flags below) bound upload size, media duration, request time and concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import functools
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import torch
+
+import mmtok
+from mmtok import pictures
+from mmtok.audioio import stream_audio
+from mmtok.files import file_content
+from mmtok.imageio import load_image
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
+EXAMPLES = {"image": ASSETS / "images" / "chelsea.png", "codes": ASSETS / "images" / "coffee.png",
+            "video": ASSETS / "video" / "cityCC0.mpg", "audio": ASSETS / "audio" / "speech_en.wav"}
+
+
+@dataclass(frozen=True)
+class DemoLimits:
+    """What one request may ask for. Exceeding a limit gives a message in the page, never a silent cut."""
+
+    max_upload_mb: int = 50  # per file, enforced by Gradio before the handler runs
+    max_media_seconds: float = 600.0  # longest video or audio accepted (VideoConfig / AudioConfig max_duration)
+    max_request_seconds: float = 240.0  # a handler still running after this answers with a time-out message
+    concurrency: int = 2  # requests worked on at once (one per core)
+    queue_size: int = 16  # requests waiting beyond that; more get a "busy" message
+
+    def __post_init__(self) -> None:
+        if min(self.max_upload_mb, self.max_media_seconds, self.max_request_seconds, self.concurrency,
+               self.queue_size) <= 0:
+            raise mmtok.ConfigError(f"every demo limit must be positive: {self}")
+
+
+class Demo:
+    """The tokenizers (built once) and the handlers."""
+
+    def __init__(self, limits: DemoLimits) -> None:
+        self.limits = limits
+        base = mmtok.LAYOUTS["gemini-like"]
+        layout = replace(base, name="demo", video=replace(base.video, max_duration=limits.max_media_seconds),
+                         audio=replace(base.audio, max_duration=limits.max_media_seconds))
+        self.mt = mmtok.MultimodalTokenizer(layout)
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=limits.concurrency)
+
+    def guarded(self, fn):
+        """Run ``fn`` under the time limit; mmtok errors and surprises become one readable message."""
+
+        @functools.wraps(fn)
+        def run(*args):
+            future = self.pool.submit(fn, *args)
+            try:
+                return future.result(timeout=self.limits.max_request_seconds)
+            except concurrent.futures.TimeoutError:
+                raise gr.Error(f"this request took longer than {self.limits.max_request_seconds:.0f} s; try a "
+                               f"shorter or smaller input") from None
+            except mmtok.MmtokError as e:
+                raise gr.Error(f"{type(e).__name__}: {e}") from None
+            except gr.Error:
+                raise
+            except Exception as e:  # never a traceback in the page
+                raise gr.Error(f"unexpected {type(e).__name__}: {e}") from None
+
+        return run
+
+    # --- compose ----------------------------------------------------------------------------------------
+    def compose(self, text: str, files: list[str] | None, text_after: str, codes: bool):
+        contents: list = [text] if text else []
+        contents += [file_content(f, as_codes=codes) for f in files or []]
+        contents += [text_after] if text_after else []
+        if not contents:
+            raise gr.Error("add some text or a file first")
+        seq = self.mt.encode(contents)
+        counts = {m.label: int((seq.modality == m).sum()) for m in mmtok.Modality if (seq.modality == m).any()}
+        used = len(seq) / seq.max_length
+        summary = (f"**{len(seq):,} tokens** — {used:.1%} of the {seq.max_length:,}-token context · "
+                   + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
+        rows = [[k, s.modality.label, s.length, s.num_features, str(s.meta.get("source") or "")]
+                for k, s in enumerate(seq.spans)]
+        out = Path(tempfile.mkdtemp(prefix="mmtok-manifest-"))
+        seq.save(out / "sequence")
+        zpath = out / "sequence.zip"
+        with zipfile.ZipFile(zpath, "w") as z:
+            for p in sorted((out / "sequence").iterdir()):
+                z.write(p, f"sequence/{p.name}")
+        table = pd.DataFrame(rows, columns=["span", "modality", "tokens", "feature rows", "source"])
+        return pictures.timeline(seq), summary, table, str(zpath), seq
+
+    def provenance(self, seq: mmtok.TokenSequence | None, span_index: int, token: int):
+        if seq is None:
+            raise gr.Error("tokenize something first")
+        span = seq.spans[int(span_index)]
+        token = min(max(int(token), 0), span.length - 1)
+        table = seq.provenance_table(self.mt.text)
+        i = span.start + token
+        info = {k: v[i].tolist() for k, v in table.items()}
+        rows = slice(span.start, span.end)
+        label, src = span.modality.label, span.meta.get("source")
+        picture = None
+        if label in ("image", "image_codes") and src:
+            original = load_image(src).pixels
+            boxes = table["box"][rows].float()
+            picture = pictures.patch_grid(original, boxes, torch.arange(span.length) == token)
+        elif label == "video" and src:
+            decoded = self.mt.decode(mmtok.pack([seq.unpack()[int(span_index)]], seq.vocab))[0]
+            per = [span.num_features // len(decoded.timestamps)] * len(decoded.timestamps)
+            picture = pictures.frame_strip(decoded.frames, decoded.timestamps, per,
+                                           highlight=int(table["frame"][i]) if table["frame"][i] >= 0 else None)
+        elif label == "audio" and src:
+            wave = self._wave(src)
+            t = table["time"][i].tolist()
+            picture = pictures.waveform(wave, 16_000, None if t[0] != t[0] else (t[0], t[1]))
+        md = f"span {int(span_index)} · **{label}** · token {token} of {span.length} (sequence index {i})"
+        if label == "text":
+            piece = self.mt.text.decode(seq.input_ids[i:i + 1])
+            md += f" · piece `{piece!r}` · characters {info['chars']}"
+        return picture, md, info
+
+    def _wave(self, src: str) -> torch.Tensor:
+        """The 16 kHz mono waveform float32 [S] the audio tokens were computed from."""
+        return torch.cat([torch.from_numpy(c) for c in stream_audio(
+            src, sample_rate=None, max_duration=self.limits.max_media_seconds, chunk_seconds=30.0)])
+
+    # --- one modality at a time -------------------------------------------------------------------------
+    def image(self, path: str, resize: str, aspect: str):
+        path = path or str(EXAMPLES["image"])
+        cfg = mmtok.ImageConfig(resize=resize, aspect=aspect) if resize == "fixed" else mmtok.ImageConfig(resize=resize)
+        tok = mmtok.ImageTokenizer(cfg)
+        tokens = tok.encode(path)
+        original = load_image(path).pixels
+        n = len(tokens.patches)
+        assert n == tok.num_tokens(*original.shape[1:])
+        md = (f"<span id='image-count'>{n}</span> patch tokens · original {original.shape[2]}x{original.shape[1]} · "
+              f"grid {tokens.grid[0]}x{tokens.grid[1]} per view")
+        return pictures.patch_grid(original, tok.patch_boxes(tokens)), md
+
+    def video(self, path: str):
+        path = path or str(EXAMPLES["video"])
+        tokens = self.mt.video.encode(path)
+        frames = self.mt.video.decode(tokens)
+        per = [len(f.patches) for f in tokens.frames]
+        ts = tokens.timestamps.tolist()
+        table = pd.DataFrame({"frame": range(len(ts)), "time (s)": [round(t, 3) for t in ts],
+                              "clip frame": tokens.frame_indices.tolist(), "tokens": per})
+        md = (f"<span id='video-count'>{sum(per)}</span> patch tokens · {len(ts)} frames of a "
+              f"{tokens.duration:.2f} s clip ({tokens.num_clip_frames} frames, {tokens.frames_decoded} decoded)")
+        return pictures.frame_strip(frames, ts, per), table, md
+
+    def audio(self, path: str):
+        path = path or str(EXAMPLES["audio"])
+        tokens = self.mt.audio.encode(path)
+        report = self.mt.audio.roundtrip(tokens)
+        original = self._wave(path)
+        n = len(tokens.tokens)
+        md = (f"<span id='audio-count'>{n}</span> tokens · {tokens.duration:.2f} s · preset {tokens.preset} "
+              f"({tokens.stack} frames per token) · Griffin-Lim round trip: mel distance "
+              f"{report['mel_mean_abs_loud']:.3f} on the louder half")
+        return (pictures.waveform(original, 16_000), pictures.mel_picture(tokens.features, tokens.stack), md,
+                (16_000, original.numpy()), (16_000, report["waveform"].numpy()))
+
+    def codes(self, path: str):
+        path = path or str(EXAMPLES["codes"])
+        r = mmtok.roundtrip.image_report(path, self.mt.vq)
+        counts = torch.bincount(r["codes"].reshape(-1), minlength=self.mt.vq.codebook_size)
+        used = counts[counts > 0].sort(descending=True).values
+        hist = pd.DataFrame({"rank": range(len(used)), "uses": used.tolist()})
+        md = (f"<span id='codes-count'>{r['codes'].numel()}</span> codes ({r['codes'].shape[0]}x{r['codes'].shape[1]}) · "
+              f"PSNR {r['psnr']:.2f} dB · SSIM {r['ssim']:.3f} · {r['codes_used']} distinct codes of "
+              f"{self.mt.vq.codebook_size} · re-encode agreement {r['reencode_agreement']:.1%}")
+        return (pictures.code_map(r["codes"]), pictures.to_pil(r["original"]), pictures.to_pil(r["reconstruction"]),
+                md, hist)
+
+    def budget(self, text: str, files: list[str] | None):
+        contents = ([text] if text else []) + [file_content(f) for f in files or []]
+        if not contents:
+            raise gr.Error("add some text or a file first")
+        rows = mmtok.budget(contents, tokenizer=self.mt)
+        table = pd.DataFrame([{**r, "unsupported": ", ".join(r["unsupported"]) or "-"} for r in rows])
+        return table, table[["model", "total"]]
+
+    def decoder(self, path: str, progress=gr.Progress(track_tqdm=True)):
+        path = path or str(EXAMPLES["image"])
+        r = mmtok.roundtrip.decoder_roundtrip(path, time_limit=self.limits.max_request_seconds * 0.8)
+        md = (f"codes match: **{r['match']}** · image equals the VQ reconstruction: **{r['image_match']}** · "
+              f"{r['steps']} training steps, {r['parameters']:,} parameters · {r['seconds']:.1f} s"
+              + (f" · {r['error']}" if r["error"] else ""))
+        img = pictures.to_pil(r["image"]) if r["image"] is not None else None
+        return img, pictures.to_pil(r["reconstruction"]), md
+
+
+def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
+    d = Demo(limits)
+    g = d.guarded
+    media = [".png", ".jpg", ".jpeg", ".gif", ".webp", ".mp4", ".webm", ".mkv", ".mpg", ".mov", ".wav", ".mp3",
+             ".flac", ".ogg", ".m4a", ".txt"]
+    with gr.Blocks(title="mmtok") as demo:
+        gr.Markdown("# mmtok — multimodal tokenization playground\nText, images, video and audio in one "
+                    "interleaved token sequence, and images written back as VQ codes.")
+        with gr.Tab("Compose"):
+            with gr.Row():
+                text = gr.Textbox("Describe this picture and this sound:", label="text before")
+                after = gr.Textbox("", label="text after")
+            files = gr.File(value=[str(EXAMPLES["image"]), str(EXAMPLES["audio"])], file_count="multiple",
+                            file_types=media, label="files (image, video, audio, text)")
+            as_codes = gr.Checkbox(False, label="images as VQ codes")
+            go = gr.Button("Tokenize", variant="primary", elem_id="compose-go")
+            summary = gr.Markdown(elem_id="compose-summary")
+            timeline = gr.HighlightedText(label="timeline (click a span)", color_map=pictures.MODALITY_COLORS,
+                                          combine_adjacent=False, show_legend=True)
+            spans = gr.Dataframe(label="spans")
+            manifest = gr.File(label="manifest (JSON + safetensors)")
+            seq_state, span_state = gr.State(None), gr.State(0)
+            token = gr.Slider(0, 1023, 0, step=1, label="token within the span")
+            with gr.Row():
+                prov_pic = gr.Image(label="provenance", type="pil")
+                with gr.Column():
+                    prov_md = gr.Markdown()
+                    prov_json = gr.JSON(label="provenance row")
+            go.click(g(d.compose), [text, files, after, as_codes], [timeline, summary, spans, manifest, seq_state])
+
+            def pick(seq, evt: gr.SelectData):
+                return evt.index if isinstance(evt.index, int) else evt.index[0], 0
+
+            timeline.select(pick, [seq_state], [span_state, token]).then(
+                g(d.provenance), [seq_state, span_state, token], [prov_pic, prov_md, prov_json])
+            token.release(g(d.provenance), [seq_state, span_state, token], [prov_pic, prov_md, prov_json])
+        with gr.Tab("Image"):
+            img_in = gr.File(value=str(EXAMPLES["image"]), file_types=media, label="image")
+            with gr.Row():
+                resize = gr.Radio(["fixed", "dynamic", "tiles"], value="fixed", label="resize policy")
+                aspect = gr.Radio(["crop", "pad", "squash"], value="crop", label="aspect (fixed)")
+            img_md = gr.Markdown(elem_id="image-summary")
+            img_pic = gr.Image(label="patch grid on the original", type="pil")
+            for ev in (img_in.change, resize.change, aspect.change):
+                ev(g(d.image), [img_in, resize, aspect], [img_pic, img_md])
+        with gr.Tab("Video"):
+            vid_in = gr.File(value=str(EXAMPLES["video"]), file_types=media, label="video")
+            vid_go = gr.Button("Sample frames", elem_id="video-go")
+            vid_md = gr.Markdown(elem_id="video-summary")
+            vid_pic = gr.Image(label="16 sampled frames", type="pil")
+            vid_table = gr.Dataframe(label="frames")
+            vid_go.click(g(d.video), [vid_in], [vid_pic, vid_table, vid_md])
+        with gr.Tab("Audio"):
+            aud_in = gr.File(value=str(EXAMPLES["audio"]), file_types=media, label="audio")
+            aud_go = gr.Button("Tokenize audio", elem_id="audio-go")
+            aud_md = gr.Markdown(elem_id="audio-summary")
+            wave_pic = gr.Image(label="waveform (16 kHz mono)", type="pil")
+            mel_pic = gr.Image(label="log-mel features, ticks at token boundaries", type="pil")
+            with gr.Row():
+                orig = gr.Audio(label="original (16 kHz mono)")
+                back = gr.Audio(label="Griffin-Lim round trip")
+            aud_go.click(g(d.audio), [aud_in], [wave_pic, mel_pic, aud_md, orig, back])
+        with gr.Tab("Codes"):
+            code_in = gr.File(value=str(EXAMPLES["codes"]), file_types=media, label="image")
+            code_go = gr.Button("Encode to VQ codes", elem_id="codes-go")
+            code_md = gr.Markdown(elem_id="codes-summary")
+            with gr.Row():
+                cmap, c_orig, c_rec = (gr.Image(label=x, type="pil") for x in
+                                       ("code map", "original (256x256)", "reconstruction"))
+            c_hist = gr.BarPlot(x="rank", y="uses", label="codebook usage (codes by rank)")
+            code_go.click(g(d.codes), [code_in], [cmap, c_orig, c_rec, code_md, c_hist])
+        with gr.Tab("Budget"):
+            b_text = gr.Textbox("How many tokens is this?", label="text")
+            b_files = gr.File(value=[str(EXAMPLES["image"]), str(EXAMPLES["video"]), str(EXAMPLES["audio"])],
+                              file_count="multiple", file_types=media, label="files")
+            b_go = gr.Button("Compare models", elem_id="budget-go")
+            b_table = gr.Dataframe(label="tokens per model", elem_id="budget-table")
+            b_plot = gr.BarPlot(x="model", y="total", label="total tokens")
+            b_go.click(g(d.budget), [b_text, b_files], [b_table, b_plot])
+        with gr.Tab("Decoder"):
+            gr.Markdown("Trains a 1.6 M-parameter decoder on this CPU to write the picture's VQ codes from its patch "
+                        "tokens, then generates them back (about 1.5 minutes).")
+            dec_in = gr.File(value=str(EXAMPLES["image"]), file_types=media, label="image")
+            dec_go = gr.Button("Run the round trip", elem_id="decoder-go")
+            dec_md = gr.Markdown(elem_id="decoder-summary")
+            with gr.Row():
+                dec_img, dec_rec = gr.Image(label="regenerated", type="pil"), gr.Image(label="VQ reconstruction",
+                                                                                       type="pil")
+            dec_go.click(g(d.decoder), [dec_in], [dec_img, dec_rec, dec_md])
+        demo.load(g(d.image), [img_in, resize, aspect], [img_pic, img_md])
+    demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)
+    return demo
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="mmtok demo", description="Run the mmtok Gradio demo.")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    d = DemoLimits()
+    ap.add_argument("--max-upload-mb", type=int, default=d.max_upload_mb)
+    ap.add_argument("--max-media-seconds", type=float, default=d.max_media_seconds)
+    ap.add_argument("--max-request-seconds", type=float, default=d.max_request_seconds)
+    ap.add_argument("--concurrency", type=int, default=d.concurrency)
+    ap.add_argument("--queue-size", type=int, default=d.queue_size)
+    a = ap.parse_args(argv)
+    limits = DemoLimits(a.max_upload_mb, a.max_media_seconds, a.max_request_seconds, a.concurrency, a.queue_size)
+    build(limits).launch(server_name=a.host, server_port=a.port, share=a.share,
+                         max_file_size=f"{limits.max_upload_mb}mb", allowed_paths=[str(ASSETS)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
