@@ -1,13 +1,15 @@
-# Everything a fresh machine needs: `make run` (the main job) and `make test` (the suite).
+# Everything a fresh machine needs: `make run` (the main job: the demo) and `make test` (the suite).
 # Both create .venv and install the pinned dependency set on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mmtok-installed
 
-.PHONY: install run test bench lock clean
+.PHONY: install run tokenize test bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || { echo "mmtok: the browser test needs Debian's chromium: run 'apt-get install chromium' as root" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -c requirements.lock -e '.[demo,test]'
 	touch $(STAMP)
@@ -15,6 +17,9 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/mmtok demo --host 127.0.0.1 --port 7860
+
+tokenize: $(STAMP)
 	$(BIN)/mmtok tokenize assets/examples/multilingual.txt assets/images/chelsea.png assets/video/cityCC0.mpg assets/audio/speech_en.wav
 
 test: $(STAMP)

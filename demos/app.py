@@ -89,7 +89,7 @@ class Demo:
         seq = self.mt.encode(contents)
         counts = {m.label: int((seq.modality == m).sum()) for m in mmtok.Modality if (seq.modality == m).any()}
         used = len(seq) / seq.max_length
-        summary = (f"**{len(seq):,} tokens** — {used:.1%} of the {seq.max_length:,}-token context · "
+        summary = (f"**<span id='compose-count'>{len(seq)}</span> tokens** — {used:.1%} of the {seq.max_length:,}-token context · "
                    + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
         rows = [[k, s.modality.label, s.length, s.num_features, str(s.meta.get("source") or "")]
                 for k, s in enumerate(seq.spans)]
@@ -217,7 +217,7 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
                 text = gr.Textbox("Describe this picture and this sound:", label="text before")
                 after = gr.Textbox("", label="text after")
             files = gr.File(value=[str(EXAMPLES["image"]), str(EXAMPLES["audio"])], file_count="multiple",
-                            file_types=media, label="files (image, video, audio, text)")
+                            file_types=media, label="files (image, video, audio, text)", elem_id="compose-files")
             as_codes = gr.Checkbox(False, label="images as VQ codes")
             go = gr.Button("Tokenize", variant="primary", elem_id="compose-go")
             summary = gr.Markdown(elem_id="compose-summary")
@@ -235,13 +235,14 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
             go.click(g(d.compose), [text, files, after, as_codes], [timeline, summary, spans, manifest, seq_state])
 
             def pick(seq, evt: gr.SelectData):
-                return evt.index if isinstance(evt.index, int) else evt.index[0], 0
+                k = evt.index if isinstance(evt.index, int) else evt.index[0]
+                return k, 1 if seq is not None and seq.spans[k].num_features else 0  # a media span: its first patch
 
             timeline.select(pick, [seq_state], [span_state, token]).then(
                 g(d.provenance), [seq_state, span_state, token], [prov_pic, prov_md, prov_json])
             token.release(g(d.provenance), [seq_state, span_state, token], [prov_pic, prov_md, prov_json])
         with gr.Tab("Image"):
-            img_in = gr.File(value=str(EXAMPLES["image"]), file_types=media, label="image")
+            img_in = gr.File(value=str(EXAMPLES["image"]), file_types=media, label="image", elem_id="image-file")
             with gr.Row():
                 resize = gr.Radio(["fixed", "dynamic", "tiles"], value="fixed", label="resize policy")
                 aspect = gr.Radio(["crop", "pad", "squash"], value="crop", label="aspect (fixed)")
@@ -250,14 +251,14 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
             for ev in (img_in.change, resize.change, aspect.change):
                 ev(g(d.image), [img_in, resize, aspect], [img_pic, img_md])
         with gr.Tab("Video"):
-            vid_in = gr.File(value=str(EXAMPLES["video"]), file_types=media, label="video")
+            vid_in = gr.File(value=str(EXAMPLES["video"]), file_types=media, label="video", elem_id="video-file")
             vid_go = gr.Button("Sample frames", elem_id="video-go")
             vid_md = gr.Markdown(elem_id="video-summary")
             vid_pic = gr.Image(label="16 sampled frames", type="pil")
             vid_table = gr.Dataframe(label="frames")
             vid_go.click(g(d.video), [vid_in], [vid_pic, vid_table, vid_md])
         with gr.Tab("Audio"):
-            aud_in = gr.File(value=str(EXAMPLES["audio"]), file_types=media, label="audio")
+            aud_in = gr.File(value=str(EXAMPLES["audio"]), file_types=media, label="audio", elem_id="audio-file")
             aud_go = gr.Button("Tokenize audio", elem_id="audio-go")
             aud_md = gr.Markdown(elem_id="audio-summary")
             wave_pic = gr.Image(label="waveform (16 kHz mono)", type="pil")
@@ -267,7 +268,7 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
                 back = gr.Audio(label="Griffin-Lim round trip")
             aud_go.click(g(d.audio), [aud_in], [wave_pic, mel_pic, aud_md, orig, back])
         with gr.Tab("Codes"):
-            code_in = gr.File(value=str(EXAMPLES["codes"]), file_types=media, label="image")
+            code_in = gr.File(value=str(EXAMPLES["codes"]), file_types=media, label="image", elem_id="codes-file")
             code_go = gr.Button("Encode to VQ codes", elem_id="codes-go")
             code_md = gr.Markdown(elem_id="codes-summary")
             with gr.Row():

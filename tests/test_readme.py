@@ -1,4 +1,4 @@
-"""The README is true: its Python examples run, and the output it shows is what `make run` prints."""
+"""The README is true: its Python examples run, and the output it shows is what `make tokenize` prints."""
 
 import re
 import subprocess
@@ -17,10 +17,10 @@ def test_python_examples_run(monkeypatch):
         exec(compile(code, "README.md", "exec"), {})
 
 
-def test_shown_output_matches_make_run():
+def test_shown_output_matches_make_tokenize():
     makefile = (ROOT / "Makefile").read_text()
-    cmd = re.search(r"^run:.*\n\t\$\(BIN\)/mmtok (.+)$", makefile, flags=re.M).group(1).split()
-    shown = re.search(r"`make run` prints:\n\n```\n(.*?)```", README, flags=re.S).group(1)
+    cmd = re.search(r"^tokenize:.*\n\t\$\(BIN\)/mmtok (.+)$", makefile, flags=re.M).group(1).split()
+    shown = re.search(r"`make tokenize` prints:\n\n```\n(.*?)```", README, flags=re.S).group(1)
     r = subprocess.run([sys.executable, "-m", "mmtok.cli", *cmd], capture_output=True, text=True, cwd=ROOT,
                        timeout=120)
     assert r.returncode == 0, r.stderr

@@ -1,0 +1,157 @@
+"""The demo in a real browser: Debian's Chromium driven by Playwright (``executable_path``; never ``playwright
+install``). The demo runs as a real process on a free loopback port; every tab's example is loaded and the token
+counts on the page are compared with the library's; a bad upload must show a clear message. Screenshots go to
+``artifacts/`` (ignored by git)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import mmtok
+from mmtok.files import file_content
+
+ROOT = Path(__file__).resolve().parent.parent
+ART = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
+                                reason="Debian's chromium is not installed (make test installs it)")
+IMG, AUD = ROOT / "assets/images/chelsea.png", ROOT / "assets/audio/speech_en.wav"
+VID, CODES = ROOT / "assets/video/cityCC0.mpg", ROOT / "assets/images/coffee.png"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    assert CHROMIUM, "chromium is missing: `make test` installs it with apt-get (Debian package chromium)"
+    port = free_port()
+    ART.mkdir(exist_ok=True)
+    log = open(ART / "demo-server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "mmtok.cli", "demo", "--port", str(port)], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the demo did not start; see {ART / 'demo-server.log'}")
+            time.sleep(1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1800})
+        pg.set_default_timeout(180_000)
+        pg.goto(server)
+        yield pg
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return mmtok.MultimodalTokenizer("gemini-like")
+
+
+def count(pg, elem: str) -> int:
+    pg.wait_for_selector(f"#{elem}", state="attached")
+    return int(pg.inner_text(f"#{elem}").replace(",", ""))
+
+
+def open_tab(pg, name: str) -> None:
+    pg.get_by_role("tab", name=name).click()
+
+
+def test_compose_counts_and_provenance(page, tok):
+    page.click("#compose-go")
+    n = count(page, "compose-count")
+    expected = tok.encode(["Describe this picture and this sound:", file_content(IMG), file_content(AUD)])
+    assert n == len(expected)
+    page.get_by_text("image · 198").first.click()  # a span of the timeline: its patches light up
+    page.wait_for_selector("text=span 2", state="attached")
+    page.screenshot(path=str(ART / "demo-compose.png"), full_page=True)
+
+
+def test_image_tab_counts_follow_the_policy(page, tok):
+    open_tab(page, "Image")
+    h, w = mmtok.imageio.load_image(IMG).pixels.shape[1:]
+    assert count(page, "image-count") == mmtok.ImageTokenizer(mmtok.ImageConfig()).num_tokens(h, w)
+    page.get_by_label("dynamic").check()
+    want = mmtok.ImageTokenizer(mmtok.ImageConfig(resize="dynamic")).num_tokens(h, w)
+    page.wait_for_function(f"document.querySelector('#image-count') && "
+                           f"document.querySelector('#image-count').innerText == '{want}'")
+    page.screenshot(path=str(ART / "demo-image.png"), full_page=True)
+
+
+def test_video_tab(page, tok):
+    open_tab(page, "Video")
+    page.click("#video-go")
+    expected = sum(len(f.patches) for f in tok.video.encode(VID).frames)
+    assert count(page, "video-count") == expected
+    page.screenshot(path=str(ART / "demo-video.png"), full_page=True)
+
+
+def test_audio_tab(page, tok):
+    open_tab(page, "Audio")
+    page.click("#audio-go")
+    assert count(page, "audio-count") == len(tok.audio.encode(AUD).tokens)
+    page.screenshot(path=str(ART / "demo-audio.png"), full_page=True)
+
+
+def test_codes_tab(page, tok):
+    open_tab(page, "Codes")
+    page.click("#codes-go")
+    assert count(page, "codes-count") == tok.vq_num_tokens(*mmtok.imageio.load_image(CODES).pixels.shape[1:])
+    page.screenshot(path=str(ART / "demo-codes.png"), full_page=True)
+
+
+def test_budget_tab(page, tok):
+    open_tab(page, "Budget")
+    page.click("#budget-go")
+    page.wait_for_selector("#budget-table >> text=gemini-api")
+    rows = mmtok.budget(["How many tokens is this?", file_content(IMG), file_content(VID), file_content(AUD)],
+                        tokenizer=tok)
+    cells = [c.strip() for c in page.inner_text("#budget-table").split("\n") if c.strip()]
+    for r in rows:
+        i = cells.index(r["model"])
+        row = cells[i:i + 7]  # model, text, image, video, audio, unsupported, total
+        assert [int(x) for x in (row[1:5] + row[6:7])] == [r["text"], r["image"], r["video"], r["audio"],
+                                                            r["total"]], (r, row)
+    page.screenshot(path=str(ART / "demo-budget.png"), full_page=True)
+
+
+def test_bad_upload_shows_a_message(page, tmp_path):
+    open_tab(page, "Image")
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
+    page.locator("#image-file button[aria-label='Clear']").click()
+    page.locator("#image-file input[type=file]").set_input_files(str(bad))
+    msg = page.wait_for_selector("text=/[A-Za-z]+Error: .*broken\\.png/")  # the typed mmtok error, naming the file
+    assert "broken.png" in msg.inner_text()
+    assert "Traceback" not in page.inner_text("body")
+    page.screenshot(path=str(ART / "demo-error.png"), full_page=True)
