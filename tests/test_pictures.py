@@ -1,0 +1,46 @@
+"""mmtok.pictures draws what tokenization did; the pictures have the right sizes and mark what they claim."""
+
+import numpy as np
+import torch
+
+import mmtok
+from mmtok import pictures
+
+
+def test_patch_grid_outlines_and_highlights():
+    img = torch.zeros(3, 32, 48, dtype=torch.uint8)
+    boxes = torch.tensor([[0, 0, 16, 16], [16, 0, 32, 16], [float("nan")] * 4], dtype=torch.float64)
+    out = np.asarray(pictures.patch_grid(img, boxes, torch.tensor([False, True, False])))
+    assert out.shape == (32, 48, 3)
+    assert out[8, 24].sum() > 0 and out[8, 8].sum() == 0  # inside the highlighted box filled, the other not
+    assert out[0, 0].sum() > 0  # outlines drawn
+    assert out[24, 40].sum() == 0  # outside every box untouched
+
+
+def test_image_boxes_from_the_tokenizer_cover_the_original():
+    tok = mmtok.ImageTokenizer(mmtok.ImageConfig(resize="dynamic"))
+    tokens = tok.encode("assets/images/chelsea.png")
+    pic = pictures.patch_grid(mmtok.imageio.load_image("assets/images/chelsea.png").pixels, tok.patch_boxes(tokens))
+    assert pic.size == (451, 300)
+
+
+def test_frame_strip_waveform_mel_and_code_map():
+    frames = torch.randint(0, 255, (16, 3, 90, 160), dtype=torch.uint8)
+    strip = pictures.frame_strip(frames, [i / 2 for i in range(16)], [196] * 16, highlight=3)
+    assert strip.size == (8 * 164, 2 * (90 + 22))
+    wave = torch.sin(torch.arange(16000) / 10.0)
+    assert pictures.waveform(wave, 16000, span=(0.25, 0.5)).size == (900, 140)
+    mel = pictures.mel_picture(torch.randn(400, 128), stack=4, highlight=(10, 20))
+    assert mel.size == (400, 256)
+    codes = torch.tensor([[0, 1], [1, 4095]])
+    cmap = np.asarray(pictures.code_map(codes, cell=4))
+    assert cmap.shape == (8, 8, 3)
+    assert (cmap[0, 4] == cmap[4, 0]).all() and not (cmap[0, 0] == cmap[0, 4]).all()  # same code, same colour
+
+
+def test_timeline_one_entry_per_span():
+    tok = mmtok.MultimodalTokenizer("gemini-like")
+    seq = tok.encode(["hello", mmtok.Image("assets/images/chelsea.png")])
+    tl = pictures.timeline(seq)
+    assert [m for _, m in tl] == ["control", "text", "image"]
+    assert tl[2][0] == f"image · {seq.spans[2].length}"
