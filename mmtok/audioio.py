@@ -197,7 +197,8 @@ def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndar
             if resampler is not None:
                 yield from _drain(resampler.resample(None), info)
         except av.FFmpegError as e:
-            raise DecodeError(f"{name}: decoding failed ({e}); the file is corrupt or truncated") from None
+            raise DecodeError(f"{name}: decoding failed ({e})"
+                              f"; the file is corrupt or truncated: re-export or re-download it") from None
         if n_in == 0:
             raise DecodeError(f"{name} contains no audio samples; give audio with content")
         got = n_in / rate

@@ -37,8 +37,22 @@ def file_kind(path: str | Path) -> str:
         if kind == "audio" and has_video:
             return "video"
     if kind == "unknown":
-        raise InputError(f"{path} is neither UTF-8 text nor an image, video or audio file mmtok recognises")
+        raise InputError(f"{path} is neither UTF-8 text nor an image, video or audio file mmtok recognises (by its "
+                         f"content, not its name); check that it is not corrupt, or convert it (UTF-8 text, PNG/JPEG, "
+                         f"MP4/WebM, WAV/FLAC/MP3)")
     return kind
+
+
+class TextFile(str):
+    """The text of a file: a ``str`` that remembers where it came from (``source``), so that its span's metadata
+    and any error about it (for example the context limit) name the file."""
+
+    source: str
+
+    def __new__(cls, text: str, source: str) -> "TextFile":
+        obj = super().__new__(cls, text)
+        obj.source = source
+        return obj
 
 
 def file_content(path: str | Path, as_codes: bool = False):
@@ -49,7 +63,7 @@ def file_content(path: str | Path, as_codes: bool = False):
     kind = file_kind(path)
     if kind == "text":
         try:
-            return path.read_text(encoding="utf-8")
+            return TextFile(path.read_text(encoding="utf-8"), str(path))
         except UnicodeDecodeError as e:
             raise InputError(f"{path} is not UTF-8 text (byte {e.start}); convert it to UTF-8") from None
     if kind == "image":

@@ -118,7 +118,8 @@ def _load_encoded(src, name, max_pixels, background, draft) -> LoadedImage:
             raise DecodeError(f"{name} is not an image PIL can read (corrupt, truncated or an unsupported format); "
                               f"convert it to PNG or JPEG") from None
         except _DECODE_ERRORS as e:
-            raise DecodeError(f"{name} cannot be opened as an image ({e}); the file is corrupt or truncated") from None
+            raise DecodeError(f"{name} cannot be opened as an image ({e})"
+                              f"; the file is corrupt or truncated: re-export or re-download it") from None
         orientation = _orientation(im)
         w, h = im.size
         oriented = (h, w) if orientation in _SWAPS_AXES else (w, h)

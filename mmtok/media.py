@@ -54,7 +54,7 @@ def open_media(src: Any, name: str, kind: str):
         container = av.open(arg, mode="r", metadata_errors="ignore")
     except av.FFmpegError as e:
         raise DecodeError(f"{name} cannot be opened as {kind} ({e}); the file is corrupt, truncated or not a media "
-                          f"file") from None
+                          f"file: re-export or re-download it") from None
     streams = container.streams.video if kind == "video" else container.streams.audio
     if not streams:
         container.close()

@@ -199,8 +199,8 @@ class MultimodalTokenizer:
         return batch
 
     def _segment(self, piece: Any, i: int) -> Segment:
-        if isinstance(piece, str):
-            return self.text.segment(piece)
+        if isinstance(piece, str):  # a TextFile (mmtok.files) also names its file
+            return self.text.segment(str(piece), source=getattr(piece, "source", None))
         if isinstance(piece, Image):
             if piece.as_ == "patches":
                 return self.image.segment(self.image.encode(piece.src), self.vocab)

@@ -191,7 +191,8 @@ def _frames(src: VideoSource, name: str, cfg: VideoConfig, info: dict) -> Iterat
                     last = _rgb(frame, rotation)
                 yield last
         except av.FFmpegError as e:
-            raise DecodeError(f"{name}: decoding failed ({e}); the file is corrupt or truncated") from None
+            raise DecodeError(f"{name}: decoding failed ({e})"
+                              f"; the file is corrupt or truncated: re-export or re-download it") from None
         info.update(frames_decoded=counter[0], rotation=rotation % 360)
     finally:
         container.close()
@@ -224,7 +225,7 @@ def _decode_chosen(container, stream, idx: ClipIndex, samples: Samples, name: st
             if attempt >= 0:
                 if attempt >= len(starts):
                     raise DecodeError(f"{name}: the frame at {float(idx.seconds(c - idx.start)):.3f} s could not be "
-                                      f"decoded; the file is corrupt or truncated")
+                                      f"decoded; the file is corrupt or truncated: re-export or re-download it")
                 it = _seek(container, stream, starts[attempt])
             frame = _advance(it, c, counter, cfg, name)
             if frame is not None:

@@ -79,7 +79,8 @@ def read_index(container, stream, name: str, max_duration: float) -> ClipIndex:
                 keys.append(p)
             sizes += packet.size
     except av.FFmpegError as e:
-        raise DecodeError(f"{name}: reading packets failed ({e}); the file is corrupt or truncated") from None
+        raise DecodeError(f"{name}: reading packets failed ({e})"
+                              f"; the file is corrupt or truncated: re-export or re-download it") from None
     if not pts:
         raise DecodeError(f"{name} has a video stream but no frames; the file is empty or truncated")
     order = np.argsort(np.asarray(pts, dtype=np.int64), kind="stable")
