@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 import mmtok
 from mmtok.files import file_content
 
-ROOT = Path(__file__).resolve().parent.parent
-ART = ROOT / "artifacts"
+from demo_server import ART, ROOT, demo_server
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
                                 reason="Debian's chromium is not installed (make test installs it)")
@@ -28,35 +22,11 @@ IMG, AUD = ROOT / "assets/images/chelsea.png", ROOT / "assets/audio/speech_en.wa
 VID, CODES = ROOT / "assets/video/cityCC0.mpg", ROOT / "assets/images/coffee.png"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     assert CHROMIUM, "chromium is missing: `make test` installs it with apt-get (Debian package chromium)"
-    port = free_port()
-    ART.mkdir(exist_ok=True)
-    log = open(ART / "demo-server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "mmtok.cli", "demo", "--port", str(port)], cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=5)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError(f"the demo did not start; see {ART / 'demo-server.log'}")
-            time.sleep(1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with demo_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
