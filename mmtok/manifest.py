@@ -95,8 +95,8 @@ def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab
                             f"{tuple(positions_3d.shape)}")
     declared = manifest.get("features")
     if not isinstance(declared, dict) or set(declared) != set(features):
-        raise ManifestError(f"the manifest declares features {sorted(declared or {})} but the features file "
-                            f"holds {sorted(features)}")
+        shown = sorted(map(str, declared)) if isinstance(declared, dict) else repr(declared)
+        raise ManifestError(f"the manifest declares features {shown} but the features file holds {sorted(features)}")
     for label, spec in declared.items():
         t = features[label]
         if not isinstance(spec, dict) or spec.get("shape") != list(t.shape) or spec.get("dtype") != str(

@@ -219,7 +219,8 @@ class Vocab:
     def from_description(cls, desc: dict) -> "Vocab":
         if not isinstance(desc, dict):
             raise VocabError(f"a vocab description must be a dict, got {type(desc).__name__}")
-        if list(desc.get("special_tokens", [])) != list(SPECIAL_TOKENS):
+        specials = desc.get("special_tokens", [])
+        if not isinstance(specials, list) or specials != list(SPECIAL_TOKENS):
             raise VocabError("the description lists other special tokens than this mmtok version; "
                              "re-tokenize the input with this version")
         try:

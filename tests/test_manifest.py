@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 from hypothesis import given
+from hypothesis import strategies as st
 
 import mmtok
 from mmtok import Modality, TokenSequence, pack
@@ -113,3 +114,51 @@ def test_features_file_with_other_tensors(saved):
     save_file({"image": torch.randn(4, 6), "audio": torch.randn(2, 2)}, str(d / "features.safetensors"))
     with pytest.raises(ManifestError, match="declares features"):
         TokenSequence.load(d)
+
+
+def _leaves(x, path=()):
+    """Every (path, value) in a JSON tree, containers included."""
+    yield path, x
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from _leaves(v, path + (i,))
+
+
+def _replace(tree, path, value):
+    if not path:
+        return value
+    out = dict(tree) if isinstance(tree, dict) else list(tree)
+    out[path[0]] = _replace(tree[path[0]], path[1:], value)
+    return out
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)
+                           | st.text(max_size=8), lambda c: st.lists(c, max_size=3)
+                           | st.dictionaries(st.text(max_size=5), c, max_size=3), max_leaves=6)
+
+
+@given(data=st.data())
+def test_any_mutated_manifest_loads_or_is_refused(tmp_path_factory, data):
+    """Fuzz: replace any one node of a real manifest with any JSON value; loading gives back a valid sequence
+    (the change was harmless) or raises an MmtokError — never another exception."""
+    from mmtok.manifest import from_manifest
+
+    img = VOCAB.placeholder(Modality.IMAGE)
+    tok = mmtok.TextTokenizer.default()
+    seq = pack([tok.segment("look:"), mmtok.Segment(Modality.IMAGE, torch.tensor([img] * 4),
+                                                      mmtok.grid_positions(1, 2, 2), torch.randn(4, 6),
+                                                      {"grid": [2, 2], "source": "x.png"}), tok.segment(" ok")],
+               VOCAB, max_length=64)
+    manifest = seq.to_manifest()
+    leaves = list(_leaves(manifest))
+    path, _ = data.draw(st.sampled_from(leaves))
+    mutated = _replace(manifest, path, data.draw(JSON_VALUES))
+    try:
+        back = from_manifest(json.loads(json.dumps(mutated)), {"image": seq.features["image"]})
+    except mmtok.MmtokError:
+        return
+    assert isinstance(back, TokenSequence)
+    assert len(back.input_ids) == len(back.modality) == len(back.positions)
