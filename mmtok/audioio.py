@@ -95,7 +95,33 @@ def _check_finite(x, name: str, offset: int = 0) -> None:
 def _open(src, name):
     if isinstance(src, (str, Path)) and Path(src).is_file():
         _check_wav_header(Path(src), name)
+        _check_ogg_end(Path(src), name)
     return open_media(src, name, "audio")
+
+
+def _check_ogg_end(path: Path, name: str) -> None:
+    """An Ogg file must end with a whole page carrying the end-of-stream flag; a cut file ends without one (and
+    FFmpeg decodes what is there without complaint, its duration estimate shrinking with the file)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"OggS":
+            return
+        fh.seek(max(0, size - 65_307))  # the longest Ogg page is 27 + 255 + 255 * 255 bytes
+        tail = fh.read()
+    k = tail.rfind(b"OggS")
+    while k >= 0:
+        head = tail[k:k + 27]
+        if len(head) == 27 and head[4] == 0:  # stream structure version 0: a page header
+            n = head[26]
+            lacing = tail[k + 27:k + 27 + n]
+            end = k + 27 + n + sum(lacing)
+            if len(lacing) == n and end == len(tail):
+                if not head[5] & 0x04:
+                    break  # a whole last page, but the stream was not closed
+                return
+        k = tail.rfind(b"OggS", 0, k)
+    raise DecodeError(f"{name} is truncated: it does not end with a complete Ogg page marking the end of the "
+                      f"stream; re-export or re-download it")
 
 
 def _check_wav_header(path: Path, name: str) -> None:

@@ -108,6 +108,8 @@ CASES = {
     "truncated.wav": (lambda p: _truncate(_sound("wav")(p)), "error"),
     "truncated.flac": (lambda p: _truncate(_sound("flac")(p)), "error"),
     "truncated.m4a": (lambda p: _truncate(_sound("m4a")(p)), "error"),
+    "truncated.mp3": (lambda p: _truncate(_sound("mp3")(p)), "error"),
+    "truncated.ogg": (lambda p: _truncate(_sound("ogg")(p)), "error"),
     "bomb.png": (lambda p: _text(p, png_header_only(100_000, 100_000)), "error"),
     "1x1.png": (lambda p: _image(p, PILImage.new("RGB", (1, 1), "red"), "PNG"), "ok"),
     "1x50000.png": (lambda p: _image(p, PILImage.new("RGB", (1, 50_000), "red"), "PNG"), "ok"),
