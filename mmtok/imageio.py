@@ -11,6 +11,10 @@ Rules (documented in the README and tested):
   naming the file.
 - JPEGs may be decoded at a reduced DCT scale (PIL ``draft``) when the caller asks for a smaller size: the
   decoded image is never smaller than asked, and ``LoadedImage.scale`` records the scale.
+- 8-bit RGB and greyscale JPEGs decode through simplejpeg (the same libjpeg-turbo as PIL, same settings, same
+  DCT scale, so the same pixels bit for bit — tested) straight into a numpy array, which saves PIL's copy of the
+  decoded picture. Anything libjpeg-turbo merely warns about (a corrupt or truncated stream) goes back to PIL,
+  whose verdict stands.
 """
 
 from __future__ import annotations
@@ -128,13 +132,51 @@ def _load_encoded(src, name, max_pixels, background, draft) -> LoadedImage:
         need = draft(*oriented) if draft is not None and im.format == "JPEG" else None
         if need is not None:
             req = (need[1], need[0]) if orientation in _SWAPS_AXES else need
-            im.draft("RGB", (max(1, req[0]), max(1, req[1])))
+            im.draft("RGB", (max(1, req[0]), max(1, req[1])))  # picks the DCT scale; decodes nothing yet
             scale = im.size[0] / w
+        if im.format == "JPEG" and im.mode in ("RGB", "L"):
+            pixels = _decode_jpeg(src if isinstance(src, (bytes, bytearray, memoryview)) else fh, im.size)
+            if pixels is not None:
+                return LoadedImage(_orient(pixels, orientation), oriented, scale, name, im.mode)
         try:
             im.load()
         except _DECODE_ERRORS as e:
             raise DecodeError(f"{name} is corrupt or truncated ({e}); re-export or re-download it") from None
         return _finish(im, oriented, name, background, scale, exif=True)
+
+
+def _decode_jpeg(src, size: tuple[int, int]) -> torch.Tensor | None:
+    """An 8-bit RGB/grey JPEG -> uint8 [h, w, 3] at the DCT scale that gives ``size``
+    (what PIL's draft chose), or None when libjpeg-turbo reports anything (PIL then decides) or simplejpeg is
+    missing."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    if not isinstance(src, (bytes, bytearray, memoryview)):
+        src.seek(0)
+        src = src.read()
+    try:
+        a = simplejpeg.decode_jpeg(src, colorspace="RGB", min_width=size[0], min_height=size[1], strict=True)
+    except (ValueError, OSError):
+        return None
+    if a.shape[1::-1] != tuple(size):  # another DCT scale than PIL's: let PIL decode
+        return None
+    return torch.from_numpy(a)
+
+
+# EXIF orientation -> the ops of PIL's ImageOps.exif_transpose on an [h, w, c] tensor (rot90 k=1: counter-clockwise)
+_ORIENT = {
+    2: lambda x: x.flip(1), 3: lambda x: x.flip(0, 1), 4: lambda x: x.flip(0), 5: lambda x: x.transpose(0, 1),
+    6: lambda x: x.rot90(-1), 7: lambda x: x.transpose(0, 1).flip(0, 1), 8: lambda x: x.rot90(1),
+}
+
+
+def _orient(hwc: torch.Tensor, orientation: int) -> torch.Tensor:
+    """uint8 [h, w, 3] as stored -> uint8 [3, h', w'] as a viewer shows it (EXIF orientation 1..8; channels-last
+    strides, like PIL's buffer)."""
+    op = _ORIENT.get(orientation)
+    return (hwc if op is None else op(hwc).contiguous()).permute(2, 0, 1)
 
 
 def _orientation(im) -> int:

@@ -205,6 +205,30 @@ def test_draft_decoding_stays_within_tolerance():
         assert (a - b).abs().mean() <= 0.5 and (a - b).abs().max() <= 16
 
 
+@pytest.mark.parametrize("source, orientation", [("photo", 1), ("grey", 1)] + [("exif", o) for o in range(1, 9)])
+def test_jpeg_fast_path_equals_pil(monkeypatch, source, orientation):
+    """simplejpeg decodes 8-bit RGB/grey JPEGs: the same pixels, size and DCT scale as PIL, for every EXIF
+    orientation, full size and drafted; and the fast path is really taken."""
+    import simplejpeg
+
+    import mmtok.imageio as imageio
+
+    photo = next(p for p in PHOTOS if p.name == "rocket.jpg").read_bytes()
+    data = {"photo": photo, "grey": encoded(Image.open(io.BytesIO(photo)).convert("L"), "JPEG"),
+            "exif": exif_rotated_jpeg(75, 41, orientation)}[source]
+    calls = []
+    decode = simplejpeg.decode_jpeg
+    monkeypatch.setattr(simplejpeg, "decode_jpeg", lambda *a, **k: calls.append(1) or decode(*a, **k))
+    for draft in (None, lambda w, h: (w // 3, h // 3)):
+        fast = imageio.load_image(data, draft=draft)
+        with monkeypatch.context() as m:
+            m.setattr(imageio, "_decode_jpeg", lambda *a: None)
+            slow = imageio.load_image(data, draft=draft)
+        assert (fast.size, fast.scale, fast.mode) == (slow.size, slow.scale, slow.mode)
+        assert fast.pixels.shape == slow.pixels.shape and torch.equal(fast.pixels, slow.pixels)
+    assert len(calls) == 2
+
+
 # --- errors -------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("make, error, message", [
     (lambda d: d / "missing.png", InputError, "no such image file"),
