@@ -34,10 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_file(path: Path, minutes: int, fmt: str) -> Path:
     if path.exists():
         return path
-    from mmtok.audioio import _to_float
-
+    to_float = av.AudioResampler(format="fltp")  # float32 in [-1, 1], one row per channel
     with av.open(str(ROOT / "assets" / "audio" / "guit_em9.flac")) as c:
-        clip = np.concatenate([_to_float(f) for f in c.decode(audio=0)], axis=1)  # (2, n) float32
+        clip = np.concatenate([g.to_ndarray() for f in c.decode(audio=0) for g in to_float.resample(f)], axis=1)
     tmp = path.with_suffix(".part" + path.suffix)
     codec, sample_fmt = ("flac", "s16") if fmt == "flac" else ("pcm_s16le", "s16")
     with av.open(str(tmp), "w", format=fmt) as out:

@@ -1,8 +1,11 @@
 """Audio in: any common file through PyAV, or a waveform tensor plus its rate, as 16 kHz mono float32 chunks.
 
 - Mono is the mean of all channels (LFE included), taken at the source rate before resampling.
-- Files resample with FFmpeg's resampler (libswresample through PyAV) while decoding, chunk by chunk, so memory
-  stays bounded; tensors and arrays resample with ``torchaudio.functional.resample``. Both are tested to agree.
+- Files go through one FFmpeg filter graph while decoding (float -> mean of the channels -> libswresample to
+  16 kHz -> chunks), so memory stays bounded and no Python runs per decoded frame beyond handing it on; tensors and
+  arrays resample with ``torchaudio.functional.resample``. Both resamplers are tested to agree.
+- NaN or infinite samples in a file are found after resampling (they survive it): the error names the first
+  one's position in the 16 kHz audio.
 - Errors name the input: a missing, empty, corrupt or truncated file (a WAV or FLAC whose header promises more
   than is there), no audio stream, zero samples, NaN or infinite samples, or more than ``max_duration``.
 """
@@ -67,7 +70,7 @@ def _from_waveform(x, sample_rate, name, max_duration, chunk_seconds, info) -> I
         raise InputError(f"{name}: a waveform must be [samples] or [channels, samples], got {tuple(x.shape)}")
     if x.shape[1] == 0:
         raise InputError(f"{name} has 0 samples; give audio with content")
-    _check_finite(x, name)
+    _check_finite(x, name, sample_rate)
     seconds = x.shape[1] / sample_rate
     if seconds > max_duration:
         raise LimitError(f"{name} lasts {seconds:.1f} s, more than max_duration={max_duration:.0f} s; raise "
@@ -85,11 +88,13 @@ def _from_waveform(x, sample_rate, name, max_duration, chunk_seconds, info) -> I
         yield chunk
 
 
-def _check_finite(x, name: str, offset: int = 0) -> None:
+def _check_finite(x, name: str, rate: int, offset: int = 0) -> None:
+    """Raise naming the first non-finite sample of x [..., samples] (index ``offset`` + i at ``rate`` Hz)."""
     bad = ~torch.isfinite(torch.as_tensor(x))
     if bad.any():
-        i = int(bad.nonzero()[0, -1]) + offset
-        raise InputError(f"{name} holds NaN or infinite samples (first at sample {i}); clean the audio first")
+        i = int(bad.nonzero()[:, -1].min()) + offset
+        raise InputError(f"{name} holds NaN or infinite samples (first at sample {i}, {i / rate:.3f} s at {rate} Hz)"
+                         f"; clean the audio first")
 
 
 def _open(src, name):
@@ -141,40 +146,6 @@ def _check_wav_header(path: Path, name: str) -> None:
         i += 8 + size + (size & 1)
 
 
-def _to_float(frame) -> np.ndarray:
-    """An av.AudioFrame as float32 [channels, samples] in [-1, 1]."""
-    return _as_float(frame.to_ndarray(), frame.format.is_planar, len(frame.layout.channels))
-
-
-def _as_float(a: np.ndarray, planar: bool, channels: int) -> np.ndarray:
-    """Raw samples (planar [C, n] or packed [1, n*C]) -> float32 [C, n] in [-1, 1]."""
-    if not planar:
-        a = a.reshape(-1, channels).T
-    if a.dtype == np.int16:
-        return a.astype(np.float32) * (1 / 32768.0)
-    if a.dtype == np.int32:
-        return (a * (1 / 2147483648.0)).astype(np.float32)
-    if a.dtype == np.uint8:
-        return (a.astype(np.float32) - 128.0) * (1 / 128.0)
-    if a.dtype == np.int64:
-        return (a / 9223372036854775808.0).astype(np.float32)
-    return a.astype(np.float32, copy=False)
-
-
-_SCALE = {np.dtype(np.int16): 1 / 32768.0, np.dtype(np.int32): 1 / 2147483648.0,
-          np.dtype(np.int64): 1 / 9223372036854775808.0, np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
-
-
-def _mono(raw: list[np.ndarray], planar: bool, channels: int) -> np.ndarray:
-    """Raw frames of one layout -> float32 mono: the mean of the channels (one matrix-vector product)."""
-    a = np.concatenate(raw, axis=1)
-    if a.dtype not in _SCALE:  # unsigned 8-bit and other rare formats
-        return _as_float(a, planar, channels).mean(0, dtype=np.float32)
-    w = np.full(channels, _SCALE[a.dtype] / channels, dtype=np.float32)
-    x = a.astype(np.float32, copy=False)
-    return (w @ x if planar else x.reshape(-1, channels) @ w).astype(np.float32, copy=False)
-
-
 def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
     import av
 
@@ -189,39 +160,24 @@ def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndar
                              f"s; raise AudioConfig(max_duration=...)")
         info.source_rate, info.codec = int(rate), stream.codec_context.name
         info.channels = stream.codec_context.channels
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE) if rate != SAMPLE_RATE else None
-        info.resampler = "ffmpeg libswresample" if resampler else ""
-        limit, step = int(max_duration * rate) + 1, int(chunk_seconds * rate)
-        raw: list[np.ndarray] = []
-        layout = None  # (planar, channels) of the frames in `raw`
-        n_raw = n_in = 0
-
-        def flush() -> Iterator[np.ndarray]:
-            mono = _mono(raw, *layout)
-            if not np.isfinite(mono).all():
-                _check_finite(torch.from_numpy(mono), name, n_in - n_raw)
-            yield from _emit(mono, resampler, rate, info, n_in - n_raw)
-
+        info.resampler = "ffmpeg libswresample" if rate != SAMPLE_RATE else ""
+        limit, step = int(max_duration * rate) + 1, int(chunk_seconds * SAMPLE_RATE)
+        graph, shape, n_in = None, None, 0
         try:
             for frame in container.decode(stream):
-                this = (frame.format.is_planar, len(frame.layout.channels))
-                if raw and this != layout:  # the layout changed mid-stream: convert what came before
-                    yield from flush()
-                    raw, n_raw = [], 0
-                layout = this
-                raw.append(frame.to_ndarray())
-                n_raw += frame.samples
+                this = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if this != shape:  # the first frame, or the layout changed mid-stream: a graph for the new shape
+                    # (the resampler restarts there, so what follows may shift by under one 16 kHz sample)
+                    if graph is not None:
+                        yield from _run(graph, None, name, info)
+                    graph, shape = _mono_16k_graph(frame, step), this
                 n_in += frame.samples
                 if n_in > limit:
                     raise LimitError(f"{name} lasts more than max_duration={max_duration:.0f} s; raise "
                                      f"AudioConfig(max_duration=...)")
-                if n_raw >= step:
-                    yield from flush()
-                    raw, n_raw = [], 0
-            if raw:
-                yield from flush()
-            if resampler is not None:
-                yield from _drain(resampler.resample(None), info)
+                yield from _run(graph, frame, name, info)
+            if graph is not None:
+                yield from _run(graph, None, name, info)
         except av.FFmpegError as e:
             raise DecodeError(f"{name}: decoding failed ({e})"
                               f"; the file is corrupt or truncated: re-export or re-download it") from None
@@ -236,21 +192,40 @@ def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndar
         container.close()
 
 
-def _emit(mono: np.ndarray, resampler, rate: int, info: AudioInfo, pts: int) -> Iterator[np.ndarray]:
-    if resampler is None:
-        info.samples += len(mono)
-        yield mono
-        return
+def _mono_16k_graph(frame, step: int):
+    """An FFmpeg filter graph for decoded frames shaped like ``frame``: float planar -> mono as the mean of all
+    channels (pan) -> 16 kHz (aresample: libswresample with its default filter) -> float32 mono frames of ``step``
+    samples (the last one shorter). All of it runs in C, without Python per decoded frame."""
     import av
 
-    frame = av.AudioFrame.from_ndarray(mono[None, :], format="flt", layout="mono")
-    frame.sample_rate, frame.pts = rate, pts
-    yield from _drain(resampler.resample(frame), info)
+    n = len(frame.layout.channels)
+    g = av.filter.Graph()
+    chain = [g.add("abuffer", sample_rate=str(frame.sample_rate), sample_fmt=frame.format.name,
+                   channel_layout=frame.layout.name, time_base=str(frame.time_base or f"1/{frame.sample_rate}")),
+             g.add("aformat", sample_fmts="fltp"),  # mix in float: the mean is not rounded to the input's integers
+             g.add("pan", "mono|c0=" + "+".join(f"{1 / n!r}*c{i}" for i in range(n))),
+             g.add("aresample", str(SAMPLE_RATE)),
+             g.add("aformat", sample_fmts="flt", channel_layouts="mono", sample_rates=str(SAMPLE_RATE)),
+             g.add("asetnsamples", nb_out_samples=str(step), pad="0"),
+             g.add("abuffersink")]
+    for a, b in zip(chain, chain[1:]):
+        a.link_to(b)
+    g.configure()
+    return g
 
 
-def _drain(frames, info: AudioInfo) -> Iterator[np.ndarray]:
-    if frames:
-        out = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float32, copy=False)
-        info.samples += len(out)
-        if len(out):
-            yield out
+def _run(graph, frame, name: str, info: AudioInfo) -> Iterator[np.ndarray]:
+    """Push one decoded frame (None: the end) into the graph; yield the 16 kHz chunks that are ready."""
+    import av
+
+    graph.push(frame)
+    while True:
+        try:
+            out = graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+        mono = out.to_ndarray()[0]  # (1, n) packed mono -> (n,)
+        if not np.isfinite(mono).all():
+            _check_finite(mono, name, SAMPLE_RATE, info.samples)
+        info.samples += len(mono)
+        yield mono

@@ -138,6 +138,24 @@ def test_odd_inputs_simply_work(tmp_path, channels, rate):
     assert tokens.channels == channels and tokens.source_rate == rate and len(tokens.tokens) == 38
 
 
+@pytest.mark.parametrize("channels", [3, 12])
+def test_wav_without_a_channel_layout(tmp_path, channels):
+    import wave
+
+    x = tone(1.5, 44100, channels)
+    path = tmp_path / "plain.wav"  # plain PCM WAV: FFmpeg knows the channel count but no layout
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(np.round(x.T * 32767).astype("<i2").tobytes())
+    ours = _wave16k(path)
+    pcm = torch.from_numpy(np.round(x * 32767) / 32768).float()
+    ref = torch.from_numpy(np.concatenate(list(stream_audio(pcm, sample_rate=44100, max_duration=1e9,
+                                                            chunk_seconds=30))))
+    assert len(ours) == len(ref) == 24000 and (ours - ref)[160:-160].pow(2).mean().sqrt() <= 2e-3
+
+
 def test_mono_is_the_mean_of_channels():
     x = tone(1.0, 16000, 2)
     a = AudioTokenizer().encode(torch.from_numpy(x), sample_rate=16000)
