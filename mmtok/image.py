@@ -186,12 +186,17 @@ class ImageTokenizer:
     def _patchify(self, x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
         """uint8 [B, 3, H, W] -> normalized float32 [B, n, p*p*3] in tile-major, then row-major order."""
         p = self.config.patch_size
-        u = rearrange(x, "b c (tr h p1) (tc w p2) -> b (tr tc h w) (p1 p2 c)", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
-        return u.float().mul_(self._scale).add_(self._shift)
+        # channels-last first (free when x already is), then one strided copy gathers the patches in runs of
+        # p*3 bytes and converts to float; the reshapes around it are views
+        hwc = rearrange(x, "b c h w -> b h w c").contiguous()
+        v = rearrange(hwc, "b (tr h p1) (tc w p2) c -> b tr tc h w p1 p2 c", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
+        u = torch.empty(v.shape, dtype=torch.float32).copy_(v)
+        return rearrange(u, "b tr tc h w p1 p2 c -> b (tr tc h w) (p1 p2 c)").mul_(self._scale).add_(self._shift)
 
     def tokenize_views(self, views: list[torch.Tensor], plan: ImagePlan, source: str) -> ImageTokens:
         """Rendered views (uint8 [3, h, w] each, from :meth:`render`) -> their patch tokens."""
-        patches = torch.cat([self._patchify(v[None], view.tiles)[0] for v, view in zip(views, plan.views)])
+        per_view = [self._patchify(v[None], view.tiles)[0] for v, view in zip(views, plan.views)]
+        patches = per_view[0] if len(per_view) == 1 else torch.cat(per_view)
         return self._finish(patches, plan, source)
 
     def _finish(self, patches: torch.Tensor, plan: ImagePlan, source: str) -> ImageTokens:
@@ -209,10 +214,13 @@ def _render(loaded: LoadedImage, view: View, background: tuple[int, int, int]) -
     x1, y1 = max(x0 + 1, min(w, round(view.box[2] * s))), max(y0 + 1, min(h, round(view.box[3] * s)))
     region = x[:, y0:y1, x0:x1]
     if region.shape[1:] != (ch, cw):
-        # torch's uint8 bicubic with antialias matches PIL's BICUBIC resize to within 1 level
+        # torch's uint8 bicubic with antialias matches PIL's BICUBIC resize to within 1 level; the result keeps
+        # the decoded picture's channels-last strides, which the patch gather reads in runs
         region = F.interpolate(region[None], size=(ch, cw), mode="bicubic", antialias=True)[0]
+    else:
+        region = region.clone()  # never hand out a view of the decoded buffer
     if (ch, cw) == view.canvas:
-        return region.contiguous()
+        return region
     canvas = torch.tensor(background, dtype=torch.uint8)[:, None, None].repeat(1, *view.canvas)
     canvas[:, top:top + ch, left:left + cw] = region
     return canvas
