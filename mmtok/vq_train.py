@@ -6,8 +6,10 @@ evaluation (:data:`HELD_OUT`). Training and evaluation both run at the target re
 256x256 crops (and flips) of each training photo resized to a short side of 256, 384, 512, 768 or 1024; the
 evaluation set is 50 fixed crops of the held-out photos (5 photos x 5 scales x centre + one seeded position).
 
-Everything is resumable and deterministic with a seed: checkpoints (safetensors + JSON, never pickle) hold the
-model, the optimizer, the step and every random state. Code usage is logged from the first evaluation on.
+Every photo's origin, author and licence is written beside the weights as ``NAME.sources.json``
+(:mod:`mmtok.vq_sources`; ``--sources-only`` writes just that file). Everything is resumable and deterministic
+with a seed: checkpoints (safetensors + JSON, never pickle) hold the model, the optimizer, the step and every
+random state. Code usage is logged from the first evaluation on.
 """
 
 from __future__ import annotations
@@ -26,33 +28,80 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from .debian import default_cache, fetch_packages
+from .errors import AssetError, InputError
 from .imageio import load_image
 from .vq_model import VQ_PRESETS, VQConfig, VQModel
+from .vq_sources import WALLPAPER_PACKAGE, photo_sources, sources_path, write_sources
 
-__all__ = ["HELD_OUT", "training_photos", "eval_crops", "evaluate", "main"]
+__all__ = ["HELD_OUT", "photo_files", "training_sources", "training_photos", "eval_crops", "evaluate", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = ("Wine_by_Jakkub_Mede.jpg", "friends_by_Aitzol_Berasategi.jpg", "umang_by_Abhishek_Mudgal.jpg",
             "sunset_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg")
 BUNDLED = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
+BUNDLED_DIR = ROOT / "assets" / "images"
 SCALES = (256, 384, 512, 768, 1024)
+
+
+def _wallpapers(cache: Path | None = None) -> dict:
+    """The unpacked Debian wallpaper package: {version, root, deb} (fetched once, then read from the cache)."""
+    return fetch_packages([WALLPAPER_PACKAGE], cache or default_cache("photos"))[WALLPAPER_PACKAGE]
 
 
 def photo_files(cache: Path | None = None, folder: Path | None = None,
                 held_out: tuple[str, ...] = HELD_OUT) -> tuple[list[Path], list[Path]]:
-    """(training photos, held-out photos): the Lomiri wallpapers + bundled photos, or every picture in ``folder``."""
+    """(training photos, held-out photos): the Lomiri wallpapers + bundled photos, or every picture in ``folder``.
+
+    A folder without pictures, or held-out names it lacks, raise :class:`InputError`; a photo missing from the
+    Debian package or from ``assets/images`` raises :class:`AssetError`. Each names the file and the fix.
+    """
+    if not held_out:
+        raise InputError("--held-out is empty: name at least one photo to evaluate on (never trained on)")
     if folder is not None:
-        files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-        held = [p for p in files if p.name in held_out]
-        if len(held) != len(held_out):
-            raise FileNotFoundError(f"held-out photos {held_out} are not all in {folder}")
-        return [p for p in files if p.name not in held_out], held
-    pkg = fetch_packages(["lomiri-wallpapers-16.04"], cache or default_cache("photos"))["lomiri-wallpapers-16.04"]
-    walls = sorted((pkg["root"] / "usr/share/backgrounds").glob("*.jpg"))
-    held = [p for p in walls if p.name in HELD_OUT]
-    train = [p for p in walls if p.name not in HELD_OUT] + [ROOT / "assets" / "images" / n for n in BUNDLED]
-    assert len(held) == len(HELD_OUT), "a held-out photo is missing from the package"
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"--photos {folder}: no such folder; give a folder of .jpg/.png photos, or leave "
+                             f"--photos out to train on the Lomiri wallpapers")
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if not files:
+            raise InputError(f"--photos {folder}: no .jpg/.jpeg/.png picture in this folder; put the training "
+                             f"photos there, or leave --photos out to train on the Lomiri wallpapers")
+        missing = [n for n in held_out if n not in {p.name for p in files}]
+        if missing:
+            raise InputError(f"--photos {folder}: the held-out photo(s) {', '.join(missing)} are not in this "
+                             f"folder; name pictures of the folder with --held-out a.jpg,b.jpg")
+        train = [p for p in files if p.name not in held_out]
+        if not train:
+            raise InputError(f"--photos {folder}: every picture is held out ({', '.join(held_out)}); add training "
+                             f"photos or hold fewer out with --held-out")
+        return train, [p for p in files if p.name in held_out]
+    pkg = _wallpapers(cache)
+    backgrounds = pkg["root"] / "usr/share/backgrounds"
+    walls = sorted(backgrounds.glob("*.jpg"))
+    for name in held_out:
+        if not (backgrounds / name).is_file():
+            if name not in HELD_OUT:
+                raise InputError(f"--held-out {name}: no such wallpaper in {backgrounds}; name one of "
+                                 f"{', '.join(p.name for p in walls)}")
+            raise AssetError(f"{backgrounds / name} is missing: the Debian package {WALLPAPER_PACKAGE} "
+                             f"{pkg['version']} should hold this held-out photo; delete {pkg['root']} (and "
+                             f"{pkg['deb']} beside it) to fetch and unpack the package again")
+    held = [p for p in walls if p.name in held_out]
+    bundled = [BUNDLED_DIR / n for n in BUNDLED]
+    for p in bundled:
+        if not p.is_file():
+            raise AssetError(f"{p} is missing: it is one of the bundled training photos (assets/README.md); "
+                             f"restore it from the mmtok repository or reinstall mmtok")
+    train = [p for p in walls if p.name not in held_out] + bundled
+    if len(train) == len(bundled):
+        raise AssetError(f"no wallpaper in {backgrounds}; delete {pkg['root']} to unpack {WALLPAPER_PACKAGE} again")
     return train, held
+
+
+def training_sources(train: list[Path], held: list[Path], folder: Path | None = None,
+                     cache: Path | None = None) -> list[dict]:
+    """File, origin, author, licence and role of every photo (see :mod:`mmtok.vq_sources`)."""
+    return photo_sources(train, held, None if folder is not None else _wallpapers(cache), BUNDLED_DIR)
 
 
 def _pyramid(path: Path) -> list[torch.Tensor]:
@@ -209,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--held-out", default=",".join(HELD_OUT), help="comma-separated names held out for evaluation")
     ap.add_argument("--spread", type=float, default=0.0,
                     help="weight of the code-spread loss (raises codebook usage; recorded per step range)")
+    ap.add_argument("--sources-only", action="store_true",
+                    help="only write NAME.sources.json (every photo's origin, author, licence) beside the export")
     args = ap.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     cfg: VQConfig = VQ_PRESETS[args.preset]
@@ -217,22 +268,32 @@ def main(argv: list[str] | None = None) -> int:
     export_path = args.export or ROOT / "assets" / "vq" / f"{args.preset}.safetensors"
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    train_files, held = photo_files(folder=args.photos, held_out=tuple(args.held_out.split(",")))
+    train_files, held = photo_files(folder=args.photos, held_out=tuple(n for n in args.held_out.split(",") if n))
+    sources = training_sources(train_files, held, args.photos)
+    if args.sources_only:
+        write_sources(sources_path(export_path), sources)
+        print(f"wrote {sources_path(export_path)} ({len(sources)} photos)")
+        return 0
     photos, crops = training_photos(train_files), eval_crops(held, args.seed)
     model = VQModel(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     ckpt = work / "checkpoint.safetensors"
     record: dict = {"preset": args.preset, "seed": args.seed, "batch": args.batch, "lr": args.lr,
                     "train_photos": [p.name for p in train_files], "held_out": [p.name for p in held],
-                    "eval_images": len(crops), "planned_steps": args.steps, "seconds": 0.0, "evals": []}
+                    "eval_images": len(crops), "seconds": 0.0, "evals": []}
     step = 0
     if ckpt.exists():
         step, record = load_checkpoint(ckpt, model, opt, rng)
         print(f"resumed at step {step} from {ckpt}", file=sys.stderr)
-    phases = record.setdefault("phases", [{"from_step": 0, "spread": 0.0, "lr": record["lr"],
-                                           "steps": args.steps if step == 0 else record.get("planned_steps")}])
-    if step < args.steps and (phases[-1]["spread"], phases[-1]["lr"], phases[-1]["steps"]) != (args.spread, args.lr, args.steps):
-        phases.append({"from_step": step, "spread": args.spread, "lr": args.lr, "steps": args.steps})
+    # one phase per setting: steps from_step..to_step ran with that spread and lr under a cosine schedule set for
+    # schedule_steps (a run stopped by --time-limit ends before its schedule does)
+    phases = record.setdefault("phases", [])
+    for ph in phases:  # checkpoints of earlier versions called the schedule length "steps"
+        ph.setdefault("schedule_steps", ph.pop("steps", None))
+    if not phases or step < args.steps and (phases[-1]["spread"], phases[-1]["lr"], phases[-1]["schedule_steps"]) != (
+            args.spread, args.lr, args.steps):
+        phases.append({"from_step": step, "to_step": step, "schedule_steps": args.steps, "spread": args.spread,
+                       "lr": args.lr})
     log = open(work / "log.jsonl", "a")
     start, spent = time.time(), record["seconds"]
     bar = tqdm(total=args.steps, initial=step, desc=f"train-vq {args.preset}", dynamic_ncols=True)
@@ -253,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
+        phases[-1]["to_step"] = step
         psnr = float(10 * torch.log10(4.0 / mse.detach()))  # range [-1, 1] -> peak-to-peak 2
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{psnr:.2f}", codes=int(codes.unique().numel()))
@@ -274,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     record["machine"] = f"{os.cpu_count()} CPU cores, torch {torch.__version__}"
     save_checkpoint(ckpt, model, opt, step, rng, record)
     export(model, export_path, record)
+    write_sources(sources_path(export_path), sources)
     print(json.dumps({"exported": str(export_path), **record["final"], "steps": step}))
     return 0
 

@@ -1,7 +1,11 @@
 """VQ image codes: shapes, ranges, determinism, the count formula, safetensors-only loading, sequences."""
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +143,12 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     record = json.loads((tmp_path / "a.json").read_text())["training"]
     assert record["steps"] == 3 and record["held_out"] == ["rocket.jpg"] and "psnr" in record["final"]
+    assert record["phases"] == [{"from_step": 0, "to_step": 3, "schedule_steps": 3, "spread": 0.0, "lr": 4e-4}]
+    resumed = json.loads((tmp_path / "b.json").read_text())["training"]  # a schedule of 2, then one of 3
+    assert [(p["from_step"], p["to_step"], p["schedule_steps"]) for p in resumed["phases"]] == [(0, 2, 2), (2, 3, 3)]
+    sources = json.loads((tmp_path / "a.sources.json").read_text())
+    assert [s["file"] for s in sources] == record["train_photos"] + record["held_out"]
+    assert {s["file"]: s["licence"] for s in sources}["chelsea.png"] == "CC0"  # a bundled scikit-image photo
 
 
 def test_the_shipped_model():
@@ -154,3 +164,105 @@ def test_the_shipped_model():
     report = mmtok.roundtrip.image_report(ROOT / "assets/images/coffee.png", vq)
     assert report["psnr"] >= 22.0 and report["ssim"] >= 0.6  # a training photo; held-out figures: RESULTS.md
     assert report["codes_used"] >= 200 and report["reencode_agreement"] > 0.3
+
+
+# --- train-vq: bad photo folders and a broken wallpaper package are typed errors naming the file and the fix ----
+def train_vq_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mmtok.cli", "train-vq", *map(str, args)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, env=env)
+
+
+def assert_one_line_error(r, *needles):
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("mmtok: error: ") and all(n in r.stderr for n in needles), r.stderr
+
+
+def test_train_vq_bad_photo_folders(tmp_path):
+    from mmtok.vq_train import photo_files
+
+    empty, one = tmp_path / "empty", tmp_path / "one"
+    empty.mkdir(), one.mkdir()
+    shutil.copy(ROOT / "assets/images/chelsea.png", one)
+    for kwargs, message in (({"folder": empty}, "no .jpg/.jpeg/.png picture in this folder"),
+                            ({"folder": tmp_path / "nope"}, "no such folder"),
+                            ({"folder": one}, "held-out photo(s) Wine_by_Jakkub_Mede.jpg"),
+                            ({"folder": one, "held_out": ("chelsea.png",)}, "every picture is held out"),
+                            ({"folder": one, "held_out": ()}, "--held-out is empty")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            photo_files(**kwargs)
+    r = train_vq_cli("--photos", empty, "--work", tmp_path / "work")
+    assert_one_line_error(r, f"--photos {empty}:", "leave --photos out")
+
+
+def fake_wallpapers(cache: Path, names: list[str]) -> Path:
+    """A real (tiny) Debian package file plus an unpacked tree holding only ``names`` (empty files)."""
+    build = cache / "build"
+    (build / "DEBIAN").mkdir(parents=True)
+    (build / "DEBIAN/control").write_text("Package: lomiri-wallpapers-16.04\nVersion: 0-test\nArchitecture: all\n"
+                                          "Maintainer: mmtok tests <t@example.org>\nDescription: test\n")
+    subprocess.run(["dpkg-deb", "--build", str(build), str(cache / "lomiri-wallpapers-16.04_0-test_all.deb")],
+                   check=True, capture_output=True)
+    root = cache / "x/lomiri-wallpapers-16.04"
+    (root / "usr/share/backgrounds").mkdir(parents=True)
+    for n in names:
+        (root / "usr/share/backgrounds" / n).write_bytes(b"")
+    return root
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
+def test_train_vq_wallpaper_missing_from_the_package(tmp_path):
+    from mmtok.errors import AssetError
+    from mmtok.vq_train import HELD_OUT, photo_files
+
+    root = fake_wallpapers(tmp_path / "mmtok/photos", ["Bridge_by_Sander_Klootwijk.jpg", *HELD_OUT[1:]])
+    missing = root / "usr/share/backgrounds" / HELD_OUT[0]
+    with pytest.raises(AssetError, match=re.escape(f"{missing} is missing")):
+        photo_files(cache=tmp_path / "mmtok/photos")
+    with pytest.raises(InputError, match="--held-out typo.jpg: no such wallpaper"):
+        photo_files(cache=tmp_path / "mmtok/photos", held_out=("typo.jpg",))
+    r = train_vq_cli("--work", tmp_path / "work", env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+    assert_one_line_error(r, f"{missing} is missing", "lomiri-wallpapers-16.04 0-test", f"delete {root}")
+
+
+# --- where the training photos come from ------------------------------------------------------------------
+def test_sources_cover_exactly_the_photos_of_the_training_record():
+    """vq-f8-4096.sources.json and the table in assets/README.md name the record's photos, no more, no fewer."""
+    record = json.loads((ROOT / "assets/vq/vq-f8-4096.json").read_text())["training"]
+    sources = json.loads((ROOT / "assets/vq/vq-f8-4096.sources.json").read_text())
+    assert [s["file"] for s in sources if s["role"] == "train"] == record["train_photos"]
+    assert [s["file"] for s in sources if s["role"] == "held-out"] == record["held_out"]
+    assert all(s["author"] and s["licence"] in ("CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "CC0", "public domain")
+               for s in sources)
+    readme = (ROOT / "assets/README.md").read_text()
+    section = readme[readme.index("## vq/"):readme.index("\n## ", readme.index("## vq/"))]
+    rows = re.findall(r"^\| `([^`]+)` \| (.+?) \| (.+?) \| (train|held-out) \|", section, re.M)
+    assert sorted((f, a, lic, role) for f, a, lic, role in rows) == sorted(
+        (s["file"], s["author"], s["licence"], s["role"]) for s in sources)
+
+
+def test_debian_copyright_parser(tmp_path):
+    from mmtok.vq_sources import debian_copyright
+
+    (tmp_path / "copyright").write_text(
+        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+        "Files: 16.04/a_by_X.jpg\nCopyright: X, 2018\nLicense: CC-BY-4.0\n\n"
+        "Files: debian/*\n AUTHORS\nCopyright: 2018, Y\n  2022, Z\nLicense: Expat\n\n"
+        "License: Expat\n Permission is hereby granted ...\n")
+    got = debian_copyright(tmp_path / "copyright")
+    assert got["a_by_X.jpg"] == {"copyright": "X, 2018", "licence": "CC-BY-4.0"}
+    assert got["AUTHORS"] == {"copyright": "2018, Y 2022, Z", "licence": "Expat"}
+
+
+def test_sources_file_is_what_train_vq_writes_from_the_package(tmp_path):
+    """Regenerated from the unpacked Debian package (when it is in the cache), the sources file is unchanged."""
+    from mmtok.debian import default_cache
+    from mmtok.vq_sources import WALLPAPER_PACKAGE
+
+    cache = default_cache("photos")
+    if not (cache / "x" / WALLPAPER_PACKAGE).is_dir():
+        pytest.skip(f"{WALLPAPER_PACKAGE} is not unpacked in {cache} (mmtok train-vq --sources-only fetches it)")
+    from mmtok import vq_train
+
+    assert vq_train.main(["--sources-only", "--export", str(tmp_path / "vq-f8-4096.safetensors")]) == 0
+    assert (tmp_path / "vq-f8-4096.sources.json").read_text() == (ROOT / "assets/vq/vq-f8-4096.sources.json").read_text()
