@@ -94,7 +94,7 @@ def _check_finite(x, name: str, rate: int, offset: int = 0) -> None:
     if bad.any():
         i = int(bad.nonzero()[:, -1].min()) + offset
         raise InputError(f"{name} holds NaN or infinite samples (first at sample {i}, {i / rate:.3f} s at {rate} Hz)"
-                         f"; clean the audio first")
+                         f"; replace them with finite values (numpy.nan_to_num) or re-export the audio")
 
 
 def _open(src, name):

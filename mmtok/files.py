@@ -12,7 +12,8 @@ __all__ = ["file_kind", "file_content"]
 
 def file_kind(path: str | Path) -> str:
     """``"text"``, ``"image"``, ``"video"`` or ``"audio"`` from the content; animated GIFs count as video and
-    MP4/Matroska/Ogg files without a video stream as audio."""
+    MP4/Matroska/Ogg files without a video stream as audio. A container with neither a video nor an audio stream
+    (only subtitles or data) is an :class:`InputError`."""
     kind = sniff_file(path)
     if kind == "image":
         from PIL import Image
@@ -30,16 +31,22 @@ def file_kind(path: str | Path) -> str:
             with av.open(str(path), metadata_errors="ignore") as c:
                 has_video = any(s.type == "video" and s.codec_context.name not in ("mjpeg", "png") for s in c.streams)
                 has_audio = bool(c.streams.audio)
+                found = [s.type for s in c.streams]
         except av.FFmpegError:
             return kind  # the tokenizer reports the decode error
+        if "video" not in found and not has_audio:  # e.g. only subtitles or data: nothing to tokenize
+            held = ", ".join(f"{found.count(t)} {t} stream{'s' * (found.count(t) > 1)}" for t in sorted(set(found)))
+            raise InputError(f"{path} is a media container without a video or audio stream (it holds "
+                             f"{held or 'no streams'}); give a file with a video or audio track, or re-export it "
+                             f"with its video or sound")
         if kind == "video" and not has_video and has_audio:
             return "audio"
         if kind == "audio" and has_video:
             return "video"
     if kind == "unknown":
         raise InputError(f"{path} is neither UTF-8 text nor an image, video or audio file mmtok recognises (by its "
-                         f"content, not its name); check that it is not corrupt, or convert it (UTF-8 text, PNG/JPEG, "
-                         f"MP4/WebM, WAV/FLAC/MP3)")
+                         f"content, not its name); re-download it if it is corrupt, otherwise convert it to UTF-8 "
+                         f"text, PNG/JPEG, MP4/WebM or WAV/FLAC/MP3")
     return kind
 
 

@@ -234,11 +234,13 @@ def test_bad_inputs(tmp_path, make, error, message):
         AudioTokenizer().encode(src, **kw)
 
 
-def test_nan_in_a_float_wav_file(tmp_path):
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_in_a_float_wav_file(tmp_path, value):
     x = tone(1.0, 16000)
-    x[0, 5000] = np.inf
+    x[0, 5000] = value
     path = write_audio(tmp_path / "bad.f32.wav", x, 16000, "f32.wav")
-    with pytest.raises(InputError, match="bad.f32.wav holds NaN or infinite samples"):
+    with pytest.raises(InputError, match=r"bad.f32.wav holds NaN or infinite samples \(first at sample 5000, "
+                                         r"0.312 s at 16000 Hz\); replace them"):
         AudioTokenizer().encode(path)
 
 
