@@ -84,3 +84,16 @@ def expected_indices(times: list[float], n: int, last_duration: float) -> list[i
         t = start + (i + 0.5) * (end - start) / n
         out.append(max(j for j, ft in enumerate(times) if ft <= t + 1e-9))
     return out
+
+
+def subtitles_only(path: Path, lines: int = 3) -> Path:
+    """A Matroska file whose only stream is ASS subtitles (no picture, no sound)."""
+    tb = Fraction(1, 1000)
+    with av.open(str(path), "w", format="matroska") as out:
+        s = out.add_stream("ass")
+        s.time_base = tb
+        for i in range(lines):
+            p = av.Packet(f"{i},0,Default,,0,0,0,,line {i}".encode())
+            p.stream, p.pts, p.dts, p.duration, p.time_base = s, i * 1000, i * 1000, 900, tb
+            out.mux(p)
+    return path
