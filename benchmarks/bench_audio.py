@@ -6,7 +6,8 @@ with a slowly changing gain), written once as FLAC and as WAV into ~/.cache/mmto
 the same kind for the memory comparison.
 Rows: the log-mel stage alone on the same 16 kHz waveform (mmtok.log_mel "whisper-80" vs
 transformers.WhisperFeatureExtractor, NumPy path, fed 30 s windows as its users do, vs a vectorised NumPy
-implementation of Whisper's formula), and the whole mmtok pipeline from the file. Medians of 3 interleaved rounds.
+implementation of Whisper's formula), FFmpeg's FLAC decoding alone and mmtok's decode + resample (where the time
+goes), and the whole mmtok pipeline from the file. Medians of 3 interleaved rounds.
 Targets (issue 5): log-mel >= 2x faster than WhisperFeatureExtractor; real-time factor <= 2e-3 including decode
 and resample (10 minutes in <= 1.2 s); peak memory for 60 min <= 2x that for 10 min.
 """
@@ -68,6 +69,11 @@ def numpy_whisper(x: np.ndarray, filters: np.ndarray) -> np.ndarray:
     return (np.maximum(mel, mel.max() - 8.0) + 4.0) / 4.0
 
 
+def decode_only(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return sum(f.samples for f in c.decode(audio=0))
+
+
 def peak_mb(path: Path) -> tuple[float, float]:
     return peak_rss_mb("import mmtok; tok = mmtok.AudioTokenizer()", "tok.encode(sys.argv[1])", path)
 
@@ -99,6 +105,9 @@ def main() -> None:
             "HF WhisperFeatureExtractor, NumPy path, 30 s windows": lambda: hf(fe_np),
             "HF WhisperFeatureExtractor, its default torch path, 30 s windows": lambda: hf(fe),
             "NumPy Whisper formula": lambda: numpy_whisper(x, filters),
+            "FFmpeg FLAC decode alone (PyAV, no resample)": lambda: decode_only(flac10),
+            "mmtok FLAC decode + resample (stream_audio)": lambda: sum(len(c) for c in stream_audio(
+                flac10, sample_rate=None, max_duration=1e9, chunk_seconds=30)),
             "mmtok encode from FLAC (decode + resample + log-mel + tokens)": lambda: tok.encode(flac10),
             "mmtok encode from WAV (decode + resample + log-mel + tokens)": lambda: tok.encode(wav10)}
     times: dict[str, list[float]] = {k: [] for k in runs}
@@ -113,9 +122,9 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
           f"PyAV {av.__version__}")
     print(f"audio: {seconds:.1f} s of 44.1 kHz stereo; mmtok vs NumPy formula max |diff| = {np.abs(a - b).max():.2e}")
-    print("| step | median s | real-time factor |\n|---|---|---|")
+    print("| step | median s | range s | real-time factor |\n|---|---|---|---|")
     for k, v in med.items():
-        print(f"| {k} | {v:.3f} | {v / seconds:.1e} |")
+        print(f"| {k} | {v:.3f} | {min(times[k]):.3f}-{max(times[k]):.3f} | {v / seconds:.1e} |")
     mm_t = med["mmtok log_mel (whisper-80)"]
     print(f"log-mel: HF NumPy path / mmtok = {med['HF WhisperFeatureExtractor, NumPy path, 30 s windows'] / mm_t:.1f}x; "
           f"HF torch path / mmtok = {med['HF WhisperFeatureExtractor, its default torch path, 30 s windows'] / mm_t:.1f}x; "

@@ -14,6 +14,7 @@ themselves are the only thing that grows with the length: 32 KB per second at 80
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -46,6 +47,21 @@ def _filters(name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     return torch.empty(0), None  # kaldi: torchaudio.compliance.kaldi builds its own
 
 
+@contextlib.contextmanager
+def _one_torch_thread():
+    """torch computes the features on this thread alone while FFmpeg decodes (restored on exit). With two intra-op
+    threads, torch's OpenMP workers spin between the small per-chunk ops and take a core from the decoder: the
+    10-minute FLAC benchmark took 0.6-2.8 s that way against 0.6-0.9 s on one thread (2026-11-24, 2 cores). OpenMP
+    and MKL keep the count per thread: threads that already ran torch keep theirs (one whose first torch call falls
+    inside this window starts with one thread)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+
 class _MelStream:
     """Exact streaming framing for one preset: feed 16 kHz chunks, then finish() -> float32 [T, n_mels]."""
 
@@ -57,7 +73,7 @@ class _MelStream:
         self.tail = np.zeros(0, np.float32)  # the last n_fft/2 + 1 real samples (for Whisper's right pad)
         self.n_real = 0
         self.frames = 0
-        self.out: list[torch.Tensor] = []
+        self.feats = torch.empty(0, preset.n_mels)  # rows [0, frames) are done; grows by doubling
 
     def feed(self, x: np.ndarray) -> None:
         if not len(x):
@@ -65,7 +81,7 @@ class _MelStream:
         self.n_real += len(x)
         if self.p.kind == "whisper":
             keep = self.p.n_fft // 2 + 1
-            self.tail = np.concatenate([self.tail, x])[-keep:]
+            self.tail = np.concatenate([self.tail, x[-keep:]])[-keep:]
             if self.head is not None:  # left reflect pad needs the first n_fft/2 + 1 samples
                 self.head = np.concatenate([self.head, x])
                 if len(self.head) < keep:
@@ -83,10 +99,10 @@ class _MelStream:
             self.buf = np.concatenate([self.buf, self.tail[:-1][::-1][:p.n_fft // 2]])
         self._run(limit=total)
         assert self.frames == total, (self.frames, total)
-        feats = torch.cat(self.out) if self.out else torch.zeros(0, p.n_mels)
+        feats = self.feats[:self.frames]
         if p.kind == "whisper" and len(feats):
-            feats = torch.maximum(feats, feats.max() - 8.0).add_(4.0).div_(4.0)
-        return feats
+            return torch.maximum(feats, feats.max() - 8.0).add_(4.0).div_(4.0)  # a new tensor of the exact size
+        return feats.clone() if len(feats) < len(self.feats) else feats
 
     def _run(self, limit: int | None) -> None:
         p, n = self.p, len(self.buf)
@@ -98,9 +114,20 @@ class _MelStream:
         if k <= 0:
             return
         x = torch.from_numpy(np.ascontiguousarray(self.buf[: (k - 1) * HOP_LENGTH + p.window]))
-        self.out.append(_frames_to_features(x, k, p, self.fb, self.window))
-        self.frames += k
+        self._keep(_frames_to_features(x, k, p, self.fb, self.window))
         self.buf = self.buf[k * HOP_LENGTH:]
+
+
+    def _keep(self, f: torch.Tensor) -> None:
+        """Append features [k, n_mels] to one buffer that doubles when full. (A list of small kept tensors, each
+        allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB, now 0.78.)"""
+        end = self.frames + len(f)
+        if end > len(self.feats):
+            grown = torch.empty(max(end, 2 * len(self.feats)), self.p.n_mels)
+            grown[:self.frames] = self.feats[:self.frames]
+            self.feats = grown
+        self.feats[self.frames:end] = f
+        self.frames = end
 
 
 def _frames_to_features(x: torch.Tensor, k: int, p: MelPreset, fb: torch.Tensor, window) -> torch.Tensor:
@@ -113,7 +140,7 @@ def _frames_to_features(x: torch.Tensor, k: int, p: MelPreset, fb: torch.Tensor,
     frames = x.unfold(0, p.window, HOP_LENGTH)  # (k, window)
     if p.kind == "whisper":
         spec = torch.view_as_real(torch.fft.rfft(frames * window, n=p.n_fft)).pow_(2).sum(-1)  # (k, n_fft/2+1) power
-        return torch.clamp(spec @ fb, min=1e-10).log10_()
+        return (spec @ fb).clamp_(min=1e-10).log10_()
     # usm: HTK-flavoured pre-emphasis inside each 513-sample frame -> 512 samples, magnitude spectrum, natural log.
     # The spectrum is taken in float64: quiet bins sit near the 1e-5 floor of a natural log, where float32 FFT
     # round-off (relative to the frame's loudest bins) moved features by up to 1.3e-3 on some CPUs.
@@ -177,9 +204,10 @@ class AudioTokenizer:
         cfg = self.config
         info = AudioInfo("")
         stream = _MelStream(cfg.mel)
-        for chunk in stream_audio(src, sample_rate=sample_rate, max_duration=cfg.max_duration,
-                                  chunk_seconds=cfg.chunk_seconds, info=info):
-            stream.feed(chunk)
+        with _one_torch_thread():
+            for chunk in stream_audio(src, sample_rate=sample_rate, max_duration=cfg.max_duration,
+                                      chunk_seconds=cfg.chunk_seconds, info=info):
+                stream.feed(chunk)
         if info.samples < min_samples(cfg.mel):
             raise InputError(f"{info.source} is too short: {info.samples} samples at 16 kHz "
                              f"({info.samples / SAMPLE_RATE * 1000:.1f} ms); {cfg.preset} needs at least "

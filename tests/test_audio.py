@@ -163,6 +163,14 @@ def test_mono_is_the_mean_of_channels():
     assert torch.equal(a.features, b.features)
 
 
+def test_encode_restores_torch_threads():
+    before = torch.get_num_threads()
+    AudioTokenizer().encode(MUSIC)
+    with pytest.raises(LimitError):
+        AudioTokenizer(AudioConfig(max_duration=5.0)).encode(MUSIC)
+    assert torch.get_num_threads() == before
+
+
 def test_silence_works():
     tokens = AudioTokenizer().encode(torch.zeros(16000), sample_rate=16000)
     assert len(tokens.tokens) == 25 and torch.isfinite(tokens.tokens).all()
