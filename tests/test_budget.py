@@ -1,15 +1,17 @@
-"""Token budgets across models: the mmtok row equals what the tokenizer produces; each formula spot-checked."""
+"""Token budgets across models: the mmtok row equals what the tokenizer produces (on the bundled media and on any
+generated prompt); each formula spot-checked; each grows with the picture or the duration where its rule says so."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mmtok
 from mmtok import Audio, Image, Video
-from mmtok.budget import MODEL_PRESETS, _Media
+from mmtok.budget import MODEL_PRESETS, _mmtok, _Media
 from mmtok.errors import ConfigError, InputError
 
 from images import gradient
@@ -56,16 +58,94 @@ def test_spot_values():
     assert MODEL_PRESETS["chameleon"](img(10, 10)) == 1026
 
 
-@given(h=st.integers(1, 30000), w=st.integers(1, 30000), seconds=st.floats(0.01, 7200))
-def test_formulas_hold_for_any_size(h, w, seconds):
-    for name, f in MODEL_PRESETS.items():
-        if name == "mmtok":
-            continue
-        for m in (_Media("image", height=h, width=w), _Media("video", height=h, width=w, seconds=seconds,
-                                                           frames=int(seconds * 25) + 1),
-                  _Media("audio", seconds=seconds)):
-            n = f(m)
-            assert n is None or (isinstance(n, int) and n > 0)
+LAYOUTS = ["gemini-like", "dynamic", "tiles", "whisper-audio"]
+SIDE = st.integers(1, 30000)  # pixels
+SECONDS = st.floats(0.01, 7200)
+
+
+@pytest.fixture(scope="module")
+def layouts():
+    return {name: mmtok.MultimodalTokenizer(name) for name in LAYOUTS}
+
+
+@given(h=SIDE, w=SIDE, seconds=SECONDS)
+def test_formulas_hold_for_any_size(layouts, h, w, seconds):
+    media = (_Media("image", height=h, width=w), _Media("codes", height=h, width=w),
+             _Media("video", height=h, width=w, seconds=seconds, frames=int(seconds * 25) + 1, has_audio=True),
+             _Media("audio", seconds=seconds, samples16k=round(seconds * 16000)))
+    for m in media:
+        for name, f in MODEL_PRESETS.items():
+            counts = [_mmtok(m, t) for t in layouts.values()] if name == "mmtok" else [f(m)]
+            assert all(n is None or (isinstance(n, int) and n > 0) for n in counts), (name, m, counts)
+
+
+def _img(h: int, w: int) -> _Media:
+    return _Media("image", height=h, width=w)
+
+
+@given(h=SIDE, w=SIDE, dh=st.integers(0, 5000), dw=st.integers(0, 5000))
+def test_image_counts_follow_each_rule(layouts, h, w, dh, dw):
+    small, big = _img(h, w), _img(h + dh, w + dw)
+    for name in ("gemini-1.0-report", "gemini-api", "gemma-3", "gemma-3n", "chameleon"):  # never fewer for more
+        assert MODEL_PRESETS[name](big) >= MODEL_PRESETS[name](small), name
+    # qwen2-vl: smart_resize keeps the picture within [56*56, 28*28*1280] pixels, 28x28 pixels per token
+    assert 4 + 2 <= MODEL_PRESETS["qwen2-vl"](big) <= 1280 + 2
+    fixed, dynamic, tiles = (layouts[n] for n in ("gemini-like", "dynamic", "tiles"))
+    assert _mmtok(small, fixed) == _mmtok(big, fixed) == 196 + 2  # one 224x224 square whatever the size
+    plan = dynamic.image.plan(h, w)  # the aspect ratio decides the grid: no order in size, but bounds
+    cfg = dynamic.layout.image
+    assert plan.clamped or cfg.min_tokens <= plan.num_patches <= cfg.max_tokens
+    assert _mmtok(small, dynamic) == plan.num_patches + 2
+    # tiles: ceil(H/768) x ceil(W/768) tiles + a thumbnail grows with the picture until max_tiles cuts it (past the
+    # cap a row or column is dropped from the longer side, so a bigger picture can get one tile fewer)
+    if not (tiles.image.plan(h + dh, w + dw).tiles_limited or tiles.image.plan(h, w).tiles_limited):
+        assert _mmtok(big, tiles) >= _mmtok(small, tiles)
+
+
+@given(seconds=SECONDS, more=st.floats(0, 600))
+def test_audio_and_video_counts_grow_with_duration(layouts, seconds, more):
+    short, long = seconds, seconds + more
+    audio = lambda s: _Media("audio", seconds=s, samples16k=round(s * 16000))  # noqa: E731
+    for name in ("gemini-api", "gemma-3n"):
+        assert MODEL_PRESETS[name](audio(long)) >= MODEL_PRESETS[name](audio(short)), name
+    for has_audio in (False, True):
+        clip = lambda s: _Media("video", height=360, width=640, seconds=s, frames=int(s * 25) + 1,  # noqa: E731
+                                has_audio=has_audio, samples16k=round(s * 16000), with_sound=has_audio)
+        assert MODEL_PRESETS["gemini-api"](clip(long)) >= MODEL_PRESETS["gemini-api"](clip(short))
+        assert MODEL_PRESETS["gemini-1.0-report"](clip(long)) == MODEL_PRESETS["gemini-1.0-report"](clip(short))
+        for t in layouts.values():  # 16 frames whatever the length; the interleaved sound grows with it
+            grows = _mmtok(clip(long), t) >= _mmtok(clip(short), t)
+            assert grows and (has_audio or _mmtok(clip(long), t) == _mmtok(clip(short), t))
+    for t in layouts.values():  # the audio preset's rate, give or take the last partial token and the markers
+        n = _mmtok(audio(long), t)
+        assert n >= _mmtok(audio(short), t)
+        assert abs(n - 2 - long * t.audio.config.tokens_per_second) <= 2, (t.layout.name, long, n)
+
+
+def _random_picture(h: int, w: int, seed: int, codes: bool) -> Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    return Image(pixels, as_="codes" if codes else "patches")
+
+
+def _random_sound(seconds: float, rate: int, seed: int) -> Audio:
+    x = np.random.default_rng(seed).uniform(-0.5, 0.5, round(seconds * rate)).astype(np.float32)
+    return Audio(torch.from_numpy(x), sample_rate=rate)
+
+
+SEED = st.integers(0, 2**32 - 1)
+PIECES = st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+                   st.builds(_random_picture, st.integers(1, 600), st.integers(1, 600), SEED, st.booleans()),
+                   st.builds(_random_sound, st.floats(0.05, 3.0), st.sampled_from([8000, 16000, 22050, 44100, 48000]),
+                             SEED))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@settings(max_examples=10)
+@given(contents=st.lists(PIECES, min_size=1, max_size=4))
+def test_mmtok_row_is_the_tokenizer_for_any_prompt(layouts, layout, contents):
+    t = layouts[layout]
+    t._vq = t._vq or mmtok.VQImageTokenizer.from_config("vq-f8-4096", seed=0)
+    assert mmtok.budget(contents, ["mmtok"], tokenizer=t)[0]["total"] == len(t(contents))
 
 
 def test_errors(tok):
