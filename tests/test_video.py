@@ -1,12 +1,15 @@
 """Video: the sampling rule exactly, on clips whose frames carry their own index; minimal decoding; errors."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mmtok
 from mmtok import Modality
@@ -134,6 +137,22 @@ def test_encode_decode_and_counts(tmp_path, policy, vocab):
     ph = seq.input_ids == vocab.placeholder(Modality.VIDEO)
     t = seq.positions_3d[0, ph].reshape(8, -1)
     assert (t[1:, 0] - t[:-1, 0] == plan.num_blocks).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(w=st.integers(8, 420), h=st.integers(8, 420), clip_frames=st.integers(1, 12), n=st.integers(1, 6),
+       policy=st.sampled_from(["fixed", "dynamic", "tiles"]))
+def test_num_tokens_is_what_encode_makes_for_any_clip(vocab, w, h, clip_frames, n, policy):
+    w, h = 2 * w, 2 * h  # H.264 4:2:0 needs even sides; up to 840 pixels, so tiles get several
+    tok = VideoTokenizer(VideoConfig(num_frames=n, image=mmtok.ImageConfig(resize=policy)))
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "clip.mp4"
+        make_clip(path, "mp4", n=clip_frames, size=(w, h))
+        frames, _ = sample_frames(path, n)
+        tokens = tok.encode(path)
+    assert frames.shape == (n, h, w, 3)
+    assert len(tokens.patches) == tok.num_tokens(h, w) == n * tok.image.num_tokens(h, w)
+    assert len(tok.segment(tokens, vocab)) == tok.num_tokens(h, w) + n * tok.image.plan(h, w).num_markers + 2
 
 
 def test_real_clip_tokens():

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mmtok
 from mmtok import Modality, VQConfig, VQImageTokenizer
@@ -42,6 +44,15 @@ def test_num_tokens_is_the_grid_for_any_size(tok, size):
     h, w = size
     codes = tok.encode(gradient(w, h))
     assert codes.numel() == tok.num_tokens(h, w) == (256 // tok.downsample) ** 2
+
+
+@settings(max_examples=10, deadline=None)
+@given(h=st.integers(1, 320), w=st.integers(1, 320), seed=st.integers(0, 2**32 - 1),
+       any_size=st.tuples(st.integers(1, 10**6), st.integers(1, 10**6)))
+def test_num_tokens_is_what_encode_makes_for_any_size(tok, h, w, seed, any_size):
+    pixels = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    assert tok.encode(pixels).numel() == tok.num_tokens(h, w) == tok.config.grid ** 2
+    assert tok.num_tokens(*any_size) == tok.config.grid ** 2  # the crop policy: any picture gives the full grid
 
 
 def test_determinism():
