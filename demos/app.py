@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextvars
 import functools
 import sys
 import tempfile
+import threading
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,11 +62,25 @@ class Demo:
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=limits.concurrency)
 
     def guarded(self, fn):
-        """Run ``fn`` under the time limit; mmtok errors and surprises become one readable message."""
+        """Run ``fn`` under the time limit; mmtok errors and surprises become one readable message.
+
+        The limit counts from when ``fn`` starts. A request that runs out of time is answered with a message at
+        once, but its thread cannot be stopped: it holds its worker until it ends (bounded by the media limits;
+        the decoder round trip stops training at 80% of the limit), and the next request waits for that worker
+        without being charged for the wait. ``fn`` runs in a copy of the caller's context variables: Gradio
+        finds the request's progress bar (``gr.Progress(track_tqdm=True)``) through them.
+        """
 
         @functools.wraps(fn)
         def run(*args):
-            future = self.pool.submit(fn, *args)
+            context, started = contextvars.copy_context(), threading.Event()
+
+            def work():
+                started.set()
+                return context.run(fn, *args)
+
+            future = self.pool.submit(work)
+            started.wait()  # a worker may still be finishing a request that ran out of time
             try:
                 return future.result(timeout=self.limits.max_request_seconds)
             except concurrent.futures.TimeoutError:
@@ -196,9 +212,15 @@ class Demo:
 
     def decoder(self, path: str, progress=gr.Progress(track_tqdm=True)):
         path = path or str(EXAMPLES["image"])
+        progress(0, desc="decoder round trip: loading the tokenizers")  # training's tqdm bar takes over
         r = mmtok.roundtrip.decoder_roundtrip(path, time_limit=self.limits.max_request_seconds * 0.8)
-        md = (f"codes match: **{r['match']}** · image equals the VQ reconstruction: **{r['image_match']}** · "
-              f"{r['steps']} training steps, {r['parameters']:,} parameters · {r['seconds']:.1f} s"
+        ok = r["codes"] is not None and r["codes"].shape == r["target"].shape
+        same = int((r["codes"] == r["target"]).sum()) if ok else 0
+        md = (f"codes match: **{r['match']}** (<span id='decoder-same'>{same}</span> of "
+              f"<span id='decoder-codes'>{r['target'].numel()}</span> generated codes equal the VQ codes) · "
+              f"image equals the VQ reconstruction: **{r['image_match']}** · "
+              f"<span id='decoder-steps'>{r['steps']}</span> training steps, "
+              f"<span id='decoder-parameters'>{r['parameters']:,}</span> parameters · {r['seconds']:.1f} s"
               + (f" · {r['error']}" if r["error"] else ""))
         img = pictures.to_pil(r["image"]) if r["image"] is not None else None
         return img, pictures.to_pil(r["reconstruction"]), md
@@ -291,8 +313,8 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
             dec_go = gr.Button("Run the round trip", elem_id="decoder-go")
             dec_md = gr.Markdown(elem_id="decoder-summary")
             with gr.Row():
-                dec_img, dec_rec = gr.Image(label="regenerated", type="pil"), gr.Image(label="VQ reconstruction",
-                                                                                       type="pil")
+                dec_img, dec_rec = (gr.Image(label=x, type="pil", format="png", elem_id=f"decoder-{x.split()[-1]}")
+                                    for x in ("regenerated", "VQ reconstruction"))
             dec_go.click(g(d.decoder), [dec_in], [dec_img, dec_rec, dec_md])
         demo.load(g(d.image), [img_in, resize, aspect], [img_pic, img_md])
     demo.queue(default_concurrency_limit=limits.concurrency, max_size=limits.queue_size)

@@ -25,7 +25,7 @@ VID, CODES = ROOT / "assets/video/cityCC0.mpg", ROOT / "assets/images/coffee.png
 @pytest.fixture(scope="module")
 def server():
     assert CHROMIUM, "chromium is missing: `make test` installs it with apt-get (Debian package chromium)"
-    with demo_server() as url:
+    with demo_server("--max-request-seconds", "600") as url:  # the decoder round trip may be slow on a busy machine
         yield url
 
 
@@ -125,3 +125,35 @@ def test_bad_upload_shows_a_message(page, tmp_path):
     assert "broken.png" in msg.inner_text()
     assert "Traceback" not in page.inner_text("body")
     page.screenshot(path=str(ART / "demo-error.png"), full_page=True)
+
+
+def test_decoder_round_trip_shows_progress_and_the_codes_match(page, tok):
+    """The training's tqdm bar reaches the page (Gradio's track_tqdm), and the round trip ends with the codes equal
+    to the VQ codes: the numbers shown are the library's, the regenerated picture is the VQ reconstruction."""
+    import io
+    from urllib.parse import urljoin
+
+    import numpy as np
+    import torch
+    from PIL import Image as PILImage
+
+    from mmtok.decoder import TinyDecoder
+    from mmtok.roundtrip import decoder_config
+
+    open_tab(page, "Decoder")
+    page.click("#decoder-go")
+    bar = page.wait_for_selector(".progress-level >> text=decoder round trip: training", timeout=300_000)
+    assert bar.is_visible()
+    page.screenshot(path=str(ART / "demo-decoder-progress.png"), full_page=True)
+    page.wait_for_selector("#decoder-same", timeout=600_000)  # ~80 s on 2 idle cores
+    target = tok.vq.encode(IMG)
+    assert "codes match: True" in page.inner_text("#decoder-summary")
+    assert count(page, "decoder-same") == count(page, "decoder-codes") == target.numel()
+    prompt = tok.encode(["Redraw this picture as image codes:", file_content(IMG)])
+    assert count(page, "decoder-parameters") == TinyDecoder(decoder_config(tok.vocab, prompt)).num_parameters()
+    assert 1 <= count(page, "decoder-steps") <= 2000
+    src = page.get_attribute("#decoder-regenerated img", "src")
+    shown = PILImage.open(io.BytesIO(page.request.get(urljoin(page.url, src)).body())).convert("RGB")
+    want = tok.vq.decode(target)  # uint8 [3, S, S]
+    assert torch.equal(torch.from_numpy(np.asarray(shown)).permute(2, 0, 1), want)
+    page.screenshot(path=str(ART / "demo-decoder.png"), full_page=True)

@@ -1,5 +1,6 @@
 """The demo under load, on loopback: oversized uploads are refused with a message, 8 concurrent clients all get an
-answer or a clear "busy" message, and the server keeps serving afterwards."""
+answer or a clear "busy" message, and the server keeps serving afterwards; a request that runs out of time does not
+make the next one run out of time too."""
 
 from __future__ import annotations
 
@@ -53,3 +54,22 @@ def test_oversized_upload_is_refused(url, tmp_path):
         call(url, str(big))
     assert "size" in str(e.value).lower() or "large" in str(e.value).lower() or "413" in str(e.value), e.value
     assert "patch tokens" in call(url, IMG)[1]
+
+
+def test_time_limit_counts_from_the_start_of_a_request():
+    """A request that runs out of time gets a message at once; its thread (which Python cannot stop) keeps the worker
+    until it ends, and the next request waits for that worker without being charged for the wait."""
+    import runpy
+    import time
+
+    import gradio as gr
+
+    app = runpy.run_path(str(ROOT / "demos/app.py"), run_name="demo_app")
+    d = app["Demo"](app["DemoLimits"](max_request_seconds=1.0, concurrency=1))
+    slow, quick = d.guarded(lambda: time.sleep(2.0)), d.guarded(lambda: time.sleep(0.6) or "done")
+    t0 = time.perf_counter()
+    with pytest.raises(gr.Error, match="longer than 1 s"):
+        slow()
+    assert time.perf_counter() - t0 < 1.5  # answered at the limit, not when the thread ends
+    assert quick() == "done"  # waited ~1 s for the worker, then ran 0.6 s: within its own 1 s
+    assert time.perf_counter() - t0 > 2.0
