@@ -50,6 +50,14 @@ class DemoLimits:
             raise mmtok.ConfigError(f"every demo limit must be positive: {self}")
 
 
+def token_slider(seq: mmtok.TokenSequence, k: int, token: int) -> gr.Slider:
+    """The token slider with the range of span ``k`` (its tokens 0 .. length-1), set to ``token``."""
+    span = seq.spans[k]
+    n = span.length
+    return gr.Slider(0, max(n - 1, 1), token, step=1, interactive=n > 1,  # Gradio needs minimum < maximum
+                     label=f"token within span {k} ({span.modality.label}, {n:,} token{'s' * (n != 1)}: 0 to {n - 1})")
+
+
 class Demo:
     """The tokenizers (built once) and the handlers."""
 
@@ -105,7 +113,8 @@ class Demo:
         seq = self.mt.encode(contents)
         counts = {m.label: int((seq.modality == m).sum()) for m in mmtok.Modality if (seq.modality == m).any()}
         used = len(seq) / seq.max_length
-        summary = (f"**<span id='compose-count'>{len(seq)}</span> tokens** — {used:.1%} of the {seq.max_length:,}-token context · "
+        summary = (f"**<span id='compose-count'>{len(seq)}</span> tokens** — {used:.1%} of the "
+                   f"{seq.max_length:,}-token context · "
                    + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
         rows = [[k, s.modality.label, s.length, s.num_features, str(s.meta.get("source") or "")]
                 for k, s in enumerate(seq.spans)]
@@ -116,25 +125,30 @@ class Demo:
             for p in sorted((out / "sequence").iterdir()):
                 z.write(p, f"sequence/{p.name}")
         table = pd.DataFrame(rows, columns=["span", "modality", "tokens", "feature rows", "source"])
-        return pictures.timeline(seq), summary, table, str(zpath), seq
+        return pictures.timeline(seq), summary, table, str(zpath), seq, 0, token_slider(seq, 0, 0)
 
     def provenance(self, seq: mmtok.TokenSequence | None, span_index: int, token: int):
         if seq is None:
             raise gr.Error("tokenize something first")
-        span = seq.spans[int(span_index)]
-        token = min(max(int(token), 0), span.length - 1)
+        k, token = int(span_index), int(token)
+        if not 0 <= k < len(seq.spans):
+            raise gr.Error(f"span {k} is not in this sequence of {len(seq.spans)} spans: click a span in the timeline")
+        span = seq.spans[k]
+        if not 0 <= token < span.length:
+            raise gr.Error(f"token {token} is outside span {k} ({span.modality.label}, {span.length:,} tokens): "
+                           f"pick a token from 0 to {span.length - 1}")
         table = seq.provenance_table(self.mt.text)
         i = span.start + token
-        info = {k: v[i].tolist() for k, v in table.items()}
+        info = {name: col[i].tolist() for name, col in table.items()}
         rows = slice(span.start, span.end)
         label, src = span.modality.label, span.meta.get("source")
-        picture = None
+        picture, chars = None, None
         if label in ("image", "image_codes") and src:
             original = load_image(src).pixels
             boxes = table["box"][rows].float()
             picture = pictures.patch_grid(original, boxes, torch.arange(span.length) == token)
         elif label == "video" and src:
-            decoded = self.mt.decode(mmtok.pack([seq.unpack()[int(span_index)]], seq.vocab))[0]
+            decoded = self.mt.decode(mmtok.pack([seq.unpack()[k]], seq.vocab))[0]
             per = [span.num_features // len(decoded.timestamps)] * len(decoded.timestamps)
             picture = pictures.frame_strip(decoded.frames, decoded.timestamps, per,
                                            highlight=int(table["frame"][i]) if table["frame"][i] >= 0 else None)
@@ -142,11 +156,20 @@ class Demo:
             wave = self._wave(src)
             t = table["time"][i].tolist()
             picture = pictures.waveform(wave, 16_000, None if t[0] != t[0] else (t[0], t[1]))
-        md = f"span {int(span_index)} · **{label}** · token {token} of {span.length} (sequence index {i})"
+        md = f"span {k} · **{label}** · token {token} of {span.length} (sequence index {i})"
+        if info["frame"] >= 0:
+            md += f" · frame {info['frame']} (clip frame {info['frame_index']}) at {info['time'][0]:.2f} s"
+        elif info["time"][0] == info["time"][0]:
+            md += f" · {info['time'][0]:.2f}–{info['time'][1]:.2f} s"
+        if info["box"][0] == info["box"][0]:
+            md += " · box ({:.0f}, {:.0f})–({:.0f}, {:.0f}) px".format(*info["box"])
         if label == "text":
-            piece = self.mt.text.decode(seq.input_ids[i:i + 1])
-            md += f" · piece `{piece!r}` · characters {info['chars']}"
-        return picture, md, info
+            text = self.mt.text.decode(seq.input_ids[rows])
+            a, b = table["chars"][i].tolist()
+            chars = [(p, tag) for p, tag in ((text[:a], None), (text[a:b], "this token"), (text[b:], None)) if p]
+            md += f" · piece `{self.mt.text.decode(seq.input_ids[i:i + 1])!r}` · characters {a}–{b} of the text"
+        return (gr.Image(picture, visible=picture is not None), md,
+                gr.HighlightedText(chars, visible=chars is not None), info)
 
     def _wave(self, src: str) -> torch.Tensor:
         """The 16 kHz mono waveform float32 [S] the audio tokens were computed from."""
@@ -196,7 +219,8 @@ class Demo:
         counts = torch.bincount(r["codes"].reshape(-1), minlength=self.mt.vq.codebook_size)
         used = counts[counts > 0].sort(descending=True).values
         hist = pd.DataFrame({"rank": range(len(used)), "uses": used.tolist()})
-        md = (f"<span id='codes-count'>{r['codes'].numel()}</span> codes ({r['codes'].shape[0]}x{r['codes'].shape[1]}) · "
+        md = (f"<span id='codes-count'>{r['codes'].numel()}</span> codes "
+              f"({r['codes'].shape[0]}x{r['codes'].shape[1]}) · "
               f"PSNR {r['psnr']:.2f} dB · SSIM {r['ssim']:.3f} · {r['codes_used']} distinct codes of "
               f"{self.mt.vq.codebook_size} · re-encode agreement {r['reencode_agreement']:.1%}")
         return (pictures.code_map(r["codes"]), pictures.to_pil(r["original"]), pictures.to_pil(r["reconstruction"]),
@@ -248,21 +272,30 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
             spans = gr.Dataframe(label="spans")
             manifest = gr.File(label="manifest (JSON + safetensors)")
             seq_state, span_state = gr.State(None), gr.State(0)
-            token = gr.Slider(0, 1023, 0, step=1, label="token within the span")
+            token = gr.Slider(0, 1, 0, step=1, interactive=False, elem_id="compose-token",
+                              label="token within the span (tokenize, then click a span)")
             with gr.Row():
-                prov_pic = gr.Image(label="provenance", type="pil")
+                prov_pic = gr.Image(label="provenance", type="pil", elem_id="prov-picture")
                 with gr.Column():
-                    prov_md = gr.Markdown()
+                    prov_md = gr.Markdown(elem_id="prov-summary")
+                    prov_text = gr.HighlightedText(label="the token's characters in its text", visible=False,
+                                                   show_inline_category=False,
+                                                   color_map={"this token": pictures.MODALITY_COLORS["text"]},
+                                                   elem_id="prov-text")
                     prov_json = gr.JSON(label="provenance row")
-            go.click(g(d.compose), [text, files, after, as_codes], [timeline, summary, spans, manifest, seq_state])
+            go.click(g(d.compose), [text, files, after, as_codes],
+                     [timeline, summary, spans, manifest, seq_state, span_state, token])
 
             def pick(seq, evt: gr.SelectData):
+                if seq is None:
+                    raise gr.Error("tokenize something first")
                 k = evt.index if isinstance(evt.index, int) else evt.index[0]
-                return k, 1 if seq is not None and seq.spans[k].num_features else 0  # a media span: its first patch
+                return k, token_slider(seq, k, 1 if seq.spans[k].num_features else 0)  # media: its first patch
 
+            prov = [prov_pic, prov_md, prov_text, prov_json]
             timeline.select(pick, [seq_state], [span_state, token]).then(
-                g(d.provenance), [seq_state, span_state, token], [prov_pic, prov_md, prov_json])
-            token.release(g(d.provenance), [seq_state, span_state, token], [prov_pic, prov_md, prov_json])
+                g(d.provenance), [seq_state, span_state, token], prov)
+            token.release(g(d.provenance), [seq_state, span_state, token], prov)
         with gr.Tab("Image"):
             img_in = gr.File(value=str(EXAMPLES["image"]), file_types=media, label="image", elem_id="image-file")
             with gr.Row():

@@ -57,14 +57,78 @@ def open_tab(pg, name: str) -> None:
     pg.get_by_role("tab", name=name).click()
 
 
+def wait_text(pg, elem: str, text: str) -> None:
+    """Wait until element ``#elem`` contains ``text`` (an element from an earlier run may already be there)."""
+    pg.wait_for_function("([sel, t]) => document.querySelector(sel)?.innerText.includes(t)", arg=[f"#{elem}", text])
+
+
+def pick_token(pg, k: int, of: int) -> None:
+    """Type token ``k`` into the slider's box; leaving the box runs the provenance handler."""
+    box = pg.locator("#compose-token input[type=number]")
+    box.fill(str(k))
+    box.blur()
+    wait_text(pg, "prov-summary", f"token {k} of {of} ")
+
+
+def span_of(seq, label: str) -> tuple[int, object]:
+    return next((k, s) for k, s in enumerate(seq.spans) if s.modality.label == label)
+
+
 def test_compose_counts_and_provenance(page, tok):
     page.click("#compose-go")
     n = count(page, "compose-count")
-    expected = tok.encode(["Describe this picture and this sound:", file_content(IMG), file_content(AUD)])
+    contents = ["Describe this picture and this sound:", file_content(IMG), file_content(AUD)]
+    expected = tok.encode(contents)
     assert n == len(expected)
-    page.get_by_text("image · 198").first.click()  # a span of the timeline: its patches light up
-    page.wait_for_selector("text=span 2", state="attached")
-    page.screenshot(path=str(ART / "demo-compose.png"), full_page=True)
+    table = expected.provenance_table(tok.text)
+    k, span = span_of(expected, "image")
+    page.get_by_text(f"image · {span.length}").first.click()  # a span of the timeline: its first patch lights up
+    wait_text(page, "prov-summary", f"span {k} · image · token 1 of {span.length} ")
+    assert page.get_attribute("#compose-token input[type=range]", "max") == str(span.length - 1)  # the span's range
+    assert page.locator("#prov-picture img").get_attribute("src")  # the picture with the lit patch
+    eye = 1 + 5 * 14 + 5  # a patch on the cat's right eye (row 5, column 5 of the 14x14 grid, after the marker)
+    pick_token(page, eye, span.length)
+    x0, y0, x1, y1 = table["box"][span.start + eye].tolist()
+    assert f"box ({x0:.0f}, {y0:.0f})–({x1:.0f}, {y1:.0f}) px" in page.inner_text("#prov-summary")
+    page.wait_for_timeout(1500)  # the new picture fades in
+    page.screenshot(path=str(ART / "demo-compose.png"), full_page=True)  # the README's picture
+    k, span = span_of(expected, "text")
+    page.get_by_text(f"text · {span.length}").first.click()
+    wait_text(page, "prov-summary", f"span {k} · text · token 0 of {span.length} ")
+    a, b = table["chars"][span.start].tolist()
+    assert b > a and page.locator("#prov-text .highlighted").inner_text().startswith(contents[0][a:b])
+    k, span = span_of(expected, "audio")
+    page.get_by_text(f"audio · {span.length}").first.click()
+    wait_text(page, "prov-summary", f"span {k} · audio · token 1 of {span.length} ")
+    t0, t1 = table["time"][span.start + 1].tolist()
+    assert f"{t0:.2f}–{t1:.2f} s" in page.inner_text("#prov-summary")
+    assert page.locator("#prov-picture img").get_attribute("src")
+
+
+def test_compose_provenance_reaches_every_token_of_a_long_span(page, tok):
+    """A 3,170-token video: the slider's range follows the span; a token past it is refused with a message."""
+    page.locator("#compose-files button[aria-label='Clear']").click()  # an upload adds to the files shown
+    page.locator("#compose-files input[type=file]").set_input_files([str(VID)])
+    wait_text(page, "compose-files", "cityCC0")
+    page.click("#compose-go")
+    expected = tok.encode(["Describe this picture and this sound:", file_content(VID)])
+    wait_text(page, "compose-count", str(len(expected)))
+    k, span = span_of(expected, "video")
+    page.get_by_text(f"video · {span.length}").first.click()
+    wait_text(page, "prov-summary", f"span {k} · video · token 1 of {span.length} ")
+    assert page.get_attribute("#compose-token input[type=range]", "max") == str(span.length - 1)
+    far = 2000  # far past the old fixed 0-1023 range
+    assert span.length > far
+    pick_token(page, far, span.length)
+    row = {name: col[span.start + far].tolist() for name, col in expected.provenance_table(tok.text).items()}
+    assert (f"frame {row['frame']} (clip frame {row['frame_index']}) at {row['time'][0]:.2f} s"
+            in page.inner_text("#prov-summary"))
+    page.screenshot(path=str(ART / "demo-compose-video.png"), full_page=True)
+    box = page.locator("#compose-token input[type=number]")
+    box.fill(str(span.length + 500))
+    box.blur()
+    page.wait_for_selector(f"text=/{span.length + 500}.*(greater than|outside)/")  # refused with a message
+    assert f"token {far} of {span.length} " in page.inner_text("#prov-summary")  # and nothing else was shown
 
 
 def test_image_tab_counts_follow_the_policy(page, tok):
