@@ -15,6 +15,7 @@ and training record; trained here by ``mmtok train-vq``). Weights load through s
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -68,7 +69,7 @@ class VQImageTokenizer:
 
     def __init__(self, model: VQModel, source: str = "<model>", record: dict | None = None) -> None:
         self.model = model.eval()
-        self.config: VQConfig = model.cfg
+        self.config: VQConfig = model.cfg  # :meth:`at_size` may change its image_size (the model does not use it)
         self.source = source
         self.record = record or {}
         s = self.config.image_size
@@ -120,6 +121,18 @@ class VQImageTokenizer:
                 cb.embed_avg.copy_(cb.embed)
                 cb.initted.fill_(True)
         return cls(model, f"<untrained {config if isinstance(config, str) else 'config'}>")
+
+    def at_size(self, image_size: int) -> "VQImageTokenizer":
+        """The same model (shared, not copied) for ``image_size`` x ``image_size`` pictures.
+
+        The encoder and decoder are convolutional, so any multiple of ``downsample`` works: 64 gives 8 x 8 codes
+        instead of 32 x 32 (a quick check; quality is measured at the size the model was trained at,
+        ``self.record``). ``preprocess``, ``encode``, ``num_tokens`` and ``segment`` all follow the new size.
+        """
+        out = VQImageTokenizer(self.model, self.source, self.record)
+        out.config = replace(self.config, image_size=image_size)  # ConfigError unless a multiple of downsample
+        out.image = ImageTokenizer(ImageConfig(size=image_size, aspect="crop", patch_size=self.config.downsample))
+        return out
 
     # --- the common face --------------------------------------------------------------------------------
     @property

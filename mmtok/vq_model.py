@@ -45,8 +45,10 @@ class VQConfig:
                 self.blocks) != len(self.channels):
             raise ConfigError(f"VQConfig: downsample={self.downsample} must be stem={self.stem} times a power of two, "
                               f"with one channels/blocks entry per level ({len(self.channels)}, {len(self.blocks)})")
-        if self.image_size % self.downsample:
-            raise ConfigError(f"VQConfig.image_size={self.image_size} is not a multiple of downsample")
+        size = self.image_size
+        if not isinstance(size, int) or size < self.downsample or size % self.downsample:
+            raise ConfigError(f"VQConfig.image_size={self.image_size!r}: use a positive multiple of "
+                              f"downsample={self.downsample}, such as {8 * self.downsample} or 256")
         if self.quantizer == "fsq" and math.prod(self.fsq_levels) != self.codebook_size:
             raise ConfigError(f"fsq levels {self.fsq_levels} give {math.prod(self.fsq_levels)} codes, not "
                               f"codebook_size={self.codebook_size}")

@@ -55,6 +55,19 @@ def test_num_tokens_is_what_encode_makes_for_any_size(tok, h, w, seed, any_size)
     assert tok.num_tokens(*any_size) == tok.config.grid ** 2  # the crop policy: any picture gives the full grid
 
 
+def test_at_size_shares_the_model_at_another_size(tok, vocab):
+    small = tok.at_size(64)
+    assert small.model is tok.model and tok.config.image_size == 256  # the original is unchanged
+    codes = small.encode(PHOTOS[0])
+    assert codes.shape == (8, 8) == small.grid and small.num_tokens(300, 451) == 64
+    x = small.preprocess(PHOTOS[0])
+    assert x.shape == (3, 64, 64) and torch.equal(codes, tok.model.encode(x[None].float().div(127.5).sub(1.0))[0])
+    assert small.decode(codes).shape == (3, 64, 64) and small.segment(codes, vocab).meta["grid"] == [8, 8]
+    for bad in (60, 0, -8):
+        with pytest.raises(ConfigError, match=f"image_size={bad}: use a positive multiple of downsample=8"):
+            tok.at_size(bad)
+
+
 def test_determinism():
     a = VQImageTokenizer.from_config("vq-f8-4096", seed=3)
     b = VQImageTokenizer.from_config("vq-f8-4096", seed=3)
@@ -276,4 +289,5 @@ def test_sources_file_is_what_train_vq_writes_from_the_package(tmp_path):
     from mmtok import vq_train
 
     assert vq_train.main(["--sources-only", "--export", str(tmp_path / "vq-f8-4096.safetensors")]) == 0
-    assert (tmp_path / "vq-f8-4096.sources.json").read_text() == (ROOT / "assets/vq/vq-f8-4096.sources.json").read_text()
+    written = (tmp_path / "vq-f8-4096.sources.json").read_text()
+    assert written == (ROOT / "assets/vq/vq-f8-4096.sources.json").read_text()
