@@ -3,7 +3,7 @@
     mmtok tokenize ITEM... [--layout NAME] [--codes] [--json] [--save DIR] [--max-length N] [--truncate]
     mmtok budget ITEM... [--models a,b,...] [--layout NAME]
     mmtok decode DIR [--out DIR]
-    mmtok roundtrip FILE [--through-decoder [--out PNG]]
+    mmtok roundtrip FILE [--through-decoder [--out PNG] [--image-size N]]
     mmtok demo [--port P] [--host H] [--share] [--max-upload-mb N] [--max-media-seconds S] ...
     mmtok train-text [--cache DIR] [--out DIR]
     mmtok train-vq [--preset vq-f8-4096] [--steps N] [--time-limit S] [--work DIR] [--export PATH]
@@ -129,7 +129,7 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     kind = file_kind(path)
     report: dict = {"file": str(path), "modality": kind}
     if args.through_decoder:
-        return _decoder_roundtrip(path, kind, args.out)
+        return _decoder_roundtrip(path, kind, args.out, args.image_size)
     if kind == "text":
         text = path.read_text(encoding="utf-8")
         report |= {"tokens": tok.text.num_tokens(text), "exact": tok.text.decode(tok.text.encode(text)) == text}
@@ -161,13 +161,13 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     return 0
 
 
-def _decoder_roundtrip(path: Path, kind: str, out: str | None) -> int:
+def _decoder_roundtrip(path: Path, kind: str, out: str | None, image_size: int | None = None) -> int:
     if kind != "image":
         raise InputError(f"{path} is {kind}; the decoder round trip writes images: give a picture (JPEG, PNG, ...)")
     from .outputs import write_png
     from .roundtrip import decoder_roundtrip
 
-    r = decoder_roundtrip(path)
+    r = decoder_roundtrip(path, image_size=image_size)
     report = {"file": str(path), "match": r["match"], "image_match": r["image_match"], "steps": r["steps"],
               "train_accuracy": round(r["train_accuracy"], 5), "parameters": r["parameters"],
               "codes": list(r["target"].shape), "train_seconds": round(r["train_seconds"], 1),
@@ -228,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--through-decoder", action="store_true",
                    help="train the tiny decoder to write the picture's VQ codes, then generate them back")
     r.add_argument("--out", metavar="PNG", help="with --through-decoder: save the regenerated picture here")
+    r.add_argument("--image-size", type=int, metavar="N", help="with --through-decoder: VQ-encode the picture at "
+                   "N x N (a multiple of 8; default 256 = 32x32 codes); 64 = 8x8 codes, a check in seconds")
     r.set_defaults(func=_cmd_roundtrip)
     dm = sub.add_parser("demo", help="run the Gradio demo (see demos/app.py for its options)", add_help=False)
     dm.add_argument("rest", nargs=argparse.REMAINDER)

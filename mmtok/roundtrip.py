@@ -47,8 +47,8 @@ def decoder_config(vocab, seq):
 
 
 def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture as image codes:",
-                      config=None, max_steps: int = 2000, lr: float = 3e-3, seed: int = 0,
-                      time_limit: float = 600.0, confirm: int = 3, progress: bool = True) -> dict:
+                      image_size: int | None = None, config=None, max_steps: int = 2000, lr: float = 3e-3,
+                      seed: int = 0, time_limit: float = 600.0, confirm: int = 3, progress: bool = True) -> dict:
     """Train a tiny decoder on this CPU to map [prompt + the image's patch tokens] -> its VQ codes, then generate.
 
     The training sequence is ``<bos>``, ``prompt``, the image as ViT patches (the default ``gemini-like`` layout),
@@ -57,6 +57,10 @@ def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture 
     ``confirm`` steps in a row, or after ``max_steps`` / ``time_limit`` seconds. Then greedy generation from the
     prompt + image writes the codes back through the KV cache, and ``MultimodalTokenizer.decode`` turns them into
     pixels through the VQ decoder.
+
+    ``image_size`` is the side of the square the VQ codes are made from (default: the VQ model's, 256 -> 32 x 32
+    codes). A smaller multiple of the downsampling is the same loop in seconds instead of a minute or two: 64
+    gives 8 x 8 codes (:meth:`VQImageTokenizer.at_size`; the patch tokens of the prompt are unchanged).
 
     Returns a dict: ``codes`` (generated, int64 [h, w], or None if no block was written), ``target`` (the VQ
     codes), ``match`` (codes equal the target exactly), ``image`` (decoded from the generated sequence, uint8
@@ -79,7 +83,7 @@ def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
     mt = MultimodalTokenizer("gemini-like")
-    vq = mt.vq
+    vq = mt.vq if image_size is None else mt.vq.at_size(image_size)
     prompt_seq = mt.encode([prompt, Image(image)])
     target = vq.encode(image)
     eos = Segment(Modality.CONTROL, torch.tensor([mt.vocab.eos_id]), sequential_positions(1))
@@ -106,7 +110,7 @@ def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture 
     t_train = time.perf_counter() - t0
     error, codes, img, out = None, None, None, None
     try:
-        out = model.generate(prompt_seq, max_new_tokens=len(train_seq) - len(prompt_seq))
+        out = model.generate(prompt_seq, max_new_tokens=len(train_seq) - len(prompt_seq), vq=vq.config)
     except LimitError as e:  # an undertrained decoder may open a second block it has no room for
         error = str(e)
     t_gen = time.perf_counter() - t0 - t_train

@@ -1,13 +1,16 @@
 """The mmtok command line, run as a user runs it (a real process)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import mmtok
+from mmtok.imageio import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "assets" / "examples" / "multilingual.txt"
@@ -111,3 +114,25 @@ def test_budget_decode_and_roundtrip_commands(tmp_path):
 def test_roundtrip_through_decoder_needs_a_picture():
     r = run("roundtrip", "--through-decoder", "assets/audio/speech_en.wav")
     assert r.returncode == 2 and "writes images" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_roundtrip_through_decoder_writes_the_picture(tmp_path):
+    """The positive path: train, generate, write the PNG. At --image-size 64 (8x8 codes) it is the same loop as the
+    default 256x256 round trip (~80 s, benchmarks/RESULTS.md) in about 10 s. One torch thread: the tiny model's
+    matrices are too small to share out, and on a busy 2-core machine two threads made this run 20x slower."""
+    photo, out = ROOT / "assets/images/chelsea.png", tmp_path / "again.png"
+    r = subprocess.run([sys.executable, "-m", "mmtok.cli", "roundtrip", "--through-decoder", photo, "--image-size",
+                        "64", "--out", out], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["match"] and report["image_match"] and report["codes"] == [8, 8] and report["image"] == str(out)
+    vq = mmtok.VQImageTokenizer.default().at_size(64)
+    assert torch.equal(load_image(out).pixels, vq.decode(vq.encode(photo)))  # the VQ reconstruction, bit for bit
+
+
+def test_roundtrip_through_decoder_bad_image_size():
+    r = run("roundtrip", "--through-decoder", "assets/images/chelsea.png", "--image-size", "60")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "image_size=60: use a positive multiple of downsample=8" in r.stderr, r.stderr
