@@ -9,7 +9,7 @@ STAMP := $(VENV)/.mmtok-installed
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check -q -c requirements.lock -e '.[demo,test]'
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c requirements.lock -e '.[demo,test,scale]'
 	touch $(STAMP)
 
 install: $(STAMP)

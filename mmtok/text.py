@@ -19,13 +19,14 @@ from typing import Sequence
 
 import torch
 
+from .bundled import asset_path
 from .errors import AssetError, TextError, VocabError
 from .sequence import Segment, sequential_positions
 from .vocab import Modality, Vocab
 
 __all__ = ["TextTokenizer", "DEFAULT_TEXT_MODEL", "DEFAULT_MAX_CHARS"]
 
-DEFAULT_TEXT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "text" / "mmtok-text-32k.model"
+DEFAULT_TEXT_MODEL = asset_path("text", "mmtok-text-32k.model")
 DEFAULT_MAX_CHARS = 64 * 1024 * 1024  # 64 Mi characters; a longer string is refused, never cut
 _SP_SPACE = "\u2581"
 

@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from .bundled import asset_path
 from .debian import default_cache, fetch_packages
 
 REFERENCE_LANGS = ("en", "de", "fr", "ja", "zh-cn")
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mmtok train-text", description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, default=default_cache("text-corpus"),
                     help="where packages and the corpus are kept")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets" / "text")
+    ap.add_argument("--out", type=Path, default=asset_path("text"))
     ap.add_argument("--vocab-size", type=int, default=VOCAB_SIZE)
     args = ap.parse_args(argv)
     t0 = time.time()

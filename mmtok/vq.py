@@ -21,6 +21,7 @@ from typing import Sequence
 
 import torch
 
+from .bundled import asset_path
 from .errors import AssetError, InputError, SequenceError, VocabError
 from .image import ImageTokenizer
 from .image_plan import ImageConfig
@@ -31,7 +32,7 @@ from .vq_model import VQ_PRESETS, VQConfig, VQModel
 
 __all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_positions"]
 
-DEFAULT_VQ = Path(__file__).resolve().parent.parent / "assets" / "vq" / "vq-f8-4096.safetensors"
+DEFAULT_VQ = asset_path("vq", "vq-f8-4096.safetensors")
 
 
 def codes_positions(h: int, w: int) -> torch.Tensor:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from .bundled import asset_path
 from .debian import default_cache, fetch_packages
 from .errors import AssetError, InputError
 from .imageio import load_image
@@ -35,11 +36,10 @@ from .vq_sources import WALLPAPER_PACKAGE, photo_sources, sources_path, write_so
 
 __all__ = ["HELD_OUT", "photo_files", "training_sources", "training_photos", "eval_crops", "evaluate", "main"]
 
-ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT = ("Wine_by_Jakkub_Mede.jpg", "friends_by_Aitzol_Berasategi.jpg", "umang_by_Abhishek_Mudgal.jpg",
             "sunset_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg")
 BUNDLED = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
-BUNDLED_DIR = ROOT / "assets" / "images"
+BUNDLED_DIR = asset_path("images")
 SCALES = (256, 384, 512, 768, 1024)
 
 
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg: VQConfig = VQ_PRESETS[args.preset]
     work = args.work / args.preset
     work.mkdir(parents=True, exist_ok=True)
-    export_path = args.export or ROOT / "assets" / "vq" / f"{args.preset}.safetensors"
+    export_path = args.export or asset_path("vq", f"{args.preset}.safetensors")
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train_files, held = photo_files(folder=args.photos, held_out=tuple(n for n in args.held_out.split(",") if n))
