@@ -14,7 +14,8 @@ Policies (``ImageConfig.resize``):
   side had to be forced up to one patch (extreme aspect ratios such as 1x20000) the plan is marked
   ``clamped`` and the span metadata says so.
 - ``tiles`` (Gemini API style): both sides <= ``tile_threshold`` (384) -> one tile; otherwise
-  ceil(H/768) x ceil(W/768) tiles (at most ``max_tiles``; fewer are used, and recorded, past that) plus a global
+  ceil(H/768) x ceil(W/768) tiles (at most ``max_tiles``: past that the largest grid within the cap, recorded as
+  ``tiles_limited``; see :func:`capped_tile_grid`) plus a global
   thumbnail. Each tile and the thumbnail go through the patch path at ``tile_side`` (256 -> 16x16 = 256
   patches, i.e. 258 tokens with the image markers, Gemini's per-tile count). The picture keeps its aspect ratio
   inside the tile mosaic (centered, padded with ``background``).
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["ImageConfig", "ImagePlan", "View", "plan_image", "dynamic_grid", "KNOWN_VIT_NORMS"]
+__all__ = ["ImageConfig", "ImagePlan", "View", "plan_image", "dynamic_grid", "capped_tile_grid", "KNOWN_VIT_NORMS"]
 
 RESIZE_POLICIES = ("fixed", "dynamic", "tiles")
 ASPECT_POLICIES = ("squash", "crop", "pad")
@@ -228,10 +229,15 @@ def plan_image(height: int, width: int, cfg: ImageConfig) -> ImagePlan:
         return ImagePlan("tiles", (height, width), (thumb,), block, p)
     tr, tc = math.ceil(height / cfg.tile_size), math.ceil(width / cfg.tile_size)
     limited = tr * tc > cfg.max_tiles
-    while tr * tc > cfg.max_tiles:  # drop a row or column of tiles from the longer side
-        if tr >= tc:
-            tr -= 1
-        else:
-            tc -= 1
+    if limited:
+        tr, tc = capped_tile_grid(tr, tc, cfg.max_tiles)
     mosaic = View((tr * t, tc * t), _fit(height, width, tr * t, tc * t), full, (tr, tc))
     return ImagePlan("tiles", (height, width), (thumb, mosaic), block, p, tiles_limited=limited)
+
+
+def capped_tile_grid(rows: int, cols: int, max_tiles: int) -> tuple[int, int]:
+    """The grid used when ``rows x cols`` tiles exceed ``max_tiles``: the most tiles (r <= rows, c <= cols,
+    r * c <= max_tiles), ties broken by the aspect closest to rows:cols. A larger picture never gets fewer tiles."""
+    target = math.log(rows / cols)
+    grids = ((r, min(cols, max_tiles // r)) for r in range(1, min(rows, max_tiles) + 1))
+    return max(grids, key=lambda g: (g[0] * g[1], -abs(math.log(g[0] / g[1]) - target)))

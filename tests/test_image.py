@@ -87,6 +87,19 @@ def test_tiles_follow_gemini_rule():
     assert tok.num_tokens(1000, 2000) == 7 * 256 and plan.num_markers == 2 + 6
     limited = tok.plan(100, 768 * 50)
     assert limited.tiles_limited and limited.num_blocks == 1 + 36
+    # past the cap the largest grid within it: 5 x 10 and 4 x 10 tiles both become 4 x 9 = 36 (not 5 x 7 = 35)
+    for h in (3072, 3073):
+        plan = tok.plan(h, 7680)
+        assert plan.tiles_limited and plan.views[-1].tiles == (4, 9)
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 64))
+def test_capped_tile_grid_is_the_largest_within_the_cap(rows, cols, cap):
+    from mmtok.image_plan import capped_tile_grid
+
+    r, c = capped_tile_grid(rows, cols, cap)
+    assert 1 <= r <= rows and 1 <= c <= cols and r * c <= cap
+    assert r * c == max(a * min(cols, cap // a) for a in range(1, min(rows, cap) + 1))
 
 
 def _coverage(boxes: torch.Tensor, region, step: int) -> torch.Tensor:
