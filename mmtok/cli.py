@@ -3,6 +3,7 @@
     mmtok tokenize ITEM... [--layout NAME] [--codes] [--json] [--save DIR] [--max-length N] [--truncate]
     mmtok budget ITEM... [--models a,b,...] [--layout NAME]
     mmtok decode DIR [--out DIR]
+    mmtok dataset INPUT OUTPUT [--address ADDR] [--shard-size N] [--workers N] [--batch-size N] [--layout NAME]
     mmtok roundtrip FILE [--through-decoder [--out PNG] [--image-size N]]
     mmtok demo [--port P] [--host H] [--share] [--max-upload-mb N] [--max-media-seconds S] ...
     mmtok train-text [--cache DIR] [--out DIR]
@@ -119,6 +120,18 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from .data import CorpusConfig, tokenize_corpus
+
+    given = {"layout": args.layout, "shard_size": args.shard_size, "batch_size": args.batch_size,
+             "workers": args.workers, "truncate": args.truncate or None}
+    config = CorpusConfig(**{k: v for k, v in given.items() if v is not None})  # the rest: CorpusConfig's defaults
+    summary = tokenize_corpus(args.input, args.output, config, address=args.address, progress=True)
+    print(summary.describe())
+    print(f"sequences: {Path(args.output) / 'shards'}  errors table: {Path(args.output) / 'errors'}")
+    return 0
+
+
 def _cmd_roundtrip(args: argparse.Namespace) -> int:
     from .files import file_kind
 
@@ -222,6 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", metavar="DIR", help="where to write (default DIR/decoded)")
     d.add_argument("--layout", default="gemini-like")
     d.set_defaults(func=_cmd_decode)
+    ds = sub.add_parser("dataset", help="tokenize a corpus on Ray Data into Parquet shards (needs mmtok[scale])")
+    ds.add_argument("input", metavar="INPUT", help="a folder tree, or a .jsonl / .parquet manifest of contents")
+    ds.add_argument("output", metavar="OUTPUT", help="a new folder, or that of an earlier run to resume")
+    ds.add_argument("--address", help="join this Ray cluster (default: start Ray on this machine's cores)")
+    ds.add_argument("--shard-size", type=int, help="corpus rows per shard (CorpusConfig default: 256)")
+    ds.add_argument("--workers", type=int, help="tokenizer actors, one CPU each (default: every CPU)")
+    ds.add_argument("--batch-size", type=int, help="rows per map_batches call (CorpusConfig default: 4)")
+    ds.add_argument("--layout", help="layout preset (default gemini-like)")
+    ds.add_argument("--truncate", action="store_true", help="drop whole spans past the context limit (recorded)")
+    ds.set_defaults(func=_cmd_dataset)
     r = sub.add_parser("roundtrip", help="print the round-trip report for a file's modality")
     r.add_argument("file", metavar="FILE")
     r.add_argument("--layout", default="gemini-like")

@@ -5,7 +5,7 @@ import sys
 
 import mmtok
 
-HEAVY = ("gradio", "timm", "torchaudio", "av", "vector_quantize_pytorch", "torchvision")
+HEAVY = ("gradio", "timm", "torchaudio", "av", "vector_quantize_pytorch", "torchvision", "ray", "pyarrow", "pandas")
 
 
 def test_import_is_light():
@@ -13,6 +13,14 @@ def test_import_is_light():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == ""
+
+
+def test_data_imports_ray_only_to_run():
+    """mmtok.data (the scale extra) reads and writes shards with pyarrow; Ray loads when a corpus is tokenized."""
+    code = "import sys, mmtok.data; print('ray' in sys.modules, 'pyarrow' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False", "True"]
 
 
 def test_public_api_is_re_exported():
