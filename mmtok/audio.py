@@ -14,7 +14,6 @@ themselves are the only thing that grows with the length: 32 KB per second at 80
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from .audio_presets import (HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPr
 from .audioio import AudioInfo, AudioSource, stream_audio
 from .errors import ConfigError, InputError
 from .sequence import Segment, sequential_positions
+from .threads import one_torch_thread
 from .vocab import Modality, Vocab
 
 __all__ = ["AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel"]
@@ -45,21 +45,6 @@ def _filters(name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         fb = AF.melscale_fbanks(p.n_fft // 2 + 1, p.f_min, p.f_max, p.n_mels, SAMPLE_RATE, norm=None, mel_scale="htk")
         return fb, torch.hann_window(512)
     return torch.empty(0), None  # kaldi: torchaudio.compliance.kaldi builds its own
-
-
-@contextlib.contextmanager
-def _one_torch_thread():
-    """torch computes the features on this thread alone while FFmpeg decodes (restored on exit). With two intra-op
-    threads, torch's OpenMP workers spin between the small per-chunk ops and take a core from the decoder: the
-    10-minute FLAC benchmark took 0.6-2.8 s that way against 0.6-0.9 s on one thread (2026-11-24, 2 cores). OpenMP
-    and MKL keep the count per thread: threads that already ran torch keep theirs (one whose first torch call falls
-    inside this window starts with one thread)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 class _MelStream:
@@ -204,7 +189,7 @@ class AudioTokenizer:
         cfg = self.config
         info = AudioInfo("")
         stream = _MelStream(cfg.mel)
-        with _one_torch_thread():
+        with one_torch_thread():
             for chunk in stream_audio(src, sample_rate=sample_rate, max_duration=cfg.max_duration,
                                       chunk_seconds=cfg.chunk_seconds, info=info):
                 stream.feed(chunk)

@@ -31,6 +31,7 @@ from .errors import InputError
 from .image_plan import ImageConfig, ImagePlan, View, plan_image
 from .imageio import ImageSource, LoadedImage, load_image
 from .sequence import Segment
+from .threads import one_torch_thread
 from .vocab import Modality, Vocab
 
 __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "view_boxes", "framed_blocks",
@@ -117,8 +118,9 @@ class ImageTokenizer:
 
     # --- the common face --------------------------------------------------------------------------------
     def encode(self, img: ImageSource) -> ImageTokens:
-        loaded, plan = self.load(img)
-        return self.tokenize_views(self.render(loaded, plan), plan, loaded.source)
+        with one_torch_thread():  # a picture's few small ops: see mmtok.threads
+            loaded, plan = self.load(img)
+            return self.tokenize_views(self.render(loaded, plan), plan, loaded.source)
 
     def encode_batch(self, imgs: Sequence[ImageSource]) -> list[ImageTokens]:
         """Encode several pictures; views of equal size are normalized and cut into patches in one batch."""

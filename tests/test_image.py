@@ -322,3 +322,15 @@ def test_segment_in_a_sequence(policy, vocab, text_tok):
     assert torch.equal(first[1].reshape(rows, cols), torch.arange(rows)[:, None].expand(rows, cols))
     assert torch.equal(first[2].reshape(rows, cols), torch.arange(cols)[None, :].expand(rows, cols))
     assert (first[0] == 0).all()
+
+
+def test_encode_runs_on_one_torch_thread_and_restores_the_count(monkeypatch):
+    seen = []
+    real = ImageTokenizer.tokenize_views
+    monkeypatch.setattr(ImageTokenizer, "tokenize_views", lambda self, *a: seen.append(torch.get_num_threads())
+                        or real(self, *a))
+    before = torch.get_num_threads()
+    ImageTokenizer().encode(PHOTOS[0])
+    with pytest.raises(DecodeError):
+        ImageTokenizer().encode(b"\x00garbage" * 10)
+    assert seen == [1] and torch.get_num_threads() == before
