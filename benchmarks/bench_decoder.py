@@ -8,12 +8,15 @@ Same run, median of 5: forward tokens/s of that model (multi-query) against the 
 attention (kv_heads = heads, the baseline); generation of 256 tokens with the KV cache against full
 recomputation of the whole sequence at every step (the baseline), both greedy and restricted to text. Then ``decoder_roundtrip`` on
 ``assets/images/chelsea.png`` (256x256 VQ codes, default preset): its wall time (target <= 120 s on 2 cores),
-training steps and whether the generated codes match.
+training steps and whether the generated codes match; then the same with one torch thread, and on 8x8 codes
+(``image_size=64``) with one thread. (On a shared 2-core machine two spinning OpenMP threads can be several times
+slower than one for matrices this small.)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -23,6 +26,8 @@ import torch
 
 import mmtok
 from mmtok.roundtrip import decoder_config
+
+from bench_vq import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
 
 
 def interleaved(mt: mmtok.MultimodalTokenizer, target: int = 4096) -> mmtok.TokenSequence:
@@ -72,7 +77,8 @@ def main() -> None:
     mqa = mmtok.TinyDecoder(cfg).eval()
     mha = mmtok.TinyDecoder(replace(cfg, kv_heads=cfg.heads)).eval()
     counts = {m.label: int((seq.modality == m).sum()) for m in mmtok.Modality if (seq.modality == m).any()}
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}")
+    print(f"machine: {cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch "
+          f"{torch.__version__}; load average {os.getloadavg()[0]:.1f}")
     print(f"sequence: {len(seq)} tokens {counts}; model: {mqa.num_parameters():,} parameters (MQA), "
           f"{mha.num_parameters():,} (MHA)")
     with torch.no_grad():
@@ -93,10 +99,17 @@ def main() -> None:
     print(f"| generation baseline: full recomputation per token, tokens/s | {n / t_full:,.1f} |")
     print(f"ratios: MQA/MHA forward {t_mha / t_mqa:.2f}x, cache/recompute generation {t_full / t_cache:.1f}x")
     if not args.skip_roundtrip:
-        r = mmtok.roundtrip.decoder_roundtrip("assets/images/chelsea.png", progress=False)
-        print(f"round trip (chelsea.png, {r['target'].shape[0]}x{r['target'].shape[1]} codes): {r['seconds']:.1f} s "
-              f"(train {r['train_seconds']:.1f} s, {r['steps']} steps; generate {r['generate_seconds']:.1f} s), "
-              f"{r['parameters']:,} parameters, codes match: {r['match']}, image match: {r['image_match']}")
+        threads = torch.get_num_threads()
+        for n, size in ((threads, None), (1, None), (1, 64)):  # one thread: see the note in the module docstring
+            if n == 1 and threads == 1 and size is None:
+                continue
+            torch.set_num_threads(n)
+            r = mmtok.roundtrip.decoder_roundtrip("assets/images/chelsea.png", image_size=size, progress=False)
+            print(f"round trip (chelsea.png, {r['target'].shape[0]}x{r['target'].shape[1]} codes, {n} torch "
+                  f"thread{'s' * (n > 1)}): {r['seconds']:.1f} s (train {r['train_seconds']:.1f} s, {r['steps']} "
+                  f"steps; generate {r['generate_seconds']:.1f} s), {r['parameters']:,} parameters, codes match: "
+                  f"{r['match']}, image match: {r['image_match']}; load average {os.getloadavg()[0]:.1f}")
+        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":
