@@ -119,7 +119,7 @@ def test_roundtrip_through_decoder_needs_a_picture():
 @pytest.mark.slow
 def test_roundtrip_through_decoder_writes_the_picture(tmp_path):
     """The positive path: train, generate, write the PNG. At --image-size 64 (8x8 codes) it is the same loop as the
-    default 256x256 round trip (~80 s, benchmarks/RESULTS.md) in about 10 s. One torch thread: the tiny model's
+    default 256x256 round trip (59-83 s on idle machines, benchmarks/RESULTS.md) in about 10 s. One torch thread: the tiny model's
     matrices are too small to share out, and on a busy 2-core machine two threads made this run 20x slower."""
     photo, out = ROOT / "assets/images/chelsea.png", tmp_path / "again.png"
     r = subprocess.run([sys.executable, "-m", "mmtok.cli", "roundtrip", "--through-decoder", photo, "--image-size",

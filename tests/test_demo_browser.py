@@ -214,7 +214,7 @@ def test_decoder_round_trip_shows_progress_and_the_codes_match(page, tok):
     bar = page.wait_for_selector(".progress-level >> text=decoder round trip: training", timeout=300_000)
     assert bar.is_visible()
     page.screenshot(path=str(ART / "demo-decoder-progress.png"), full_page=True)
-    page.wait_for_selector("#decoder-same", timeout=600_000)  # ~80 s on 2 idle cores
+    page.wait_for_selector("#decoder-same", timeout=600_000)  # 59-83 s on 2 idle cores
     target = tok.vq.encode(IMG)
     assert "codes match: True" in page.inner_text("#decoder-summary")
     assert count(page, "decoder-same") == count(page, "decoder-codes") == target.numel()
