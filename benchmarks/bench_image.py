@@ -1,15 +1,19 @@
 """Fixed-224 image encoding on real JPEG photos: PIL decode-only vs mmtok vs a timm-transform baseline.
 
-Run: .venv/bin/python benchmarks/bench_image.py [--repeat 5]
+Run: .venv/bin/python benchmarks/bench_image.py [--repeat 5] [--tolerance]
 Photos: the bundled JPEGs (assets/images) and the 15 Lomiri 16.04 wallpapers (CC0 / CC-BY / CC-BY-SA photos,
 Debian package lomiri-wallpapers-16.04, fetched with apt-get download into ~/.cache/mmtok; skipped if that fails).
 Targets (issue 3): mmtok fixed-224 encode <= 1.3x PIL decode-only of the same file; >= 2x faster than the timm
 baseline (timm.data.create_transform for vit_base_patch16_224 + a plain reshape into 16x16 patches).
+A fourth column times mmtok with every scan decoded (ImageConfig(first_pass=False)), to show what skipping a
+progressive JPEG's luma AC refinements buys. --tolerance prints, per resize policy, how far the default (draft +
+first pass) and draft alone are from a full decode (ImageConfig(draft=False)) on the same photos.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import statistics
 import sys
@@ -21,6 +25,8 @@ from PIL import Image
 
 import mmtok
 from mmtok.debian import default_cache, fetch_packages
+
+from bench_vq import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +60,7 @@ def timed(fns, repeat: int, budget: float = 1.0) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--tolerance", action="store_true", help="also measure the draft / first-pass tolerance")
     args = ap.parse_args()
     import timm
     from timm.data import create_transform, resolve_data_config
@@ -61,6 +68,7 @@ def main() -> None:
     model = timm.create_model("vit_base_patch16_224", pretrained=False)
     transform = create_transform(**resolve_data_config({}, model=model))
     tok = mmtok.ImageTokenizer()
+    all_scans = mmtok.ImageTokenizer(mmtok.ImageConfig(first_pass=False))
 
     def pil_decode(f):
         Image.open(f).load()
@@ -73,15 +81,18 @@ def main() -> None:
     for f in photos():
         probe = Image.open(f)
         (w, h), progressive = probe.size, bool(probe.info.get("progressive"))
-        t_pil, t_mm, t_timm = timed([lambda: pil_decode(f), lambda: tok.encode(f), lambda: timm_baseline(f)],
-                                    args.repeat)
-        rows.append((f.name + (" (progressive)" if progressive else ""), w, h, f.stat().st_size, t_pil, t_mm, t_timm))
-    print(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-          f"Pillow {Image.__version__}")
-    print("| photo | size | KB | PIL decode ms | mmtok encode ms | timm baseline ms | mmtok / PIL | timm / mmtok |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, w, h, nbytes, a, b, c in rows:
-        print(f"| {name} | {w}x{h} | {nbytes // 1024} | {a:.1f} | {b:.1f} | {c:.1f} | {b / a:.2f} | {c / b:.2f} |")
+        t_pil, t_mm, t_timm, t_all = timed([lambda: pil_decode(f), lambda: tok.encode(f), lambda: timm_baseline(f),
+                                            lambda: all_scans.encode(f)], args.repeat)
+        first = " (progressive, first pass)" if tok.load(f)[0].first_pass else " (progressive)" if progressive else ""
+        rows.append((f.name + first, w, h, f.stat().st_size, t_pil, t_mm, t_timm, t_all))
+    print(f"machine: {platform.machine()} {cpu_name()}, {torch.get_num_threads()} torch threads, "
+          f"torch {torch.__version__}, Pillow {Image.__version__}")
+    print("| photo | size | KB | PIL decode ms | mmtok encode ms | timm baseline ms | mmtok, all scans ms "
+          "| mmtok / PIL | timm / mmtok |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, w, h, nbytes, a, b, c, d in rows:
+        print(f"| {name} | {w}x{h} | {nbytes // 1024} | {a:.1f} | {b:.1f} | {c:.1f} | {d:.1f} | {b / a:.2f} "
+              f"| {c / b:.2f} |")
     worst = max(r[5] / r[4] for r in rows)
     slowest_speedup = min(r[6] / r[5] for r in rows)
     total = [sum(r[i] for r in rows) for i in (4, 5, 6)]
@@ -90,6 +101,35 @@ def main() -> None:
           f"(worst photo {slowest_speedup:.2f})")
     print(f"targets: mmtok <= 1.3x PIL on every photo: {'met' if worst <= 1.3 else 'NOT met'}; "
           f">= 2x faster than timm on every photo: {'met' if slowest_speedup >= 2 else 'NOT met'}")
+    if args.tolerance:
+        tolerance([f for f in photos() if Image.open(f).format == "JPEG"])
+
+
+def tolerance(files: list[Path]) -> None:
+    """Per policy: the worst per-photo mean and the worst pixel of |processed - full decode|, for the default
+    (draft + first pass) and for draft alone, over every view (tiles: thumbnail and mosaic)."""
+    policies = {"fixed squash": mmtok.ImageConfig(), "fixed crop": mmtok.ImageConfig(aspect="crop"),
+                "fixed pad": mmtok.ImageConfig(aspect="pad"), "dynamic": mmtok.ImageConfig(resize="dynamic"),
+                "tiles": mmtok.ImageConfig(resize="tiles")}
+    print("| policy | photos with first pass | default vs full: worst mean / worst pixel (photo) "
+          "| draft alone vs full: worst mean / worst pixel |")
+    print("|---|---|---|---|")
+    for name, cfg in policies.items():
+        toks = [mmtok.ImageTokenizer(c) for c in (cfg, dataclasses.replace(cfg, first_pass=False),
+                                                  dataclasses.replace(cfg, draft=False))]
+        stats: list[list[tuple[float, float, str]]] = [[], []]
+        n_first = 0
+        for f in files:
+            full = torch.cat([v.flatten() for v in toks[2].preprocess_views(f)]).float()
+            n_first += toks[0].load(f)[0].first_pass
+            for k in (0, 1):
+                e = (torch.cat([v.flatten() for v in toks[k].preprocess_views(f)]).float() - full).abs()
+                stats[k].append((e.mean().item(), e.max().item(), f.name))
+        cells = []
+        for st in stats:
+            m, p = max(st), max(st, key=lambda r: r[1])
+            cells.append(f"{m[0]:.2f} ({m[2]}) / {p[1]:.0f} ({p[2]})")
+        print(f"| {name} | {n_first} of {len(files)} | {cells[0]} | {cells[1]} |")
 
 
 if __name__ == "__main__":

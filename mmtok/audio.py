@@ -137,7 +137,8 @@ def _frames_to_features(x: torch.Tensor, k: int, p: MelPreset, fb: torch.Tensor,
 def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> torch.Tensor:
     """Log-mel features of a 16 kHz mono waveform float [S] -> float32 [T, n_mels] (T from the preset's formula).
 
-    The same code path as the streaming tokenizer, fed in one piece.
+    The same code path as the streaming tokenizer, fed in one piece, and like it on one torch thread
+    (:mod:`mmtok.threads`: two spinning OpenMP workers lost up to 10x when other work held the cores).
     """
     if preset not in PRESETS:
         raise ConfigError(f"unknown audio preset {preset!r}; use one of {sorted(PRESETS)}")
@@ -150,9 +151,10 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> 
                          f"({min_samples(p) / SAMPLE_RATE * 1000:.1f} ms at 16 kHz)")
     s, x = _MelStream(p), x.float().numpy()
     step = 30 * SAMPLE_RATE  # 30 s pieces keep the FFT buffers in cache; the framing is exact either way
-    for i in range(0, len(x), step):
-        s.feed(x[i:i + step])
-    return s.finish()
+    with one_torch_thread():
+        for i in range(0, len(x), step):
+            s.feed(x[i:i + step])
+        return s.finish()
 
 
 @dataclass(frozen=True, eq=False)

@@ -38,8 +38,9 @@ __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "
            "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
-# filtering; measured on the 15 Lomiri photos (benchmarks/RESULTS.md): per-photo mean |draft - full| <= 0.47
-# levels, worst pixel 13 levels, at about the same speed as 1x (entropy decoding dominates).
+# filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.jpeg_scans,
+# ImageConfig.first_pass), which is what makes it faster: its cost is entropy decoding, which no DCT scale reduces.
+# Tolerance against a full decode, per photo and policy: benchmarks/RESULTS.md (bench_image.py --tolerance).
 DRAFT_OVERSAMPLE = 3
 
 
@@ -91,7 +92,7 @@ class ImageTokenizer:
         """Load a picture and plan it (JPEGs decode at a reduced DCT scale when every view allows it)."""
         cfg = self.config
         loaded = load_image(img, max_pixels=cfg.max_pixels, background=cfg.background,
-                            draft=self._draft_size if cfg.draft else None, name=name)
+                            draft=self._draft_size if cfg.draft else None, first_pass=cfg.first_pass, name=name)
         w, h = loaded.size
         return loaded, plan_image(h, w, cfg)
 

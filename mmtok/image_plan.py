@@ -62,6 +62,7 @@ class ImageConfig:
     background: tuple[int, int, int] = (255, 255, 255)  # alpha compositing and padding colour
     max_pixels: int = 100_000_000  # decompression-bomb guard (original pixels)
     draft: bool = True  # JPEG: decode at a reduced DCT scale when the target is small (see README tolerance)
+    first_pass: bool = True  # with draft, shrunk >= 3x: progressive JPEGs skip luma AC refinements (jpeg_scans)
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_POLICIES:
@@ -77,6 +78,9 @@ class ImageConfig:
             if getattr(self, name) % self.patch_size:
                 raise ConfigError(f"ImageConfig.{name}={getattr(self, name)} is not a multiple of patch_size="
                                   f"{self.patch_size}; pick a multiple such as {self.patch_size * 14}")
+        if type(self.draft) is not bool or type(self.first_pass) is not bool:
+            raise ConfigError(f"ImageConfig.draft and .first_pass must be bools, got {self.draft!r} and "
+                              f"{self.first_pass!r}")
         if self.min_tokens > self.max_tokens:
             raise ConfigError(f"ImageConfig.min_tokens={self.min_tokens} > max_tokens={self.max_tokens}")
         for name in ("mean", "std"):

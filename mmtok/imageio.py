@@ -11,6 +11,9 @@ Rules (documented in the README and tested):
   naming the file.
 - JPEGs may be decoded at a reduced DCT scale (PIL ``draft``) when the caller asks for a smaller size: the
   decoded image is never smaller than asked, and ``LoadedImage.scale`` records the scale.
+- On request (``first_pass``, as ``ImageConfig(first_pass=True)``, the default, asks), a progressive RGB/grey
+  JPEG shrunk by the draft margin or more decodes without its luma AC refinement scans (:mod:`mmtok.jpeg_scans`):
+  within a stated tolerance, and ``LoadedImage.first_pass`` records it.
 - 8-bit RGB and greyscale JPEGs decode through simplejpeg (the same libjpeg-turbo as PIL, same settings, same
   DCT scale, so the same pixels bit for bit — tested) straight into a numpy array, which saves PIL's copy of the
   decoded picture. Anything libjpeg-turbo merely warns about (a corrupt or truncated stream) goes back to PIL,
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 
 from .errors import DecodeError, InputError, LimitError
+from .jpeg_scans import first_pass
 from .media import source_name
 
 __all__ = ["ImageSource", "LoadedImage", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
@@ -56,6 +60,7 @@ class LoadedImage:
     scale: float
     source: str
     mode: str  # the file's own PIL mode before conversion, e.g. "P", "I;16", "CMYK"
+    first_pass: bool = False  # a progressive JPEG decoded without its luma AC refinement scans (mmtok.jpeg_scans)
 
 
 DraftRule = Callable[[int, int], "tuple[int, int] | None"]
@@ -63,18 +68,20 @@ DraftRule = Callable[[int, int], "tuple[int, int] | None"]
 
 def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                background: tuple[int, int, int] = DEFAULT_BACKGROUND,
-               draft: DraftRule | None = None, name: str | None = None) -> LoadedImage:
+               draft: DraftRule | None = None, first_pass: bool = False, name: str | None = None) -> LoadedImage:
     """Load ``src`` as RGB (see the module rules).
 
     ``draft(width, height)`` is called with the oriented original size of an encoded JPEG and returns the
-    smallest (width, height) the caller needs, or None; PIL then decodes at the largest DCT reduction (1/2, 1/4,
-    1/8) that stays at least that large.
+    smallest (width, height) the caller needs, or None; PIL then decides the largest DCT reduction (1/2, 1/4,
+    1/8) that stays at least that large. With ``first_pass``, a progressive RGB/grey JPEG whose needed size is
+    no larger than the picture decodes without its luma AC refinement scans (:mod:`mmtok.jpeg_scans`;
+    ``LoadedImage.first_pass`` says so).
     """
     from PIL import Image
 
     name = name or source_name(src)
     if isinstance(src, (str, Path, bytes, bytearray, memoryview)):
-        return _load_encoded(src, name, max_pixels, background, draft)
+        return _load_encoded(src, name, max_pixels, background, draft, first_pass)
     if isinstance(src, Image.Image):
         _check_pixels(src.size, max_pixels, name)
         return _finish(src, src.size, name, background, 1.0, exif=True)
@@ -98,7 +105,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, name: str) -> None:
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
 
 
-def _load_encoded(src, name, max_pixels, background, draft) -> LoadedImage:
+def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) -> LoadedImage:
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(src, (str, Path)):
@@ -135,9 +142,18 @@ def _load_encoded(src, name, max_pixels, background, draft) -> LoadedImage:
             im.draft("RGB", (max(1, req[0]), max(1, req[1])))  # picks the DCT scale; decodes nothing yet
             scale = im.size[0] / w
         if im.format == "JPEG" and im.mode in ("RGB", "L"):
-            pixels = _decode_jpeg(src if isinstance(src, (bytes, bytearray, memoryview)) else fh, im.size)
+            data = _read_all(src, fh)
+            first = pixels = None
+            if (allow_first_pass and need is not None and need[0] <= oriented[0] and need[1] <= oriented[1]
+                    and im.info.get("progressive")):
+                first = first_pass(data)  # shrunk by the draft margin or more: AC refinements can go (jpeg_scans)
+            if first is not None:
+                pixels = _decode_jpeg(first, im.size)
+            if pixels is None:
+                first, pixels = None, _decode_jpeg(data, im.size)
             if pixels is not None:
-                return LoadedImage(_orient(pixels, orientation), oriented, scale, name, im.mode)
+                return LoadedImage(_orient(pixels, orientation), oriented, scale, name, im.mode,
+                                   first_pass=first is not None)
         try:
             im.load()
         except _DECODE_ERRORS as e:
@@ -145,7 +161,15 @@ def _load_encoded(src, name, max_pixels, background, draft) -> LoadedImage:
         return _finish(im, oriented, name, background, scale, exif=True)
 
 
-def _decode_jpeg(src, size: tuple[int, int]) -> torch.Tensor | None:
+def _read_all(src, fh) -> bytes:
+    """The whole encoded file: ``src`` itself when it is bytes, else read from the open file."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return src
+    fh.seek(0)
+    return fh.read()
+
+
+def _decode_jpeg(src: bytes, size: tuple[int, int]) -> torch.Tensor | None:
     """An 8-bit RGB/grey JPEG -> uint8 [h, w, 3] at the DCT scale that gives ``size``
     (what PIL's draft chose), or None when libjpeg-turbo reports anything (PIL then decides) or simplejpeg is
     missing."""
@@ -153,9 +177,6 @@ def _decode_jpeg(src, size: tuple[int, int]) -> torch.Tensor | None:
         import simplejpeg
     except ImportError:
         return None
-    if not isinstance(src, (bytes, bytearray, memoryview)):
-        src.seek(0)
-        src = src.read()
     try:
         a = simplejpeg.decode_jpeg(src, colorspace="RGB", min_width=size[0], min_height=size[1], strict=True)
     except (ValueError, OSError):
@@ -173,7 +194,7 @@ _ORIENT = {
 
 
 def _orient(hwc: torch.Tensor, orientation: int) -> torch.Tensor:
-    """uint8 [h, w, 3] as stored -> uint8 [3, h', w'] as a viewer shows it (EXIF orientation 1..8; channels-last
+    """uint8 [h, w, c] as stored -> uint8 [c, h', w'] as a viewer shows it (EXIF orientation 1..8; channels-last
     strides, like PIL's buffer)."""
     op = _ORIENT.get(orientation)
     return (hwc if op is None else op(hwc).contiguous()).permute(2, 0, 1)
