@@ -57,8 +57,14 @@ def open_media(src: Any, name: str, kind: str):
                           f"file: re-export or re-download it") from None
     streams = container.streams.video if kind == "video" else container.streams.audio
     if not streams:
+        other = len(container.streams.audio if kind == "video" else container.streams.video)
+        found = ", ".join(sorted({s.type for s in container.streams})) or "none"
         container.close()
-        hint = "give a video file (for sound use the audio tokenizer)" if kind == "video" else \
-            "give an audio file or a video with sound"
-        raise DecodeError(f"{name} has no {kind} stream; {hint}")
+        if kind == "video":
+            hint = ("it has sound only: tokenize it as audio (mmtok.Audio / AudioTokenizer)" if other else
+                    "give a video file")
+        else:
+            hint = ("it is a silent video: tokenize it as video (mmtok.Video / VideoTokenizer) or give a file with "
+                    "sound" if other else "give an audio file or a video with sound")
+        raise DecodeError(f"{name} has no {kind} stream (streams found: {found}); {hint}")
     return container, streams[0]

@@ -16,7 +16,7 @@ from mmtok import Modality
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
 from mmtok.video import VideoConfig, VideoTokenizer, sample_frames
 
-from videos import decoded_times, expected_indices, make_clip, read_index
+from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder otherwise
 CITY = Path(__file__).resolve().parent.parent / "assets" / "video" / "cityCC0.mpg"
@@ -191,7 +191,10 @@ def test_truncated_files_are_typed_errors(tmp_path, kind, faststart):
     (lambda d: d / "missing.mp4", InputError, "no such video file"),
     (lambda d: (d / "empty.mp4").write_bytes(b"") == 0 and d / "empty.mp4", DecodeError, "empty"),
     (lambda d: (d / "noise.mp4").write_bytes(os.urandom(5000)) and d / "noise.mp4", DecodeError, "noise.mp4"),
-    (lambda d: _audio_only(d / "sound.wav"), DecodeError, "no video stream"),
+    (lambda d: _audio_only(d / "sound.wav"), DecodeError, r"no video stream \(streams found: audio\); it has sound "
+                                                         r"only: tokenize it as audio"),
+    (lambda d: subtitles_only(d / "subs.mkv"), DecodeError, r"no video stream \(streams found: subtitle\); give a "
+                                                            r"video file"),
     (lambda d: b"", DecodeError, "empty"),
     (lambda d: 3.5, InputError, "cannot read a video"),
 ])
