@@ -25,7 +25,7 @@ from einops import rearrange
 from .audio import AudioConfig, AudioTokenizer, AudioTokens
 from .batch import collate
 from .contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
-from .errors import ConfigError, InputError, SequenceError
+from .errors import ConfigError, ContextLengthError, InputError, SequenceError
 from .image import ImageTokenizer, ImageTokens
 from .image_plan import ImageConfig, plan_image
 from .sequence import DEFAULT_MAX_LENGTH, Segment, TokenSequence, pack, sequential_positions
@@ -115,20 +115,29 @@ class MultimodalTokenizer:
         return VQ_PRESETS[self.layout.vq_model].grid ** 2
 
     # --- encoding ---------------------------------------------------------------------------------------
-    def segments(self, contents: Sequence[Any]) -> list[Segment]:
-        """One segment per piece (plus ``<bos>`` when the layout asks for it)."""
+    def segments(self, contents: Sequence[Any], limit: int | None = None) -> list[Segment]:
+        """One segment per piece (plus ``<bos>`` when the layout asks for it).
+
+        With ``limit``, a text that cannot fit in what is left of it (by :meth:`TextTokenizer.min_tokens`, a lower
+        bound) raises :class:`ContextLengthError` before it is tokenized."""
         if isinstance(contents, (str, Image, Video, Audio)):
             contents = [contents]
         out = []
         if self.layout.bos:
             out.append(Segment(Modality.CONTROL, torch.tensor([self.vocab.bos_id]), sequential_positions(1)))
+        used = sum(len(s.input_ids) for s in out)
         for i, piece in enumerate(contents):
+            if limit is not None and isinstance(piece, str):
+                _refuse_long_text(piece, i, self.text.min_tokens(piece), used, limit)
             seg = self._segment(piece, i)
-            out += seg if isinstance(seg, list) else [seg]
+            segs = seg if isinstance(seg, list) else [seg]
+            used += sum(len(s.input_ids) for s in segs)
+            out += segs
         return out
 
     def encode(self, contents: Sequence[Any], truncate: bool = False) -> TokenSequence:
-        return pack(self.segments(contents), self.vocab, self.layout.max_length, truncate=truncate)
+        limit = None if truncate else self.layout.max_length  # truncate=True: pack records what it drops
+        return pack(self.segments(contents, limit), self.vocab, self.layout.max_length, truncate=truncate)
 
     def encode_batch(self, batch: Sequence[Sequence[Any]], truncate: bool = False) -> list[TokenSequence]:
         from tqdm import tqdm
@@ -294,3 +303,12 @@ class MultimodalTokenizer:
         n_samples = round(meta["duration"] * 16_000)
         return AudioTokens(feats, tokens, torch.zeros(len(tokens), 2), meta["duration"], n_samples,
                            meta["padded_frames"], meta["preset"], meta["stack"], meta.get("source") or "")
+
+
+def _refuse_long_text(text: str, i: int, at_least: int, used: int, limit: int) -> None:
+    if used + at_least > limit:
+        name = getattr(text, "source", None) or f"contents[{i}]"
+        raise ContextLengthError(f"sequence of at least {used + at_least:,} tokens exceeds the context limit of "
+                                 f"{limit:,}: {name}, text of {len(text):,} characters, needs at least {at_least:,} "
+                                 f"(counted from its UTF-8 bytes, before tokenizing) after {used:,}; split the "
+                                 f"text, raise max_length, or pass truncate=True to drop whole segments from there on")

@@ -108,6 +108,16 @@ class TextTokenizer:
         """THE text token count: ``len(encode(text))``."""
         return len(self.encode(text))
 
+    def min_tokens(self, text: str) -> int:
+        """A lower bound of :meth:`num_tokens` without tokenizing: the text's UTF-8 bytes over the most bytes one
+        piece spells. Cheap (no pieces are made), so text far past a context limit is refused before it costs
+        memory."""
+        return -(-len(text.encode("utf-8", "surrogatepass")) // self._max_piece_bytes)
+
+    @functools.cached_property
+    def _max_piece_bytes(self) -> int:
+        return max(len(self._sp.id_to_piece(i).encode("utf-8")) for i in range(self.vocab_size))
+
     def pieces(self, text: str) -> list[str]:
         """The pieces of :meth:`encode`, as strings (``"▁the"``, ``"<0xE2>"``...), for display."""
         return [self._sp.id_to_piece(i) for i in self.encode(text)]

@@ -163,3 +163,24 @@ def test_video_with_sound_is_interleaved_by_time(tok, tmp_path):
     t = tab["time"][seq.modality == int(Modality.AUDIO)]
     t = t[~torch.isnan(t[:, 0])]
     assert t[0, 0] == 0 and torch.equal(t[1:, 0], t[:-1, 1]) and t[-1, 1] == audio.duration
+
+
+def test_text_far_past_the_context_is_refused_before_tokenizing(tok, monkeypatch):
+    """10 MB of text cannot fit in 32,768 tokens: refused from a cheap lower bound, with no pieces made."""
+    calls = []
+    encode = tok.text.encode
+    monkeypatch.setattr(tok.text, "encode", lambda t: calls.append(len(t)) or encode(t))
+    big = "lorem ipsum dolor sit amet " * 400_000
+    with pytest.raises(mmtok.ContextLengthError, match=r"exceeds the context limit of 32,768: contents\[1\], text "
+                                                        r"of 10,800,000 characters, needs at least [\d,]+ .*split"):
+        tok(["a caption", big])
+    assert calls == [len("a caption")]
+    # near the limit the bound does not fire: the exact check in pack names the crossing segment
+    near = "word " * 40_000  # ~40,000 tokens, bound ~4,200
+    with pytest.raises(mmtok.ContextLengthError, match="segment 1"):
+        tok([near])
+    # truncate=True keeps what fits and records the rest, as before (the exact length of what was dropped)
+    seq = tok(["a caption", near], truncate=True)
+    assert seq.input_ids.tolist() == tok(["a caption"]).input_ids.tolist()
+    assert seq.truncation["kept_segments"] == 2 and seq.truncation["original_segments"] == 3
+    assert seq.truncation["original_length"] == len(seq) + tok.text.num_tokens(near)

@@ -40,6 +40,17 @@ def test_round_trip_any_unicode(s):
     assert tok.decode(tok.encode(s)) == s
 
 
+@given(st.text(max_size=300) | st.sampled_from(HARD) | st.builds(lambda w, n: w * n, st.sampled_from(
+    [" the", "ing ", "\u2581", "🙂", "0", "\x00"]), st.integers(1, 400)))
+def test_min_tokens_is_a_lower_bound(s):
+    tok = mmtok.TextTokenizer.default()
+    bound = tok.min_tokens(s)  # never raises, even on lone surrogates (encode refuses those)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in s):
+        return
+    assert bound <= tok.num_tokens(s)
+    assert bound >= len(s.encode("utf-8")) / 48  # not vacuous: the longest default piece spells 48 bytes
+
+
 @given(st.lists(st.sampled_from([" ", "\t", "\n", "\u2581", "a", "1", "é", "日", "\x00", "🙂", "e\u0301"]),
                 max_size=60).map("".join))
 def test_round_trip_whitespace_and_markers(s):
