@@ -187,6 +187,10 @@ class AudioTokenizer:
         """THE audio token count (see :func:`mmtok.audio_presets.num_tokens`)."""
         return num_tokens(duration_seconds, self.config)
 
+    def segment_length(self, duration_seconds: float) -> int:
+        """Tokens of the audio segment (:meth:`segment`): <start_of_audio>, the tokens, <end_of_audio>."""
+        return self.num_tokens(duration_seconds) + 2
+
     def encode(self, src: AudioSource, sample_rate: int | None = None) -> AudioTokens:
         cfg = self.config
         info = AudioInfo("")

@@ -25,6 +25,8 @@ from typing import Any, Callable, Sequence
 
 from .contents import Audio, Image, Video
 from .errors import ConfigError, InputError
+from .interleave import sound_slices_length
+from .vq import codes_segment_length
 
 __all__ = ["budget", "MODEL_PRESETS", "format_budget"]
 
@@ -104,17 +106,15 @@ def _mmtok(m: _Media, tok) -> int | None:
     if m.kind == "text":
         return tok.text.num_tokens(m.text)
     if m.kind == "image":
-        plan = tok.image.plan(m.height, m.width)
-        return plan.num_patches + plan.num_markers
+        return tok.image.segment_length(m.height, m.width)
     if m.kind == "codes":
-        return tok.vq_num_tokens(m.height, m.width) + 2
+        return codes_segment_length(tok.vq_num_tokens(m.height, m.width))
     if m.kind == "video":
-        plan = tok.video.image.plan(m.height, m.width)
-        n = tok.video.config.num_frames
-        frames = tok.video.num_tokens(m.height, m.width) + n * plan.num_markers + 2
-        # with its sound: every frame is followed by an audio slice framed by two markers
-        return frames + (tok.audio.num_tokens(m.samples16k / 16000) + 2 * n if m.with_sound else 0)
-    return tok.audio.num_tokens(m.samples16k / 16000) + 2
+        frames = tok.video.segment_length(m.height, m.width)
+        if not m.with_sound:
+            return frames
+        return frames + sound_slices_length(tok.audio.num_tokens(m.samples16k / 16000), tok.video.config.num_frames)
+    return tok.audio.segment_length(m.samples16k / 16000)
 
 
 def _gemini_report(m: _Media) -> int | None:

@@ -87,6 +87,11 @@ class ImageTokenizer:
         """THE image token count: patch tokens for a ``height`` x ``width`` picture (markers not included)."""
         return plan_image(height, width, self.config).num_patches
 
+    def segment_length(self, height: int, width: int) -> int:
+        """Tokens of the image segment (:meth:`segment`): the patches plus the markers of :func:`image_layout`."""
+        plan = self.plan(height, width)
+        return plan.num_patches + plan.num_markers
+
     # --- pixels -----------------------------------------------------------------------------------------
     def load(self, img: ImageSource, name: str | None = None) -> tuple[LoadedImage, ImagePlan]:
         """Load a picture and plan it (JPEGs decode at a reduced DCT scale when every view allows it)."""

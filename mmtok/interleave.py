@@ -28,6 +28,12 @@ from .vocab import Modality, Vocab
 __all__ = ["video_with_audio", "slice_audio"]
 
 
+def sound_slices_length(audio_tokens: int, num_frames: int) -> int:
+    """Tokens the sound adds to a clip (:func:`video_with_audio`): every audio token, and a <start_of_audio> /
+    <end_of_audio> pair after each of the ``num_frames`` frames (empty slices included)."""
+    return audio_tokens + 2 * num_frames
+
+
 def slice_audio(audio: AudioTokens, duration: float, n: int) -> torch.Tensor:
     """Token boundaries [n + 1]: the tokens of slice i are ``bounds[i]:bounds[i+1]``."""
     step = duration / n

@@ -100,6 +100,12 @@ class VideoTokenizer:
         n = self.config.num_frames if num_frames is None else num_frames
         return n * self.image.num_tokens(height, width)
 
+    def segment_length(self, height: int, width: int) -> int:
+        """Tokens of the video segment (:func:`video_layout`): the frames' patches, each frame's markers, and
+        <start_of_video> / <end_of_video>."""
+        n = self.config.num_frames
+        return self.num_tokens(height, width) + n * self.image.plan(height, width).num_markers + 2
+
     def encode(self, src: VideoSource) -> VideoTokens:
         name = source_name(src)
         info: dict = {}

@@ -45,6 +45,11 @@ def codes_positions(h: int, w: int) -> torch.Tensor:
                       torch.tensor([[0], [1 + h], [1 + w]])], 1)
 
 
+def codes_segment_length(num_codes: int) -> int:
+    """Tokens of an image-codes segment (:func:`codes_segment`): the codes and their two markers."""
+    return num_codes + 2
+
+
 def codes_segment(codes: torch.Tensor, vocab: Vocab, config: VQConfig, vq_model: str = "",
                   source: str | None = None, original_size: tuple[int, int] | None = None) -> Segment:
     """The image-codes segment of int64 [h, w] ``codes`` made by a VQ model of ``config`` (no weights needed).

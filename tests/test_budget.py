@@ -159,3 +159,19 @@ def test_format_budget(tok):
     text = mmtok.format_budget(rows)
     assert text.splitlines()[0].split()[:6] == ["model", "text", "image", "video", "audio", "total"]
     assert "piece 1 (audio)" in text
+
+
+def test_segment_length_of_each_module_equals_its_segment(tok):
+    """Each module's segment_length (what the budget adds up) is the length of the segment it builds."""
+    vocab = tok.vocab
+    photo = ROOT / "assets/images/seeding_by_Clements_Engelhardt.jpg"
+    for image in (tok.image, mmtok.ImageTokenizer(mmtok.ImageConfig(resize="tiles"))):
+        tokens = image.encode(photo)
+        assert image.segment_length(*tokens.original_size) == len(image.segment(tokens, vocab).input_ids)
+    clip = tok.video.encode(ROOT / "assets/video/cityCC0.mpg")
+    h, w = clip.frames[0].original_size
+    assert tok.video.segment_length(h, w) == len(tok.video.segment(clip, vocab).input_ids)
+    sound = tok.audio.encode(ROOT / "assets/audio/guit_em9.flac")
+    assert tok.audio.segment_length(sound.duration) == len(tok.audio.segment(sound, vocab).input_ids)
+    codes = torch.zeros(32, 32, dtype=torch.int64)
+    assert mmtok.vq.codes_segment_length(32 * 32) == len(tok.vq.segment(codes, vocab).input_ids)
