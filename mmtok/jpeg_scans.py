@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["Segment", "segments", "first_pass"]
+__all__ = ["MarkerSegment", "segments", "first_pass"]
 
 _SOF_PROGRESSIVE_HUFFMAN = 0xC2
 _SOS, _EOI = 0xDA, 0xD9
@@ -28,7 +28,7 @@ _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
 _MARKER_IN_DATA = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")  # ends entropy-coded data (not a stuffed 0 / RST)
 
 
-class Segment(NamedTuple):
+class MarkerSegment(NamedTuple):
     """One marker segment of a JPEG file: ``data[start:end]``; a scan (SOS) runs to the end of its entropy-coded
     data and carries ``scan`` = (component ids, Ss, Se, Ah, Al)."""
 
@@ -38,11 +38,11 @@ class Segment(NamedTuple):
     scan: tuple[tuple[int, ...], int, int, int, int] | None = None
 
 
-def segments(data: bytes) -> list[Segment] | None:
+def segments(data: bytes) -> list[MarkerSegment] | None:
     """The file's marker segments from SOI to EOI, or None when its structure does not check out."""
     if data[:2] != b"\xff\xd8":
         return None
-    out, n, i = [Segment(0xD8, 0, 2)], len(data), 2
+    out, n, i = [MarkerSegment(0xD8, 0, 2)], len(data), 2
     while True:
         while i + 1 < n and data[i] == 0xFF and data[i + 1] == 0xFF:  # fill bytes before a marker
             i += 1
@@ -50,10 +50,10 @@ def segments(data: bytes) -> list[Segment] | None:
             return None
         marker = data[i + 1]
         if marker == _EOI:
-            out.append(Segment(marker, i, i + 2))
+            out.append(MarkerSegment(marker, i, i + 2))
             return out
         if marker in _STANDALONE:
-            out.append(Segment(marker, i, i + 2))
+            out.append(MarkerSegment(marker, i, i + 2))
             i += 2
             continue
         if i + 4 > n:
@@ -62,7 +62,7 @@ def segments(data: bytes) -> list[Segment] | None:
         if end > n or end < i + 4:
             return None
         if marker != _SOS:
-            out.append(Segment(marker, i, end))
+            out.append(MarkerSegment(marker, i, end))
             i = end
             continue
         ns = data[i + 4]
@@ -70,7 +70,7 @@ def segments(data: bytes) -> list[Segment] | None:
         if m is None or end != i + 8 + 2 * ns:
             return None
         ss, se, a = data[end - 3], data[end - 2], data[end - 1]
-        out.append(Segment(marker, i, m.start(), (tuple(data[i + 5:i + 5 + 2 * ns:2]), ss, se, a >> 4, a & 15)))
+        out.append(MarkerSegment(marker, i, m.start(), (tuple(data[i + 5:i + 5 + 2 * ns:2]), ss, se, a >> 4, a & 15)))
         i = m.start()
 
 
@@ -83,7 +83,7 @@ def first_pass(data: bytes) -> bytes | None:
         return None
     luma = data[sof.start + 10]  # the first component's id
 
-    def dropped(g: Segment) -> bool:
+    def dropped(g: MarkerSegment) -> bool:
         return g.scan is not None and g.scan[0] == (luma,) and g.scan[1] > 0 and g.scan[3] > 0
 
     if not any(dropped(g) for g in segs):
