@@ -89,9 +89,10 @@ def test_grey_progressive_and_small_pictures():
     assert torch.equal(tok.preprocess(small), ImageTokenizer(ImageConfig(draft=False)).preprocess(small))
 
 
-def test_damage_in_a_kept_scan_is_still_an_error():
+def test_a_broken_scan_header_falls_back_to_the_full_decode_and_its_error():
     bad = bytearray(SEEDING)
     start = next(g for g in segments(SEEDING) if g.scan == ((1, 2, 3), 0, 0, 0, 1)).start
     bad[start + 4] = 0  # Ns = 0: the first scan's header is broken
+    assert segments(bytes(bad)) is None and first_pass(bytes(bad)) is None
     with pytest.raises(DecodeError, match="corrupt or truncated|cannot be opened"):
         ImageTokenizer().encode(bytes(bad))
