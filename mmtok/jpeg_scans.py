@@ -20,11 +20,12 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["MarkerSegment", "segments", "first_pass"]
+__all__ = ["MAX_LOST_BITS", "MarkerSegment", "segments", "first_pass"]
 
 _SOF_PROGRESSIVE_HUFFMAN = 0xC2
 _SOS, _EOI = 0xDA, 0xD9
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}  # TEM, RST0-7: no length field
+MAX_LOST_BITS = 2  # a luma AC first pass sent with more low bits held back keeps its refinements
 _MARKER_IN_DATA = re.compile(rb"\xff(?![\x00\xd0-\xd7\xff])")  # ends entropy-coded data (not a stuffed 0 / RST)
 
 
@@ -76,7 +77,9 @@ def segments(data: bytes) -> list[MarkerSegment] | None:
 
 def first_pass(data: bytes) -> bytes | None:
     """``data`` (a whole JPEG file) without the AC refinement scans of its first component, or None when it is
-    not a progressive Huffman JPEG, has no such scan, or its structure does not check out."""
+    not a progressive Huffman JPEG, has no such scan, sends a luma AC first pass more than :data:`MAX_LOST_BITS`
+    short of full precision (an unusual script whose error was not measured), or its structure does not check
+    out."""
     segs = segments(data)
     sof = next((g for g in segs or () if g.marker == _SOF_PROGRESSIVE_HUFFMAN and g.end >= g.start + 13), None)
     if sof is None:
@@ -86,7 +89,10 @@ def first_pass(data: bytes) -> bytes | None:
     def dropped(g: MarkerSegment) -> bool:
         return g.scan is not None and g.scan[0] == (luma,) and g.scan[1] > 0 and g.scan[3] > 0
 
-    if not any(dropped(g) for g in segs):
+    first_al = [g.scan[4] for g in segs if g.scan is not None and luma in g.scan[0] and g.scan[1] > 0
+                and g.scan[3] == 0]
+    # only what was measured: luma AC first passes at most MAX_LOST_BITS short (libjpeg's standard script: 2)
+    if not any(dropped(g) for g in segs) or max(first_al, default=0) > MAX_LOST_BITS:
         return None
     view = memoryview(data)
     return b"".join(view[g.start:g.end] for g in segs if not dropped(g))

@@ -42,6 +42,16 @@ def test_first_pass_drops_exactly_the_luma_ac_refinements():
     assert len(kept) < 0.6 * len(SEEDING)
 
 
+def test_first_pass_keeps_refinements_of_a_coarse_first_pass():
+    """A luma AC first pass sent 3 bits short (not libjpeg's script; its error was not measured) is not cut."""
+    coarse = bytearray(SEEDING)
+    g = next(g for g in segments(SEEDING) if g.scan == ((1,), 6, 63, 0, 2))
+    end = g.start + 2 + int.from_bytes(SEEDING[g.start + 2:g.start + 4], "big")
+    coarse[end - 1] = 3  # Ah=0, Al=3 in the scan header
+    assert scans(bytes(coarse))[4] == ((1,), 6, 63, 0, 3)
+    assert first_pass(bytes(coarse)) is None and first_pass(SEEDING) is not None
+
+
 def test_first_pass_leaves_other_files_alone():
     assert first_pass(ROCKET) is None  # baseline JPEG
     assert first_pass(b"") is None and first_pass(b"\xff\xd8\xff") is None
