@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from dataclasses import replace
 
 import torch
@@ -27,7 +25,7 @@ import torch
 import mmtok
 from mmtok.roundtrip import decoder_config
 
-from bench_vq import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
+from bench_vq import cpu_name, median_seconds  # benchmarks/ is on the path when a benchmark runs as a script
 
 
 def interleaved(mt: mmtok.MultimodalTokenizer, target: int = 4096) -> mmtok.TokenSequence:
@@ -38,16 +36,6 @@ def interleaved(mt: mmtok.MultimodalTokenizer, target: int = 4096) -> mmtok.Toke
     while not contents or len(mt.encode(contents)) < target:
         contents += pieces
     return mt.encode(contents)
-
-
-def median_time(fn, runs: int = 5) -> float:
-    fn()
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
 
 
 def no_cache_generate(model, seq: mmtok.TokenSequence, n: int) -> None:
@@ -82,16 +70,16 @@ def main() -> None:
     print(f"sequence: {len(seq)} tokens {counts}; model: {mqa.num_parameters():,} parameters (MQA), "
           f"{mha.num_parameters():,} (MHA)")
     with torch.no_grad():
-        t_mqa = median_time(lambda: mqa(seq))
-        t_mha = median_time(lambda: mha(seq))
+        t_mqa = median_seconds(lambda: mqa(seq), runs=5)
+        t_mha = median_seconds(lambda: mha(seq), runs=5)
     prompt = mmtok.pack(seq.unpack()[:8], mt.vocab)
     n = 256
     text_only = torch.full((mt.vocab.size,), float("-inf"))
     text_only[:mt.vocab.text_size] = 0.0  # the untrained model writes text in both runs (same work)
     plain = mqa.logits
     mqa.logits = lambda h: plain(h) + text_only
-    t_cache = median_time(lambda: mqa.generate(prompt, n, stop_at_eos=False), runs=3)
-    t_full = median_time(lambda: no_cache_generate(mqa, prompt, n), runs=3)
+    t_cache = median_seconds(lambda: mqa.generate(prompt, n, stop_at_eos=False))
+    t_full = median_seconds(lambda: no_cache_generate(mqa, prompt, n))
     print("| measurement | value |\n|---|---|")
     print(f"| forward, multi-query (kv_heads=1), tokens/s | {len(seq) / t_mqa:,.0f} |")
     print(f"| forward, multi-head baseline (kv_heads={cfg.heads}), tokens/s | {len(seq) / t_mha:,.0f} |")
