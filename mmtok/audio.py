@@ -102,7 +102,6 @@ class _MelStream:
         self._keep(_frames_to_features(x, k, p, self.fb, self.window))
         self.buf = self.buf[k * HOP_LENGTH:]
 
-
     def _keep(self, f: torch.Tensor) -> None:
         """Append features [k, n_mels] to one buffer that doubles when full. (A list of small kept tensors, each
         allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB, now 0.78.)"""

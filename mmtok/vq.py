@@ -73,9 +73,11 @@ def codes_segment(codes: torch.Tensor, vocab: Vocab, config: VQConfig, vq_model:
 class VQImageTokenizer:
     """Pictures <-> discrete codes through a :class:`~mmtok.vq_model.VQModel` (see the module docstring)."""
 
-    def __init__(self, model: VQModel, source: str = "<model>", record: dict | None = None) -> None:
+    def __init__(self, model: VQModel, source: str = "<model>", record: dict | None = None,
+                 image_size: int | None = None) -> None:
         self.model = model.eval()
-        self.config: VQConfig = model.cfg  # :meth:`at_size` may change its image_size (the model does not use it)
+        # the model's config, or with another picture side (see :meth:`at_size`; the convolutions do not use it)
+        self.config: VQConfig = model.cfg if image_size is None else replace(model.cfg, image_size=image_size)
         self.source = source
         self.record = record or {}
         s = self.config.image_size
@@ -133,12 +135,10 @@ class VQImageTokenizer:
 
         The encoder and decoder are convolutional, so any multiple of ``downsample`` works: 64 gives 8 x 8 codes
         instead of 32 x 32 (a quick check; quality is measured at the size the model was trained at,
-        ``self.record``). ``preprocess``, ``encode``, ``num_tokens`` and ``segment`` all follow the new size.
+        ``self.record``). ``preprocess``, ``encode``, ``num_tokens`` and ``segment`` all follow the new size; a
+        size that is not a positive multiple of ``downsample`` raises ``ConfigError``.
         """
-        out = VQImageTokenizer(self.model, self.source, self.record)
-        out.config = replace(self.config, image_size=image_size)  # ConfigError unless a multiple of downsample
-        out.image = ImageTokenizer(ImageConfig(size=image_size, aspect="crop", patch_size=self.config.downsample))
-        return out
+        return VQImageTokenizer(self.model, self.source, self.record, image_size)
 
     # --- the common face --------------------------------------------------------------------------------
     @property
