@@ -65,8 +65,8 @@ def main() -> None:
     mqa = mmtok.TinyDecoder(cfg).eval()
     mha = mmtok.TinyDecoder(replace(cfg, kv_heads=cfg.heads)).eval()
     counts = {m.label: int((seq.modality == m).sum()) for m in mmtok.Modality if (seq.modality == m).any()}
-    print(f"machine: {cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch "
-          f"{torch.__version__}; load average {os.getloadavg()[0]:.1f}")
+    print(f"machine: {cpu_name()}, {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
+          f"threads, torch {torch.__version__}; load average {os.getloadavg()[0]:.1f}")
     print(f"sequence: {len(seq)} tokens {counts}; model: {mqa.num_parameters():,} parameters (MQA), "
           f"{mha.num_parameters():,} (MHA)")
     with torch.no_grad():

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .errors import DecodeError, InputError, LimitError
-from .jpeg_scans import first_pass
+from . import jpeg_scans
 from .media import source_name
 
 __all__ = ["ImageSource", "LoadedImage", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
@@ -146,7 +146,7 @@ def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) ->
             first = pixels = None
             if (allow_first_pass and need is not None and need[0] <= oriented[0] and need[1] <= oriented[1]
                     and im.info.get("progressive")):
-                first = first_pass(data)  # shrunk by the draft margin or more: AC refinements can go (jpeg_scans)
+                first = jpeg_scans.first_pass(data)  # shrunk by the draft margin or more: luma refinements can go
             if first is not None:
                 pixels = _decode_jpeg(first, im.size)
             if pixels is None:
