@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 
 from .errors import InputError
@@ -34,7 +33,7 @@ from .sequence import Segment
 from .threads import one_torch_thread
 from .vocab import Modality, Vocab
 
-__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "view_boxes", "framed_blocks",
+__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes", "framed_blocks",
            "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
@@ -222,16 +221,27 @@ def _render(loaded: LoadedImage, view: View, background: tuple[int, int, int]) -
     x1, y1 = max(x0 + 1, min(w, round(view.box[2] * s))), max(y0 + 1, min(h, round(view.box[3] * s)))
     region = x[:, y0:y1, x0:x1]
     if region.shape[1:] != (ch, cw):
-        # torch's uint8 bicubic with antialias matches PIL's BICUBIC resize to within 1 level; the result keeps
-        # the decoded picture's channels-last strides, which the patch gather reads in runs
-        region = F.interpolate(region[None], size=(ch, cw), mode="bicubic", antialias=True)[0]
+        region = resize_bicubic(region, (ch, cw))
     else:
         region = region.clone()  # never hand out a view of the decoded buffer
     if (ch, cw) == view.canvas:
         return region
-    canvas = torch.tensor(background, dtype=torch.uint8)[:, None, None].repeat(1, *view.canvas)
+    canvas = torch.tensor(background, dtype=torch.uint8).repeat(*view.canvas, 1).permute(2, 0, 1)  # channels-last
     canvas[:, top:top + ch, left:left + cw] = region
     return canvas
+
+
+def resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 [c, h, w] -> uint8 [c, H, W], bicubic with antialias (timm's ViT default; torch's uint8 kernel,
+    within 1 level of PIL's ``BICUBIC``), the same pixels as ``F.interpolate(..., antialias=True)``.
+
+    The result has channels-last strides, which the patch gather reads in runs of p*c bytes. F.interpolate's
+    3-channel uint8 kernel writes planar CHW instead and takes longer doing so (0.21 vs 0.16 ms for 640x427 ->
+    224x224), so the kernel is called with a channels-last output buffer (benchmarks/RESULTS.md, images).
+    """
+    out = torch.empty(size[0], size[1], x.shape[0], dtype=x.dtype).permute(2, 0, 1)
+    torch.ops.aten._upsample_bicubic2d_aa.out(x[None], list(size), False, None, None, out=out[None])
+    return out
 
 
 def view_boxes(view: View, p: int) -> torch.Tensor:

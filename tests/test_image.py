@@ -334,3 +334,25 @@ def test_encode_runs_on_one_torch_thread_and_restores_the_count(monkeypatch):
     with pytest.raises(DecodeError):
         ImageTokenizer().encode(b"\x00garbage" * 10)
     assert seen == [1] and torch.get_num_threads() == before
+
+
+# --- resizing -----------------------------------------------------------------------------------------------
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 300), st.integers(1, 300), st.sampled_from(["hwc", "chw"]))
+def test_resize_bicubic_equals_interpolate(h, w, out_h, out_w, layout):
+    g = torch.Generator().manual_seed(h * 1000 + w)
+    x = torch.randint(0, 256, (h + 4, w + 6, 3), dtype=torch.uint8, generator=g)
+    x = x.permute(2, 0, 1) if layout == "hwc" else x.permute(2, 0, 1).contiguous()
+    region = x[:, 2:2 + h, 3:3 + w]  # a crop: strided like a view box of a decoded picture
+    got = mmtok.image.resize_bicubic(region, (out_h, out_w))
+    want = torch.nn.functional.interpolate(region[None], size=(out_h, out_w), mode="bicubic", antialias=True)[0]
+    assert torch.equal(got, want)
+    assert got.permute(1, 2, 0).is_contiguous()  # channels-last, what the patch gather reads in runs
+
+
+@pytest.mark.parametrize("photo", PHOTOS, ids=lambda p: p.name)
+def test_resize_is_within_one_level_of_pil_bicubic(photo):
+    pil = Image.open(photo).convert("RGB")
+    x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)
+    got = mmtok.image.resize_bicubic(x, (224, 224)).int()
+    want = torch.from_numpy(np.array(pil.resize((224, 224), Image.BICUBIC))).permute(2, 0, 1).int()
+    assert (got - want).abs().max() <= 1
