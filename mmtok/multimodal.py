@@ -108,11 +108,12 @@ class MultimodalTokenizer:
         return self._vq
 
     def vq_num_tokens(self, height: int, width: int) -> int:
-        """Codes for ``Image(..., as_="codes")`` of that size (from the VQ preset; no weights needed)."""
+        """Codes for ``Image(..., as_="codes")`` of that size (:func:`mmtok.vq.num_codes` of the VQ preset; no
+        weights needed)."""
+        from .vq import num_codes
         from .vq_model import VQ_PRESETS
 
-        self.image.num_tokens(height, width)  # validates the size
-        return VQ_PRESETS[self.layout.vq_model].grid ** 2
+        return num_codes(VQ_PRESETS[self.layout.vq_model], height, width)
 
     # --- encoding ---------------------------------------------------------------------------------------
     def segments(self, contents: Sequence[Any], limit: int | None = None) -> list[Segment]:

@@ -7,7 +7,8 @@ and training record; trained here by ``mmtok train-vq``). Weights load through s
   shorter side is resized to 256 and the centred square kept (the image path's ``fixed``/``crop`` policy, with
   its loader: EXIF, modes, limits, typed errors).
 - ``encode(img)`` -> int64 [32, 32] codes in ``0 .. codebook_size-1``; ``decode(codes)`` -> uint8 [3, 256, 256].
-- ``num_tokens(height, width)`` is THE count: (256 / downsample)^2 = 1024 for any input size.
+- ``num_tokens(height, width)`` is THE count, :func:`num_codes` (needs no weights): (256 / downsample)^2 = 1024
+  for any input size.
 - ``segment(codes, vocab)``: ``<start_of_image_codes>``, the codes as unified ids (``vocab.code_offset + code``,
   row by row), ``<end_of_image_codes>``; code (r, c) at 3D position (0, 1 + r, 1 + c); grid in the metadata.
 """
@@ -24,15 +25,28 @@ import torch
 from .bundled import asset_path
 from .errors import AssetError, InputError, SequenceError, VocabError
 from .image import ImageTokenizer
-from .image_plan import ImageConfig
+from .image_plan import ImageConfig, plan_image
 from .imageio import ImageSource
 from .sequence import Segment
 from .vocab import Modality, Vocab
 from .vq_model import VQ_PRESETS, VQConfig, VQModel
 
-__all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_positions"]
+__all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_positions", "num_codes"]
 
 DEFAULT_VQ = asset_path("vq", "vq-f8-4096.safetensors")
+
+
+def picture_config(config: VQConfig) -> ImageConfig:
+    """How a VQ model of ``config`` sees pictures: the centred square, resized to ``image_size``, in
+    ``downsample`` x ``downsample`` cells (the image path's ``fixed``/``crop`` policy)."""
+    return ImageConfig(size=config.image_size, aspect="crop", patch_size=config.downsample)
+
+
+def num_codes(config: VQConfig, height: int, width: int) -> int:
+    """THE code count of a ``height`` x ``width`` picture: (image_size / downsample)^2, whatever the size (the crop
+    policy makes it independent of it); the size is still checked like every image path's. Needs no weights."""
+    plan_image(height, width, picture_config(config))
+    return config.grid ** 2
 
 
 def codes_positions(h: int, w: int) -> torch.Tensor:
@@ -80,8 +94,7 @@ class VQImageTokenizer:
         self.config: VQConfig = model.cfg if image_size is None else replace(model.cfg, image_size=image_size)
         self.source = source
         self.record = record or {}
-        s = self.config.image_size
-        self.image = ImageTokenizer(ImageConfig(size=s, aspect="crop", patch_size=self.config.downsample))
+        self.image = ImageTokenizer(picture_config(self.config))
 
     # --- construction -----------------------------------------------------------------------------------
     @classmethod
@@ -154,9 +167,8 @@ class VQImageTokenizer:
         return self.config.grid, self.config.grid
 
     def num_tokens(self, height: int, width: int) -> int:
-        """THE code count for a ``height`` x ``width`` picture (the crop policy makes it independent of size)."""
-        self.image.num_tokens(height, width)  # validates the size like every image path
-        return self.config.grid ** 2
+        """THE code count for a ``height`` x ``width`` picture (:func:`num_codes`)."""
+        return num_codes(self.config, height, width)
 
     def preprocess(self, img: ImageSource) -> torch.Tensor:
         """uint8 [3, S, S]: shorter side resized to S (256), centred square kept."""

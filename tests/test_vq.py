@@ -55,6 +55,18 @@ def test_num_tokens_is_what_encode_makes_for_any_size(tok, h, w, seed, any_size)
     assert tok.num_tokens(*any_size) == tok.config.grid ** 2  # the crop policy: any picture gives the full grid
 
 
+@pytest.mark.parametrize("size", [(1, 1), (300, 451), (20000, 3)])
+def test_one_code_count_with_and_without_weights(tok, size):
+    from mmtok.vq_model import VQ_PRESETS
+
+    want = mmtok.vq.num_codes(VQ_PRESETS["vq-f8-4096"], *size)
+    assert want == tok.num_tokens(*size) == mmtok.MultimodalTokenizer().vq_num_tokens(*size) == 1024
+    assert tok.at_size(64).num_tokens(*size) == 64
+    for bad in [(0, 5), (5, -1)]:
+        with pytest.raises(mmtok.MmtokError):
+            mmtok.vq.num_codes(VQ_PRESETS["vq-f8-4096"], *bad)
+
+
 def test_at_size_shares_the_model_at_another_size(tok, vocab):
     small = tok.at_size(64)
     assert small.model is tok.model and tok.config.image_size == 256  # the original is unchanged
