@@ -33,8 +33,8 @@ from .sequence import Segment
 from .threads import one_torch_thread
 from .vocab import Modality, Vocab
 
-__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes", "framed_blocks",
-           "image_layout"]
+__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes",
+           "framed_blocks", "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
 # filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.jpeg_scans,
