@@ -212,7 +212,7 @@ def _run(pending: list[CorpusRow], output: Path, config: CorpusConfig, address: 
                             batch_size=config.batch_size, batch_format="pyarrow", num_cpus=1,
                             compute=ray.data.ActorPoolStrategy(size=workers))
         if progress:  # our bar replaces Ray Data's execution log lines
-            logging.getLogger("ray.data").setLevel(logging.ERROR)
+            data_log.setLevel(logging.ERROR)
         expected = Counter(r.index // config.shard_size for r in pending)
         parts: dict[int, list[pa.Table]] = {}
         got: Counter = Counter()

@@ -31,7 +31,7 @@ from .sequence import Segment
 from .vocab import Modality, Vocab
 from .vq_model import VQ_PRESETS, VQConfig, VQModel
 
-__all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_positions", "num_codes",
+__all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_segment_length", "codes_positions", "num_codes",
            "picture_config"]
 
 DEFAULT_VQ = asset_path("vq", "vq-f8-4096.safetensors")
