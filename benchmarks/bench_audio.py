@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 import mmtok
-from mmtok.audioio import stream_audio
-from mmtok.debian import default_cache
+from mmtok.media.audioio import stream_audio
+from mmtok.training.debian import default_cache
 from peak_memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def main() -> None:
     fe = WhisperFeatureExtractor(feature_size=80)
     fe_np = WhisperFeatureExtractor(feature_size=80)
     fe_np._torch_extract_fbank_features = fe_np._np_extract_fbank_features  # force the NumPy path
-    from mmtok.audio import _filters
+    from mmtok.audio.tokenizer import _filters
 
     filters = _filters("whisper-80")[0].numpy()
     tok = mmtok.AudioTokenizer()

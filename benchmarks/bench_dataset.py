@@ -34,9 +34,9 @@ import pyarrow as pa
 import torch
 
 import mmtok
-from mmtok.data import CorpusConfig, tokenize_corpus
-from mmtok.data_corpus import RowError, encode_row, read_corpus
-from mmtok.data_shards import RESULT_SCHEMA, sequence_record, write_shard
+from mmtok.data.pipeline import CorpusConfig, tokenize_corpus
+from mmtok.data.corpus import RowError, encode_row, read_corpus
+from mmtok.data.shards import RESULT_SCHEMA, sequence_record, write_shard
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"

@@ -22,10 +22,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from mmtok.debian import default_cache
+from mmtok.training.debian import default_cache
 from peak_memory import peak_rss_mb
-from mmtok.video import VideoConfig, _frames
-from mmtok.video_index import open_video, read_index, sample_rule
+from mmtok.video.tokenizer import VideoConfig, _frames
+from mmtok.video.index import open_video, read_index, sample_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,7 +98,7 @@ STRATEGIES = {"mmtok": mmtok_strategy, "decode everything": decode_everything, "
 
 
 def peak_mb(path: Path) -> tuple[float, float]:
-    return peak_rss_mb("from mmtok.video import sample_frames", "sample_frames(sys.argv[1], 16)", path)
+    return peak_rss_mb("from mmtok.video.tokenizer import sample_frames", "sample_frames(sys.argv[1], 16)", path)
 
 
 def main() -> None:

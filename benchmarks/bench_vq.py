@@ -3,15 +3,15 @@
 Run: .venv/bin/python benchmarks/bench_vq.py [--weights assets/vq/vq-f8-4096.safetensors]
 
 Images: two sets of 50 uint8 256x256 images, both from the 5 Lomiri wallpapers held out from training
-(mmtok.vq_train.HELD_OUT, never seen in training):
+(mmtok.training.vq.HELD_OUT, never seen in training):
 - "centre crops" (issue 6's protocol: 256x256 centre crops): with only 5 held-out photos, each photo's centre
   crop at 10 scales — the centred square of side (short side) x 256 / s resized to 256x256 (bicubic,
   antialiased), for s = 256, 320, 384, 448, 512, 576, 640, 768, 896, 1024; at s = 256 that is the picture
   ``VQImageTokenizer.preprocess`` makes (which decodes the JPEG at a reduced draft scale: the benchmark prints
   the mean difference);
-- "training eval set": the 50 crops the training record was evaluated on (mmtok.vq_train.eval_crops: centre and
+- "training eval set": the 50 crops the training record was evaluated on (mmtok.training.vq.eval_crops: centre and
   one seeded random crop at short sides 256, 384, 512, 768, 1024).
-Metrics: mmtok.vq_train.evaluate (torchmetrics PSNR / SSIM on the 8-bit reconstructions, codes used over the 50).
+Metrics: mmtok.training.vq.evaluate (torchmetrics PSNR / SSIM on the 8-bit reconstructions, codes used over the 50).
 
 Speed, median of 3 runs after a warm-up, images/s, with torch's default threads (2 here) and again with one
 (on a shared machine two spinning OpenMP threads can lose more than they gain):
@@ -35,9 +35,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mmtok.imageio import load_image
-from mmtok.vq import DEFAULT_VQ, VQImageTokenizer
-from mmtok.vq_train import eval_crops, evaluate, photo_files
+from mmtok.media.imageio import load_image
+from mmtok.vq.tokenizer import DEFAULT_VQ, VQImageTokenizer
+from mmtok.training.vq import eval_crops, evaluate, photo_files
 
 SCALES = (256, 320, 384, 448, 512, 576, 640, 768, 896, 1024)
 

@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 
 import mmtok
-from mmtok import pictures
-from mmtok.audioio import stream_audio
-from mmtok.files import file_content
-from mmtok.imageio import load_image
+from mmtok.multimodal import pictures
+from mmtok.media.audioio import stream_audio
+from mmtok.multimodal.files import file_content
+from mmtok.media.imageio import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"

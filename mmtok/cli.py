@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError, MmtokError
-from .sequence import DEFAULT_MAX_LENGTH, TokenSequence
+from .core.sequence import DEFAULT_MAX_LENGTH, TokenSequence
 
 __all__ = ["main", "items_to_contents", "summary_table"]
 
@@ -33,7 +33,7 @@ _PATHLIKE = re.compile(r"^(\S*/\S*|\S+\.[A-Za-z0-9]{1,5})$")  # a/b or name.ext,
 
 def items_to_contents(items: list[str], codes: bool = False) -> list:
     """Command-line items -> prompt pieces (text, or mmtok.Image / Video / Audio for files)."""
-    from .files import file_content
+    from .multimodal.files import file_content
 
     out: list = []
     for item in items:
@@ -80,7 +80,7 @@ def summary_table(seq: TokenSequence) -> str:
 def _tokenizer(layout: str, max_length: int = DEFAULT_MAX_LENGTH):
     from dataclasses import replace
 
-    from .multimodal import LAYOUTS, MultimodalTokenizer
+    from .multimodal.tokenizer import LAYOUTS, MultimodalTokenizer
 
     if layout not in LAYOUTS:
         raise InputError(f"unknown layout {layout!r}; use one of {', '.join(sorted(LAYOUTS))}")
@@ -102,7 +102,7 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
 
 
 def _cmd_budget(args: argparse.Namespace) -> int:
-    from .budget import MODEL_PRESETS, budget, format_budget
+    from .multimodal.budget import MODEL_PRESETS, budget, format_budget
 
     models = [m.strip() for m in args.models.split(",")] if args.models else list(MODEL_PRESETS)
     print(format_budget(budget(items_to_contents(args.items), models, _tokenizer(args.layout))))
@@ -110,7 +110,7 @@ def _cmd_budget(args: argparse.Namespace) -> int:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from .outputs import write_contents
+    from .multimodal.outputs import write_contents
 
     seq = TokenSequence.load(args.dir)
     tok = _tokenizer(args.layout, seq.max_length)
@@ -121,7 +121,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _cmd_dataset(args: argparse.Namespace) -> int:
-    from .data import CorpusConfig, tokenize_corpus
+    from .data.pipeline import CorpusConfig, tokenize_corpus
 
     given = {"layout": args.layout, "shard_size": args.shard_size, "batch_size": args.batch_size,
              "workers": args.workers, "truncate": args.truncate or None}
@@ -133,7 +133,7 @@ def _cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def _cmd_roundtrip(args: argparse.Namespace) -> int:
-    from .files import file_kind
+    from .multimodal.files import file_kind
 
     tok = _tokenizer(args.layout)
     path = Path(args.file)
@@ -158,7 +158,7 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     elif kind == "video":
         import torch
 
-        from .video import sample_frames
+        from .video.tokenizer import sample_frames
 
         tokens = tok.video.encode(path)
         frames, _ = sample_frames(path, tok.video.config.num_frames)
@@ -177,7 +177,7 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
 def _decoder_roundtrip(path: Path, kind: str, out: str | None, image_size: int | None = None) -> int:
     if kind != "image":
         raise InputError(f"{path} is {kind}; the decoder round trip writes images: give a picture (JPEG, PNG, ...)")
-    from .outputs import write_png
+    from .multimodal.outputs import write_png
     from .roundtrip import decoder_roundtrip
 
     r = decoder_roundtrip(path, image_size=image_size)
@@ -257,8 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="run the Gradio demo (see demos/app.py for its options)", add_help=False)
     dm.add_argument("rest", nargs=argparse.REMAINDER)
     dm.set_defaults(func=_cmd_demo)
-    for name, module, helptext in (("train-text", "text_train", "rebuild the bundled SentencePiece model"),
-                                   ("train-vq", "vq_train", "train the VQ image tokenizer")):
+    for name, module, helptext in (("train-text", "training.text", "rebuild the bundled SentencePiece model"),
+                                   ("train-vq", "training.vq", "train the VQ image tokenizer")):
         p = sub.add_parser(name, help=helptext, add_help=False)
         p.add_argument("rest", nargs=argparse.REMAINDER)
         p.set_defaults(func=_cmd_train(module))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .imageio import ImageSource
+from .media.imageio import ImageSource
 
 __all__ = ["image_report", "decoder_roundtrip", "decoder_config"]
 
@@ -20,7 +20,7 @@ def image_report(img: ImageSource, tokenizer=None) -> dict:
     """
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-    from .vq import VQImageTokenizer
+    from .vq.tokenizer import VQImageTokenizer
 
     tok = tokenizer or VQImageTokenizer.default()
     original = tok.preprocess(img)
@@ -40,7 +40,7 @@ def decoder_config(vocab, seq):
     """The round trip's decoder (about 1.6 M parameters) for sequences like ``seq`` (it sets the feature widths):
     width 128, 3 layers, 4 query heads sharing 1 key/value head (multi-query), GeGLU 256, 3D M-RoPE, and a
     16-wide factorized table for the 32,768 text pieces (codes and special tokens get full-width embeddings)."""
-    from .decoder import DecoderConfig
+    from .decoder.model import DecoderConfig
 
     return DecoderConfig(vocab=vocab, width=128, layers=3, heads=4, kv_heads=1, mlp_hidden=256, text_embed_dim=16,
                          feature_dims=tuple((k, v.shape[1]) for k, v in seq.features.items()))
@@ -73,12 +73,12 @@ def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture 
 
     from tqdm import tqdm
 
-    from .contents import Image
+    from .multimodal.contents import Image
     from .errors import LimitError
-    from .decoder import TinyDecoder
-    from .multimodal import MultimodalTokenizer
-    from .sequence import Segment, pack, sequential_positions
-    from .vocab import Modality
+    from .decoder.model import TinyDecoder
+    from .multimodal.tokenizer import MultimodalTokenizer
+    from .core.sequence import Segment, pack, sequential_positions
+    from .core.vocab import Modality
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mmtok
-from mmtok.audio import AudioConfig, AudioTokenizer, log_mel
-from mmtok.audio_presets import PRESETS, min_samples, num_frames
-from mmtok.audioio import stream_audio
+from mmtok.audio.tokenizer import AudioConfig, AudioTokenizer, log_mel
+from mmtok.audio.presets import PRESETS, min_samples, num_frames
+from mmtok.media.audioio import stream_audio
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
 
 from sounds import ASSETS, FORMATS, tone, write_audio
@@ -66,7 +66,7 @@ def test_kaldi_preset_is_torchaudio_fbank():
 @settings(max_examples=15)
 @given(cuts=st.lists(st.integers(1, 9000), min_size=1, max_size=12), extra=st.integers(0, 5000))
 def test_chunked_equals_unchunked(preset, cuts, extra):
-    from mmtok.audio import _MelStream
+    from mmtok.audio.tokenizer import _MelStream
 
     x = tone(0.2 + extra / 16000 + sum(cuts) / 16000, 16000)[0]
     whole = log_mel(torch.from_numpy(x), preset)

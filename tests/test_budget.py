@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import mmtok
 from mmtok import Audio, Image, Video
-from mmtok.budget import MODEL_PRESETS, _mmtok, _Media
+from mmtok.multimodal.budget import MODEL_PRESETS, _mmtok, _Media
 from mmtok.errors import ConfigError, InputError
 
 from images import gradient
@@ -174,4 +174,4 @@ def test_segment_length_of_each_module_equals_its_segment(tok):
     sound = tok.audio.encode(ROOT / "assets/audio/guit_em9.flac")
     assert tok.audio.segment_length(sound.duration) == len(tok.audio.segment(sound, vocab).input_ids)
     codes = torch.zeros(32, 32, dtype=torch.int64)
-    assert mmtok.vq.codes_segment_length(32 * 32) == len(tok.vq.segment(codes, vocab).input_ids)
+    assert mmtok.vq.tokenizer.codes_segment_length(32 * 32) == len(tok.vq.segment(codes, vocab).input_ids)

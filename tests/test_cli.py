@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import mmtok
-from mmtok.imageio import load_image
+from mmtok.media.imageio import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "assets" / "examples" / "multilingual.txt"

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image as PILImage
 
 import mmtok
-import mmtok.data
+import mmtok.data.pipeline
 from mmtok.cli import main as cli_main
-from mmtok.data import CorpusConfig, iter_sequences, read_errors, tokenize_corpus
-from mmtok.files import file_content
+from mmtok.data.pipeline import CorpusConfig, iter_sequences, read_errors, tokenize_corpus
+from mmtok.multimodal.files import file_content
 
 from images import encoded, gradient
 from sounds import tone, write_audio
@@ -102,7 +102,7 @@ def test_mixed_corpus_equals_single_process(ray_local, corpus, expected, tmp_pat
 def test_interrupted_run_resumes_without_duplicates(ray_local, corpus, tmp_path, monkeypatch):
     out = tmp_path / "out"
     config = CorpusConfig(shard_size=2, batch_size=1, workers=2)
-    real = mmtok.data.write_shard
+    real = mmtok.data.pipeline.write_shard
     calls = []
 
     def write_then_die(output, k, sequences, errors):
@@ -112,10 +112,10 @@ def test_interrupted_run_resumes_without_duplicates(ray_local, corpus, tmp_path,
             raise KeyboardInterrupt
         real(output, k, sequences, errors)
 
-    monkeypatch.setattr(mmtok.data, "write_shard", write_then_die)
+    monkeypatch.setattr(mmtok.data.pipeline, "write_shard", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         tokenize_corpus(corpus, out, config)
-    monkeypatch.setattr(mmtok.data, "write_shard", real)
+    monkeypatch.setattr(mmtok.data.pipeline, "write_shard", real)
     before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("shard-*")}
     assert sorted(before) == ["shard-00000.parquet", "shard-00001.parquet"]
     assert not (out / "summary.json").exists()

@@ -10,7 +10,7 @@ import torch
 
 import mmtok
 from mmtok import DecoderConfig, Modality, Segment, TinyDecoder, Vocab, grid_positions, pack, sequential_positions
-from mmtok.decoder import Attention, rope_angles
+from mmtok.decoder.model import Attention, rope_angles
 
 VOCAB = Vocab(text_size=200, image_codes=1024)
 PATCH = 12  # feature width of the toy image segments
@@ -30,7 +30,7 @@ def toy_sequence(seed: int = 0, n_text: int = 7, grid: tuple[int, int] = (3, 4))
     img_pos = torch.cat([torch.zeros(3, 1, dtype=torch.int64), grid_positions(1, h, w) + torch.tensor([[0], [1], [1]]),
                          torch.tensor([[0], [h + 1], [w + 1]])], 1)
     image = Segment(Modality.IMAGE, img_ids, img_pos, torch.randn(h * w, PATCH, generator=g))
-    codes = mmtok.vq.codes_segment(torch.randint(0, 1024, (2, 2), generator=g), VOCAB,
+    codes = mmtok.vq.tokenizer.codes_segment(torch.randint(0, 1024, (2, 2), generator=g), VOCAB,
                                    mmtok.VQConfig(image_size=16, codebook_size=1024))
     ctrl = [Segment(Modality.CONTROL, torch.tensor([i]), sequential_positions(1)) for i in (VOCAB.bos_id, VOCAB.eos_id)]
     return pack([ctrl[0], text(n_text), image, text(3), codes, ctrl[1]], VOCAB)

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 import mmtok
-from mmtok.files import file_content
+from mmtok.multimodal.files import file_content
 
 from demo_server import ART, ROOT, demo_server
 
@@ -135,7 +135,7 @@ def test_compose_provenance_reaches_every_token_of_a_long_span(page, tok):
 
 def test_image_tab_counts_follow_the_policy(page, tok):
     open_tab(page, "Image")
-    h, w = mmtok.imageio.load_image(IMG).pixels.shape[1:]
+    h, w = mmtok.media.imageio.load_image(IMG).pixels.shape[1:]
     assert count(page, "image-count") == mmtok.ImageTokenizer(mmtok.ImageConfig()).num_tokens(h, w)
     for policy in ("dynamic", "tiles"):
         page.get_by_label(policy).check()
@@ -165,7 +165,7 @@ def test_audio_tab(page, tok):
 def test_codes_tab(page, tok):
     open_tab(page, "Codes")
     page.click("#codes-go")
-    assert count(page, "codes-count") == tok.vq_num_tokens(*mmtok.imageio.load_image(CODES).pixels.shape[1:])
+    assert count(page, "codes-count") == tok.vq_num_tokens(*mmtok.media.imageio.load_image(CODES).pixels.shape[1:])
     page.screenshot(path=str(ART / "demo-codes.png"), full_page=True)
 
 
@@ -206,7 +206,7 @@ def test_decoder_round_trip_shows_progress_and_the_codes_match(page, tok):
     import torch
     from PIL import Image as PILImage
 
-    from mmtok.decoder import TinyDecoder
+    from mmtok.decoder.model import TinyDecoder
     from mmtok.roundtrip import decoder_config
 
     open_tab(page, "Decoder")

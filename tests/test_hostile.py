@@ -1,5 +1,5 @@
 """A hostile corpus, generated here (no committed binaries), through the same door users take: a file path ->
-``mmtok.files.file_content`` -> ``MultimodalTokenizer.encode``. Every case ends in a correct result or an
+``mmtok.multimodal.files.file_content`` -> ``MultimodalTokenizer.encode``. Every case ends in a correct result or an
 ``MmtokError`` whose message names the file and says what to do — never another exception type, never a hang
 (each case runs under a time limit), never unbounded memory, never a silent truncation.
 
@@ -23,7 +23,7 @@ import pytest
 from PIL import Image as PILImage
 
 import mmtok
-from mmtok.audioio import stream_audio
+from mmtok.media.audioio import stream_audio
 from mmtok.errors import ContextLengthError, DecodeError, InputError, LimitError
 
 from images import encoded, exif_rotated_jpeg, gradient, png_header_only
@@ -238,7 +238,7 @@ def _encode_file(path: str, conn) -> None:
     """In a child of the fork server: ``file_content`` -> ``encode``, then send (outcome, MB of peak memory added).
 
     The outcome is ("ok", [(modality, length) per span]), (MmtokError class name, message) or ("bug", ...)."""
-    from mmtok.files import file_content
+    from mmtok.multimodal.files import file_content
 
     tok = mmtok.MultimodalTokenizer(LAYOUT)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB; right after the fork: the server's size
@@ -256,7 +256,7 @@ def _encode_file(path: str, conn) -> None:
 def run_case():
     # The server imports these once; every case is a fork of it (no per-case start-up, and no parent threads).
     # Python 3.11's server ignores the parent's sys.path when it preloads, so it is told where this file is.
-    _CTX.set_forkserver_preload(["mmtok", "mmtok.files", "mmtok.audioio", "av", "PIL.Image", "test_hostile"])
+    _CTX.set_forkserver_preload(["mmtok", "mmtok.multimodal.files", "mmtok.media.audioio", "av", "PIL.Image", "test_hostile"])
     with pytest.MonkeyPatch.context() as env:
         env.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")])))
         multiprocessing.forkserver.ensure_running()

@@ -57,7 +57,7 @@ def test_num_tokens_matches_encode(policy, w, h):
 
 @given(w=st.integers(1, 200_000), h=st.integers(1, 200_000), lo=st.integers(1, 300), extra=st.integers(0, 3000))
 def test_dynamic_grid_bounds(w, h, lo, extra):
-    rows, cols, clamped = mmtok.image_plan.dynamic_grid(h, w, 16, lo, lo + extra)
+    rows, cols, clamped = mmtok.image.plan.dynamic_grid(h, w, 16, lo, lo + extra)
     assert rows >= 1 and cols >= 1 and lo <= rows * cols <= lo + extra
     if not clamped and lo * 4 <= lo + extra:
         # with room in the bounds the grid keeps the aspect ratio to within about one patch per side
@@ -95,7 +95,7 @@ def test_tiles_follow_gemini_rule():
 
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 64))
 def test_capped_tile_grid_is_the_largest_within_the_cap(rows, cols, cap):
-    from mmtok.image_plan import capped_tile_grid
+    from mmtok.image.plan import capped_tile_grid
 
     r, c = capped_tile_grid(rows, cols, cap)
     assert 1 <= r <= rows and 1 <= c <= cols and r * c <= cap
@@ -164,7 +164,7 @@ def test_normalization_round_trips_every_byte():
 def test_known_norms_match_timm():
     import timm
 
-    for name, (mean, std) in mmtok.image_plan.KNOWN_VIT_NORMS.items():
+    for name, (mean, std) in mmtok.image.plan.KNOWN_VIT_NORMS.items():
         cfg = timm.models.get_pretrained_cfg(name)
         assert tuple(cfg.mean) == mean and tuple(cfg.std) == std
 
@@ -224,7 +224,7 @@ def test_jpeg_fast_path_equals_pil(monkeypatch, source, orientation):
     orientation, full size and drafted; and the fast path is really taken."""
     import simplejpeg
 
-    import mmtok.imageio as imageio
+    import mmtok.media.imageio as imageio
 
     photo = next(p for p in PHOTOS if p.name == "rocket.jpg").read_bytes()
     data = {"photo": photo, "grey": encoded(Image.open(io.BytesIO(photo)).convert("L"), "JPEG"),
@@ -289,7 +289,7 @@ def test_config_is_validated(kw, message):
 # --- timm and sequences -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("policy", ["fixed-squash", "dynamic", "tiles"])
 def test_embed_equals_timm_patch_embed(policy):
-    from mmtok.vit import create_vit
+    from mmtok.image.vit import create_vit
 
     tok = TOKS[policy]
     tokens = tok.encode(PHOTOS[1])
@@ -343,7 +343,7 @@ def test_resize_bicubic_equals_interpolate(h, w, out_h, out_w, layout):
     x = torch.randint(0, 256, (h + 4, w + 6, 3), dtype=torch.uint8, generator=g)
     x = x.permute(2, 0, 1) if layout == "hwc" else x.permute(2, 0, 1).contiguous()
     region = x[:, 2:2 + h, 3:3 + w]  # a crop: strided like a view box of a decoded picture
-    got = mmtok.image.resize_bicubic(region, (out_h, out_w))
+    got = mmtok.image.tokenizer.resize_bicubic(region, (out_h, out_w))
     want = torch.nn.functional.interpolate(region[None], size=(out_h, out_w), mode="bicubic", antialias=True)[0]
     assert torch.equal(got, want)
     assert got.permute(1, 2, 0).is_contiguous()  # channels-last, what the patch gather reads in runs
@@ -353,6 +353,6 @@ def test_resize_bicubic_equals_interpolate(h, w, out_h, out_w, layout):
 def test_resize_is_within_one_level_of_pil_bicubic(photo):
     pil = Image.open(photo).convert("RGB")
     x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)
-    got = mmtok.image.resize_bicubic(x, (224, 224)).int()
+    got = mmtok.image.tokenizer.resize_bicubic(x, (224, 224)).int()
     want = torch.from_numpy(np.array(pil.resize((224, 224), Image.BICUBIC))).permute(2, 0, 1).int()
     assert (got - want).abs().max() <= 1

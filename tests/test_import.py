@@ -16,7 +16,7 @@ def test_import_is_light():
 
 
 def test_data_imports_ray_only_to_run():
-    """mmtok.data (the scale extra) reads and writes shards with pyarrow; Ray loads when a corpus is tokenized."""
+    """mmtok.data.pipeline (the scale extra) reads and writes shards with pyarrow; Ray loads when a corpus is tokenized."""
     code = "import sys, mmtok.data; print('ray' in sys.modules, 'pyarrow' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -11,8 +11,8 @@ from PIL import Image
 
 from mmtok import ImageConfig, ImageTokenizer
 from mmtok.errors import DecodeError
-from mmtok.imageio import load_image
-from mmtok.jpeg_scans import first_pass, segments
+from mmtok.media.imageio import load_image
+from mmtok.media.jpeg_scans import first_pass, segments
 
 from images import PHOTOS
 

@@ -144,7 +144,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40
 def test_any_mutated_manifest_loads_or_is_refused(tmp_path_factory, data):
     """Fuzz: replace any one node of a real manifest with any JSON value; loading gives back a valid sequence
     (the change was harmless) or raises an MmtokError — never another exception."""
-    from mmtok.manifest import from_manifest
+    from mmtok.core.manifest import from_manifest
 
     img = VOCAB.placeholder(Modality.IMAGE)
     tok = mmtok.TextTokenizer.default()

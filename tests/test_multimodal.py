@@ -102,7 +102,7 @@ def test_batch_and_bad_pieces(tok):
     with pytest.raises(ConfigError, match="unknown layout"):
         MultimodalTokenizer("gemini-2")
     with pytest.raises(ConfigError, match="already registered"):
-        mmtok.multimodal.register_layout(mmtok.LayoutPreset("gemini-like"))
+        mmtok.multimodal.tokenizer.register_layout(mmtok.LayoutPreset("gemini-like"))
 
 
 def test_every_token_has_provenance(tok, mixed):

@@ -1,10 +1,10 @@
-"""mmtok.pictures draws what tokenization did; the pictures have the right sizes and mark what they claim."""
+"""mmtok.multimodal.pictures draws what tokenization did; the pictures have the right sizes and mark what they claim."""
 
 import numpy as np
 import torch
 
 import mmtok
-from mmtok import pictures
+from mmtok.multimodal import pictures
 
 
 def test_patch_grid_outlines_and_highlights():
@@ -20,7 +20,7 @@ def test_patch_grid_outlines_and_highlights():
 def test_image_boxes_from_the_tokenizer_cover_the_original():
     tok = mmtok.ImageTokenizer(mmtok.ImageConfig(resize="dynamic"))
     tokens = tok.encode("assets/images/chelsea.png")
-    pic = pictures.patch_grid(mmtok.imageio.load_image("assets/images/chelsea.png").pixels, tok.patch_boxes(tokens))
+    pic = pictures.patch_grid(mmtok.media.imageio.load_image("assets/images/chelsea.png").pixels, tok.patch_boxes(tokens))
     assert pic.size == (451, 300)
 
 

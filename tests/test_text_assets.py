@@ -4,8 +4,8 @@ import hashlib
 import json
 
 import mmtok
-from mmtok import text_train
-from mmtok.text import DEFAULT_TEXT_MODEL
+from mmtok.training import text as text_train
+from mmtok.text.tokenizer import DEFAULT_TEXT_MODEL
 
 
 def test_model_matches_training_record():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import mmtok
 from mmtok import Modality
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
-from mmtok.video import VideoConfig, VideoTokenizer, sample_frames
+from mmtok.video.tokenizer import VideoConfig, VideoTokenizer, sample_frames
 
 from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 

@@ -57,14 +57,14 @@ def test_num_tokens_is_what_encode_makes_for_any_size(tok, h, w, seed, any_size)
 
 @pytest.mark.parametrize("size", [(1, 1), (300, 451), (20000, 3)])
 def test_one_code_count_with_and_without_weights(tok, size):
-    from mmtok.vq_model import VQ_PRESETS
+    from mmtok.vq.model import VQ_PRESETS
 
-    want = mmtok.vq.num_codes(VQ_PRESETS["vq-f8-4096"], *size)
+    want = mmtok.vq.tokenizer.num_codes(VQ_PRESETS["vq-f8-4096"], *size)
     assert want == tok.num_tokens(*size) == mmtok.MultimodalTokenizer().vq_num_tokens(*size) == 1024
     assert tok.at_size(64).num_tokens(*size) == 64
     for bad in [(0, 5), (5, -1)]:
         with pytest.raises(mmtok.MmtokError):
-            mmtok.vq.num_codes(VQ_PRESETS["vq-f8-4096"], *bad)
+            mmtok.vq.tokenizer.num_codes(VQ_PRESETS["vq-f8-4096"], *bad)
 
 
 def test_at_size_shares_the_model_at_another_size(tok, vocab):
@@ -117,7 +117,7 @@ def test_image_report(tok):
 
 
 def test_weights_load_with_safetensors_only(tmp_path, tok):
-    from mmtok.vq_train import export
+    from mmtok.training.vq import export
 
     export(tok.model, tmp_path / "m.safetensors", {"note": "test"})
     back = VQImageTokenizer.from_pretrained(tmp_path / "m.safetensors")
@@ -166,7 +166,7 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     """Three steps straight == two steps, an interruption, and one more step (weights bit for bit)."""
     from safetensors.torch import load_file
 
-    from mmtok import vq_train
+    from mmtok.training import vq as vq_train
 
     common = ["--photos", str(ROOT / "assets/images"), "--held-out", "rocket.jpg", "--batch", "2", "--steps", "3",
               "--eval-every", "1000", "--checkpoint-every", "1"]
@@ -189,7 +189,7 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
 
 def test_the_shipped_model():
     """The bundled weights load (safetensors + JSON), carry their training record, and reconstruct a photo."""
-    from mmtok.vq import DEFAULT_VQ
+    from mmtok.vq.tokenizer import DEFAULT_VQ
 
     vq = VQImageTokenizer.default()
     assert vq.config == mmtok.VQ_PRESETS["vq-f8-4096"] and DEFAULT_VQ.stat().st_size <= 20 * 2**20
@@ -215,7 +215,7 @@ def assert_one_line_error(r, *needles):
 
 
 def test_train_vq_bad_photo_folders(tmp_path):
-    from mmtok.vq_train import photo_files
+    from mmtok.training.vq import photo_files
 
     empty, one = tmp_path / "empty", tmp_path / "one"
     empty.mkdir(), one.mkdir()
@@ -249,7 +249,7 @@ def fake_wallpapers(cache: Path, names: list[str]) -> Path:
 @pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb (Debian)")
 def test_train_vq_wallpaper_missing_from_the_package(tmp_path):
     from mmtok.errors import AssetError
-    from mmtok.vq_train import HELD_OUT, photo_files
+    from mmtok.training.vq import HELD_OUT, photo_files
 
     root = fake_wallpapers(tmp_path / "mmtok/photos", ["Bridge_by_Sander_Klootwijk.jpg", *HELD_OUT[1:]])
     missing = root / "usr/share/backgrounds" / HELD_OUT[0]
@@ -278,7 +278,7 @@ def test_sources_cover_exactly_the_photos_of_the_training_record():
 
 
 def test_debian_copyright_parser(tmp_path):
-    from mmtok.vq_sources import debian_copyright
+    from mmtok.training.vq_sources import debian_copyright
 
     (tmp_path / "copyright").write_text(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
@@ -292,13 +292,13 @@ def test_debian_copyright_parser(tmp_path):
 
 def test_sources_file_is_what_train_vq_writes_from_the_package(tmp_path):
     """Regenerated from the unpacked Debian package (when it is in the cache), the sources file is unchanged."""
-    from mmtok.debian import default_cache
-    from mmtok.vq_sources import WALLPAPER_PACKAGE
+    from mmtok.training.debian import default_cache
+    from mmtok.training.vq_sources import WALLPAPER_PACKAGE
 
     cache = default_cache("photos")
     if not (cache / "x" / WALLPAPER_PACKAGE).is_dir():
         pytest.skip(f"{WALLPAPER_PACKAGE} is not unpacked in {cache} (mmtok train-vq --sources-only fetches it)")
-    from mmtok import vq_train
+    from mmtok.training import vq as vq_train
 
     assert vq_train.main(["--sources-only", "--export", str(tmp_path / "vq-f8-4096.safetensors")]) == 0
     written = (tmp_path / "vq-f8-4096.sources.json").read_text()

@@ -1,0 +1,6 @@
+"""Audio tokens: 16 kHz log-mel features (Whisper, USM / Gemma 3n, Kaldi front ends), streamed."""
+
+from .presets import PRESETS, SAMPLE_RATE, AudioConfig, MelPreset
+from .tokenizer import AudioTokenizer, AudioTokens, log_mel
+
+__all__ = ["AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "PRESETS", "MelPreset", "SAMPLE_RATE"]

@@ -1,0 +1,190 @@
+"""Saving and loading a TokenSequence: ``manifest.json`` (JSON, no tensors) + ``features.safetensors``.
+
+The manifest holds the ids, modalities, positions, spans with their metadata, the vocabulary layout and any
+truncation record; feature values go to safetensors (never pickle). Loading trusts nothing: it rebuilds the
+sequence from its spans with :func:`mmtok.pack` and refuses a manifest whose stored fields disagree with that,
+whose ids leave the vocabulary, whose features disagree with the placeholders, or whose features file lies
+outside the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ManifestError, MmtokError
+from .sequence import Segment, TokenSequence, pack
+from .vocab import PLACEHOLDERS, Modality, Vocab
+
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "save", "load"]
+
+MANIFEST_FORMAT = "mmtok.sequence/1"
+MANIFEST_FILE = "manifest.json"
+FEATURES_FILE = "features.safetensors"
+
+
+def to_manifest(seq: TokenSequence) -> dict:
+    """Everything of ``seq`` as JSON-serializable values, features as ``{label: {shape, dtype}}`` only."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "vocab": seq.vocab.describe(),
+        "max_length": seq.max_length,
+        "length": len(seq),
+        "truncation": seq.truncation,
+        "input_ids": seq.input_ids.tolist(),
+        "modality": seq.modality.tolist(),
+        "positions": seq.positions.tolist(),
+        "positions_3d": seq.positions_3d.tolist(),
+        "spans": [s.describe() for s in seq.spans],
+        "features": {k: {"shape": list(v.shape), "dtype": str(v.dtype).removeprefix("torch.")}
+                     for k, v in seq.features.items()},
+        "features_file": FEATURES_FILE if seq.features else None,
+    }
+
+
+def save(seq: TokenSequence, directory: str | Path) -> None:
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    manifest = to_manifest(seq)
+    if seq.features:
+        save_file({k: v.contiguous() for k, v in seq.features.items()}, str(d / FEATURES_FILE),
+                  metadata={"format": MANIFEST_FORMAT})
+    (d / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, allow_nan=False))
+
+
+def load(directory: str | Path, vocab: Vocab | None = None) -> TokenSequence:
+    d = Path(directory)
+    path = d / MANIFEST_FILE
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestError(f"{path} does not exist; give the folder that TokenSequence.save wrote") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ManifestError(f"{path} is not a readable JSON manifest: {e}") from None
+    try:
+        return from_manifest(manifest, _load_features(d, manifest), vocab)
+    except ManifestError as e:
+        raise ManifestError(f"{path}: {e}") from None
+    except MmtokError as e:  # ids out of range, placeholder mismatch, ... found while rebuilding
+        raise ManifestError(f"{path}: {e}") from None
+
+
+def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab | None = None) -> TokenSequence:
+    """Rebuild a sequence from a manifest dict and its feature tensors, checking every field."""
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ManifestError(f"not an mmtok sequence manifest (format must be {MANIFEST_FORMAT!r})")
+    described = Vocab.from_description(manifest.get("vocab"))
+    if vocab is not None and vocab != described:
+        raise ManifestError(f"the manifest was made with {described} but {vocab} was given; load it with the "
+                            f"tokenizer that wrote it")
+    vocab = described
+    max_length = manifest.get("max_length")
+    input_ids = _int_tensor(manifest, "input_ids", 1)
+    modality = _int_tensor(manifest, "modality", 1)
+    positions = _int_tensor(manifest, "positions", 1)
+    positions_3d = _int_tensor(manifest, "positions_3d", 2)
+    L = len(input_ids)
+    if manifest.get("length") != L or len(modality) != L or len(positions) != L or positions_3d.shape != (3, L):
+        raise ManifestError(f"field lengths disagree: length={manifest.get('length')!r}, input_ids {L}, "
+                            f"modality {len(modality)}, positions {len(positions)}, positions_3d "
+                            f"{tuple(positions_3d.shape)}")
+    declared = manifest.get("features")
+    if not isinstance(declared, dict) or set(declared) != set(features):
+        shown = sorted(map(str, declared)) if isinstance(declared, dict) else repr(declared)
+        raise ManifestError(f"the manifest declares features {shown} but the features file holds {sorted(features)}")
+    for label, spec in declared.items():
+        t = features[label]
+        if not isinstance(spec, dict) or spec.get("shape") != list(t.shape) or spec.get("dtype") != str(
+                t.dtype).removeprefix("torch."):
+            raise ManifestError(f"features {label!r}: the manifest says {spec!r} but the file holds "
+                                f"{tuple(t.shape)} {t.dtype}")
+    segments, spans = [], manifest.get("spans")
+    if not isinstance(spans, list):
+        raise ManifestError("'spans' must be a list")
+    taken = {m.label: 0 for m in PLACEHOLDERS}
+    expected_start = 0
+    for i, s in enumerate(spans):
+        if not isinstance(s, dict):
+            raise ManifestError(f"span {i} must be a dict")
+        m = Modality.parse(s.get("modality"))
+        start, length, offset, nf = (s.get(k) for k in ("start", "length", "offset", "num_features"))
+        if not all(type(v) is int and v >= 0 for v in (start, length, offset, nf)):
+            raise ManifestError(f"span {i}: start, length, offset and num_features must be ints >= 0")
+        if start != expected_start or start + length > L:
+            raise ManifestError(f"span {i} covers tokens {start}..{start + length} but spans must tile "
+                                f"0..{L} in order (expected start {expected_start})")
+        expected_start = start + length
+        f = None
+        if nf:
+            if m not in PLACEHOLDERS or m.label not in features:
+                raise ManifestError(f"span {i} ({m.label}) claims {nf} feature rows but has no features")
+            k = taken[m.label]
+            f = features[m.label][k:k + nf]
+            if len(f) != nf:
+                raise ManifestError(f"span {i} ({m.label}) claims feature rows {k}..{k + nf} but only "
+                                    f"{len(features[m.label])} exist")
+            taken[m.label] = k + nf
+        pos = positions_3d[:, start:start + length] - offset
+        if length and int(pos.min()) != 0:
+            raise ManifestError(f"span {i}: offset {offset} does not match its positions_3d")
+        meta = s.get("meta", {})
+        if not isinstance(meta, dict):
+            raise ManifestError(f"span {i}: meta must be a dict")
+        segments.append(Segment(m, input_ids[start:start + length], pos, f, meta))
+    if expected_start != L:
+        raise ManifestError(f"spans cover tokens 0..{expected_start} but the sequence has {L}")
+    for label, used in taken.items():
+        if label in features and used != len(features[label]):
+            raise ManifestError(f"{len(features[label])} {label} feature rows are stored but spans use {used}")
+    if type(max_length) is not int or max_length < L:
+        raise ManifestError(f"max_length {max_length!r} must be an int >= the length {L}")
+    seq = pack(segments, vocab, max_length)
+    truncation = manifest.get("truncation")
+    if truncation is not None and not isinstance(truncation, dict):
+        raise ManifestError("'truncation' must be null or a dict")
+    for name, stored in (("modality", modality), ("positions", positions), ("positions_3d", positions_3d)):
+        if not torch.equal(getattr(seq, name), stored):
+            raise ManifestError(f"stored {name} disagree with the ones its spans imply; the manifest was edited")
+    if [s.offset for s in seq.spans] != [s["offset"] for s in spans] or [
+            s.num_features for s in seq.spans] != [s["num_features"] for s in spans]:
+        raise ManifestError("span offsets or feature counts disagree with the ids and positions")
+    return TokenSequence(seq.input_ids, seq.modality, seq.positions, seq.positions_3d, seq.spans, seq.features,
+                         vocab, max_length, truncation)
+
+
+def _int_tensor(manifest: dict, key: str, dims: int) -> torch.Tensor:
+    value = manifest.get(key)
+    try:
+        t = torch.tensor(value)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ManifestError(f"{key!r} must be a {dims}-D list of ints") from None
+    if t.numel() == 0:
+        t = t.to(torch.int64).reshape((0,) if dims == 1 else (3, 0))
+    if t.dtype != torch.int64 or t.dim() != dims:
+        raise ManifestError(f"{key!r} must be a {dims}-D list of ints, got {t.dim()}-D {t.dtype}")
+    return t
+
+
+def _load_features(d: Path, manifest: Any) -> dict[str, torch.Tensor]:
+    name = manifest.get("features_file") if isinstance(manifest, dict) else None
+    if name is None:
+        return {}
+    if not isinstance(name, str) or name != Path(name).name or name in ("", ".", ".."):
+        raise ManifestError(f"features_file {name!r} must be a plain file name inside the manifest's folder")
+    path = d / name
+    if path.resolve().parent != d.resolve():
+        raise ManifestError(f"features_file {name!r} resolves outside the manifest's folder; refusing to open it")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise ManifestError(f"features file {path} is missing; copy it with the manifest") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ManifestError(f"features file {path} is not valid safetensors: {e}") from None

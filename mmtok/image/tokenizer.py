@@ -1,0 +1,295 @@
+"""Image tokens: ViT 16x16 patches at fixed, dynamic and tiled resolution, with an exact round trip.
+
+``ImageTokenizer(ImageConfig(...))`` turns any real picture into normalized patch vectors and back:
+
+- ``preprocess(img)`` -> uint8 [3, H, W]: the processed picture (for ``tiles``, the tile mosaic).
+- ``encode(img)`` -> :class:`ImageTokens` with ``patches`` float32 [N, p*p*3] (pixel-major ``(p1 p2 c)``
+  order, normalized by the timm preset's mean/std), ``grid`` (rows, cols) of each block, processed and
+  original sizes.
+- ``decode(tokens)`` -> uint8 [3, H, W], equal to ``preprocess(img)`` bit for bit.
+- ``num_tokens(height, width)`` is THE count (it calls :func:`~mmtok.image_plan.plan_image`).
+- ``patch_boxes(tokens)`` -> float [N, 4] boxes (x0, y0, x1, y1) in ORIGINAL pixels; NaN for patches that show
+  only padding.
+- ``embed(tokens)`` -> float [N, D] through a timm ViT's patch projection and (resampled) position embedding.
+- ``segment(tokens, vocab)`` -> a :class:`~mmtok.sequence.Segment` for :func:`mmtok.pack`.
+
+Resizing is bicubic with antialiasing (timm's ViT default) on 8-bit RGB through torch's uint8 kernel, which
+matches PIL's ``BICUBIC`` to within one level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import torch
+from einops import rearrange
+
+from ..errors import InputError
+from .plan import ImageConfig, ImagePlan, View, plan_image
+from ..media.imageio import ImageSource, LoadedImage, load_image
+from ..core.sequence import Segment
+from ..core.threads import one_torch_thread
+from ..core.vocab import Modality, Vocab
+
+__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes",
+           "framed_blocks", "image_layout"]
+
+# JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
+# filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.jpeg_scans,
+# ImageConfig.first_pass), which is what makes it faster: its cost is entropy decoding, which no DCT scale reduces.
+# Tolerance against a full decode, per photo and policy: benchmarks/RESULTS.md (bench_image.py --tolerance).
+DRAFT_OVERSAMPLE = 3
+
+
+@dataclass(frozen=True, eq=False)
+class ImageTokens:
+    """The patch tokens of one picture.
+
+    ``patches`` float32 [N, p*p*3]; ``grid`` (rows, cols) of each block (the whole picture, or one tile / the
+    thumbnail); ``num_blocks`` 1, or 1 + tiles; sizes are (height, width).
+    """
+
+    patches: torch.Tensor
+    grid: tuple[int, int]
+    num_blocks: int
+    processed_size: tuple[int, int]
+    original_size: tuple[int, int]
+    plan: ImagePlan = field(repr=False)
+    source: str = ""
+
+
+class ImageTokenizer:
+    """ViT patch tokens for pictures; see the module docstring."""
+
+    def __init__(self, config: ImageConfig | None = None) -> None:
+        self.config = config or ImageConfig()
+        if not isinstance(self.config, ImageConfig):
+            raise InputError(f"config must be an ImageConfig, got {type(self.config).__name__}")
+        mean, std = self.config.norm
+        p = self.config.patch_size
+        # Per element of a (p1 p2 c) patch vector: normalized = u * scale + shift, u in 0..255.
+        scale = 1.0 / (255.0 * torch.tensor(std, dtype=torch.float64))
+        shift = -torch.tensor(mean, dtype=torch.float64) / torch.tensor(std, dtype=torch.float64)
+        self._scale = scale.repeat(p * p).float()
+        self._shift = shift.repeat(p * p).float()
+        self._std255 = (255.0 * torch.tensor(std, dtype=torch.float64)).repeat(p * p).float()
+        self._mean255 = (255.0 * torch.tensor(mean, dtype=torch.float64)).repeat(p * p).float()
+        self._vit = None
+
+    # --- the formula ------------------------------------------------------------------------------------
+    def plan(self, height: int, width: int) -> ImagePlan:
+        return plan_image(height, width, self.config)
+
+    def num_tokens(self, height: int, width: int) -> int:
+        """THE image token count: patch tokens for a ``height`` x ``width`` picture (markers not included)."""
+        return plan_image(height, width, self.config).num_patches
+
+    def segment_length(self, height: int, width: int) -> int:
+        """Tokens of the image segment (:meth:`segment`): the patches plus the markers of :func:`image_layout`."""
+        plan = self.plan(height, width)
+        return plan.num_patches + plan.num_markers
+
+    # --- pixels -----------------------------------------------------------------------------------------
+    def load(self, img: ImageSource, name: str | None = None) -> tuple[LoadedImage, ImagePlan]:
+        """Load a picture and plan it (JPEGs decode at a reduced DCT scale when every view allows it)."""
+        cfg = self.config
+        loaded = load_image(img, max_pixels=cfg.max_pixels, background=cfg.background,
+                            draft=self._draft_size if cfg.draft else None, first_pass=cfg.first_pass, name=name)
+        w, h = loaded.size
+        return loaded, plan_image(h, w, cfg)
+
+    def _draft_size(self, width: int, height: int) -> tuple[int, int]:
+        """The smallest decoded (width, height): every view still a downscale by at least DRAFT_OVERSAMPLE."""
+        plan = plan_image(height, width, self.config)
+        need_w = max(v.content[3] * width / (v.box[2] - v.box[0]) for v in plan.views)
+        need_h = max(v.content[2] * height / (v.box[3] - v.box[1]) for v in plan.views)
+        return math.ceil(need_w * DRAFT_OVERSAMPLE), math.ceil(need_h * DRAFT_OVERSAMPLE)
+
+    def render(self, loaded: LoadedImage, plan: ImagePlan) -> list[torch.Tensor]:
+        """Every view of ``plan`` as uint8 [3, H, W] (one view, or thumbnail + mosaic for tiles)."""
+        return [_render(loaded, v, self.config.background) for v in plan.views]
+
+    def preprocess(self, img: ImageSource) -> torch.Tensor:
+        """The processed picture, uint8 [3, H, W] (for ``tiles``: the tile mosaic)."""
+        loaded, plan = self.load(img)
+        return self.render(loaded, plan)[-1]
+
+    def preprocess_views(self, img: ImageSource) -> list[torch.Tensor]:
+        """All processed views, uint8 [3, h, w] each (``tiles``: the thumbnail, then the mosaic)."""
+        loaded, plan = self.load(img)
+        return self.render(loaded, plan)
+
+    # --- the common face --------------------------------------------------------------------------------
+    def encode(self, img: ImageSource) -> ImageTokens:
+        with one_torch_thread():  # a picture's few small ops: see mmtok.threads
+            loaded, plan = self.load(img)
+            return self.tokenize_views(self.render(loaded, plan), plan, loaded.source)
+
+    def encode_batch(self, imgs: Sequence[ImageSource]) -> list[ImageTokens]:
+        """Encode several pictures; views of equal size are normalized and cut into patches in one batch."""
+        loads = [self.load(img) for img in imgs]
+        views = [self.render(loaded, plan) for loaded, plan in loads]
+        out: list[ImageTokens | None] = [None] * len(loads)
+        groups: dict[tuple, list[int]] = {}
+        for i, (_, plan) in enumerate(loads):
+            groups.setdefault(tuple((v.canvas, v.tiles) for v in plan.views), []).append(i)
+        for key, members in groups.items():
+            per_view = [self._patchify(torch.stack([views[i][k] for i in members]), tiles)
+                        for k, (_, tiles) in enumerate(key)]  # each (B, n, d)
+            patches = torch.cat(per_view, dim=1)
+            for j, i in enumerate(members):
+                loaded, plan = loads[i]
+                out[i] = self._finish(patches[j], plan, loaded.source)
+        return out  # type: ignore[return-value]
+
+    def decode(self, tokens: ImageTokens) -> torch.Tensor:
+        """Patches -> the processed picture, uint8 [3, H, W] (for ``tiles``: the mosaic)."""
+        return self.decode_views(tokens)[-1]
+
+    def decode_views(self, tokens: ImageTokens) -> list[torch.Tensor]:
+        """Patches -> every view, uint8 [3, h, w]. Values outside what ``encode`` makes are clamped to 0..255."""
+        p = self.config.patch_size
+        u = (tokens.patches * self._std255 + self._mean255).round_().clamp_(0, 255).to(torch.uint8)
+        out, start = [], 0
+        for v in tokens.plan.views:
+            n = (v.canvas[0] // p) * (v.canvas[1] // p)
+            tr, tc = v.tiles
+            out.append(rearrange(u[start:start + n], "(tr tc h w) (p1 p2 c) -> c (tr h p1) (tc w p2)", tr=tr, tc=tc,
+                                 h=v.canvas[0] // p // tr, w=v.canvas[1] // p // tc, p1=p, p2=p))
+            start += n
+        return out
+
+    # --- provenance and embedding -----------------------------------------------------------------------
+    def patch_boxes(self, tokens: ImageTokens) -> torch.Tensor:
+        """Each patch's box (x0, y0, x1, y1) in ORIGINAL pixels, float64 [N, 4]; NaN rows for pure padding."""
+        return torch.cat([view_boxes(v, self.config.patch_size) for v in tokens.plan.views])
+
+    def embed(self, tokens: ImageTokens, model=None) -> torch.Tensor:
+        """float [N, D]: the timm ViT's patch projection plus its position embedding resampled to each block's
+        grid (what the ViT blocks would read, without the class token). ``model`` defaults to
+        ``mmtok.vit.create_vit(config.vit_model)``."""
+        from .vit import create_vit, embed_patches
+
+        if model is None:
+            if self._vit is None:
+                self._vit = create_vit(self.config.vit_model, patch_size=self.config.patch_size)
+            model = self._vit
+        return embed_patches(model, tokens.patches, tokens.grid, tokens.num_blocks)
+
+    # --- sequences --------------------------------------------------------------------------------------
+    def segment(self, tokens: ImageTokens, vocab: Vocab, source: str | None = None) -> Segment:
+        """An image segment: <start_of_image>, blocks of placeholders split by <tile_separator>, <end_of_image>.
+
+        3D positions (relative): block b's patch (r, c) at (b, 1 + r, 1 + c); see :func:`framed_blocks`.
+        """
+        ids, pos = image_layout(tokens.plan, vocab)
+        meta = tokens.plan.describe() | {"source": source if source is not None else tokens.source,
+                                         "image_config": asdict(self.config)}
+        return Segment(Modality.IMAGE, ids, pos, tokens.patches, meta)
+
+    # --- internals --------------------------------------------------------------------------------------
+    def _patchify(self, x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
+        """uint8 [B, 3, H, W] -> normalized float32 [B, n, p*p*3] in tile-major, then row-major order."""
+        p = self.config.patch_size
+        # channels-last first (free when x already is), then one strided copy gathers the patches in runs of
+        # p*3 bytes and converts to float; the reshapes around it are views
+        hwc = rearrange(x, "b c h w -> b h w c").contiguous()
+        v = rearrange(hwc, "b (tr h p1) (tc w p2) c -> b tr tc h w p1 p2 c", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
+        u = torch.empty(v.shape, dtype=torch.float32).copy_(v)
+        return rearrange(u, "b tr tc h w p1 p2 c -> b (tr tc h w) (p1 p2 c)").mul_(self._scale).add_(self._shift)
+
+    def tokenize_views(self, views: list[torch.Tensor], plan: ImagePlan, source: str) -> ImageTokens:
+        """Rendered views (uint8 [3, h, w] each, from :meth:`render`) -> their patch tokens."""
+        per_view = [self._patchify(v[None], view.tiles)[0] for v, view in zip(views, plan.views)]
+        patches = per_view[0] if len(per_view) == 1 else torch.cat(per_view)
+        return self._finish(patches, plan, source)
+
+    def _finish(self, patches: torch.Tensor, plan: ImagePlan, source: str) -> ImageTokens:
+        assert len(patches) == plan.num_patches, "the plan and the patches disagree"
+        return ImageTokens(patches, plan.block, plan.num_blocks, plan.views[-1].canvas, plan.original, plan, source)
+
+
+def _render(loaded: LoadedImage, view: View, background: tuple[int, int, int]) -> torch.Tensor:
+    """One view as uint8 [3, H, W]: the box of the picture resized (bicubic, antialiased) into the content area."""
+    top, left, ch, cw = view.content
+    x = loaded.pixels  # (3, h, w), possibly decoded at a reduced scale
+    h, w = x.shape[1:]
+    s = loaded.scale
+    x0, y0 = min(w - 1, round(view.box[0] * s)), min(h - 1, round(view.box[1] * s))
+    x1, y1 = max(x0 + 1, min(w, round(view.box[2] * s))), max(y0 + 1, min(h, round(view.box[3] * s)))
+    region = x[:, y0:y1, x0:x1]
+    if region.shape[1:] != (ch, cw):
+        region = resize_bicubic(region, (ch, cw))
+    else:
+        region = region.clone()  # never hand out a view of the decoded buffer
+    if (ch, cw) == view.canvas:
+        return region
+    canvas = torch.tensor(background, dtype=torch.uint8).repeat(*view.canvas, 1).permute(2, 0, 1)  # channels-last
+    canvas[:, top:top + ch, left:left + cw] = region
+    return canvas
+
+
+def resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 [c, h, w] -> uint8 [c, H, W], bicubic with antialias (timm's ViT default; torch's uint8 kernel,
+    within 1 level of PIL's ``BICUBIC``), the same pixels as ``F.interpolate(..., antialias=True)``.
+
+    The result has channels-last strides, which the patch gather reads in runs of p*c bytes. F.interpolate's
+    3-channel uint8 kernel writes planar CHW instead and takes longer doing so (0.21 vs 0.16 ms for 640x427 ->
+    224x224), so the kernel is called with a channels-last output buffer (benchmarks/RESULTS.md, images).
+    """
+    out = torch.empty(size[0], size[1], x.shape[0], dtype=x.dtype).permute(2, 0, 1)
+    torch.ops.aten._upsample_bicubic2d_aa.out(x[None], list(size), False, None, None, out=out[None])
+    return out
+
+
+def view_boxes(view: View, p: int) -> torch.Tensor:
+    """Boxes (x0, y0, x1, y1) in original pixels of a view's p x p patches, float64 [n, 4], in token order; NaN rows
+    for patches that show only padding."""
+    H, W = view.canvas
+    tr, tc = view.tiles
+    top, left, ch, cw = view.content
+    x0, y0, x1, y1 = view.box
+    ys = torch.arange(H // p, dtype=torch.float64) * p
+    xs = torch.arange(W // p, dtype=torch.float64) * p
+    # clip each patch's canvas rectangle to the content, then map content pixels to original pixels
+    cy0, cy1 = ys.clamp(top, top + ch), (ys + p).clamp(top, top + ch)
+    cx0, cx1 = xs.clamp(left, left + cw), (xs + p).clamp(left, left + cw)
+    sy, sx = (y1 - y0) / ch, (x1 - x0) / cw
+    oy0, oy1 = y0 + (cy0 - top) * sy, y0 + (cy1 - top) * sy
+    ox0, ox1 = x0 + (cx0 - left) * sx, x0 + (cx1 - left) * sx
+    R, C = len(ys), len(xs)
+    boxes = torch.stack([ox0.expand(R, C), oy0[:, None].expand(R, C), ox1.expand(R, C), oy1[:, None].expand(R, C)], -1)
+    empty = (cy1 <= cy0)[:, None] | (cx1 <= cx0)[None, :]
+    boxes[empty] = float("nan")
+    return rearrange(boxes, "(tr h) (tc w) k -> (tr tc h w) k", tr=tr, tc=tc)
+
+
+def framed_blocks(plan: ImagePlan, vocab: Vocab, open_name: str, close_name: str, placeholder: int,
+                  t0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids [n] and relative 3D positions [3, n] of one picture framed by two markers.
+
+    The opening marker sits at (t0, 0, 0); block b's patch (r, c) at (t0 + b, 1 + r, 1 + c); the
+    <tile_separator> before block b at (t0 + b, 0, 0); the closing marker at (t0 + blocks - 1, 1 + rows, 1 + cols).
+    """
+    rows, cols = plan.block
+    nb, n = plan.num_blocks, rows * cols
+    sep = vocab.special("<tile_separator>")
+    r = torch.arange(rows).repeat_interleave(cols)
+    c = torch.arange(cols).repeat(rows)
+    ids, pos = [torch.tensor([vocab.special(open_name)])], [torch.tensor([[t0], [0], [0]])]
+    for b in range(nb):
+        if b:
+            ids.append(torch.tensor([sep]))
+            pos.append(torch.tensor([[t0 + b], [0], [0]]))
+        ids.append(torch.full((n,), placeholder))
+        pos.append(torch.stack([torch.full((n,), t0 + b), 1 + r, 1 + c]))
+    ids.append(torch.tensor([vocab.special(close_name)]))
+    pos.append(torch.tensor([[t0 + nb - 1], [1 + rows], [1 + cols]]))
+    return torch.cat(ids), torch.cat(pos, 1).long()
+
+
+def image_layout(plan: ImagePlan, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids and relative 3D positions of an image segment (:func:`framed_blocks` with the image markers)."""
+    return framed_blocks(plan, vocab, "<start_of_image>", "<end_of_image>", vocab.placeholder(Modality.IMAGE))

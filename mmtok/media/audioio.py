@@ -1,0 +1,231 @@
+"""Audio in: any common file through PyAV, or a waveform tensor plus its rate, as 16 kHz mono float32 chunks.
+
+- Mono is the mean of all channels (LFE included), taken at the source rate before resampling.
+- Files go through one FFmpeg filter graph while decoding (float -> mean of the channels -> libswresample to
+  16 kHz -> chunks), so memory stays bounded and no Python runs per decoded frame beyond handing it on; tensors and
+  arrays resample with ``torchaudio.functional.resample``. Both resamplers are tested to agree.
+- NaN or infinite samples in a file are found after resampling (they survive it): the error names the first
+  one's position in the 16 kHz audio.
+- Errors name the input: a missing, empty, corrupt or truncated file (a WAV or FLAC whose header promises more
+  than is there), no audio stream, zero samples, NaN or infinite samples, or more than ``max_duration``.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator, Union
+
+import numpy as np
+import torch
+
+from ..audio.presets import SAMPLE_RATE
+from ..errors import DecodeError, InputError, LimitError
+from .container import source_name, open_media
+
+__all__ = ["AudioSource", "AudioInfo", "stream_audio"]
+
+AudioSource = Union[str, Path, bytes, BinaryIO, torch.Tensor, np.ndarray]
+
+
+@dataclass
+class AudioInfo:
+    """Facts about the input, filled while streaming (``samples`` is final once the stream ends)."""
+
+    source: str
+    source_rate: int = 0
+    channels: int = 0
+    codec: str = ""
+    samples: int = 0  # 16 kHz mono samples produced
+    resampler: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def stream_audio(src: AudioSource, *, sample_rate: int | None, max_duration: float, chunk_seconds: float,
+                 info: AudioInfo | None = None, name: str | None = None) -> Iterator[np.ndarray]:
+    """Yield 16 kHz mono float32 chunks of about ``chunk_seconds``; fills ``info`` as it goes."""
+    name = name or source_name(src)
+    info = info if info is not None else AudioInfo(name)
+    info.source = name
+    if isinstance(src, (torch.Tensor, np.ndarray)):
+        yield from _from_waveform(src, sample_rate, name, max_duration, chunk_seconds, info)
+    else:
+        if sample_rate is not None:
+            raise InputError(f"{name}: sample_rate is only for waveform tensors; files carry their own rate")
+        yield from _from_file(src, name, max_duration, chunk_seconds, info)
+
+
+def _from_waveform(x, sample_rate, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
+    import torchaudio.functional as AF
+
+    x = torch.as_tensor(x)
+    if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate < 1:
+        raise InputError(f"{name}: a waveform needs its sample_rate as a positive int (Hz), got {sample_rate!r}")
+    if not x.is_floating_point():
+        raise InputError(f"{name}: waveforms must be float in [-1, 1], got {x.dtype}; divide int16 audio by 32768")
+    if x.dim() == 1:
+        x = x[None]
+    if x.dim() != 2:
+        raise InputError(f"{name}: a waveform must be [samples] or [channels, samples], got {tuple(x.shape)}")
+    if x.shape[1] == 0:
+        raise InputError(f"{name} has 0 samples; give audio with content")
+    _check_finite(x, name, sample_rate)
+    seconds = x.shape[1] / sample_rate
+    if seconds > max_duration:
+        raise LimitError(f"{name} lasts {seconds:.1f} s, more than max_duration={max_duration:.0f} s; raise "
+                         f"AudioConfig(max_duration=...)")
+    info.source_rate, info.channels, info.codec = sample_rate, x.shape[0], "tensor"
+    mono = x.float().mean(0)
+    if sample_rate != SAMPLE_RATE:
+        mono = AF.resample(mono, sample_rate, SAMPLE_RATE)
+        info.resampler = "torchaudio.functional.resample"
+    step = int(chunk_seconds * SAMPLE_RATE)
+    out = mono.numpy()
+    for i in range(0, len(out), step):
+        chunk = out[i:i + step]
+        info.samples += len(chunk)
+        yield chunk
+
+
+def _check_finite(x, name: str, rate: int, offset: int = 0) -> None:
+    """Raise naming the first non-finite sample of x [..., samples] (index ``offset`` + i at ``rate`` Hz)."""
+    bad = ~torch.isfinite(torch.as_tensor(x))
+    if bad.any():
+        i = int(bad.nonzero()[:, -1].min()) + offset
+        raise InputError(f"{name} holds NaN or infinite samples (first at sample {i}, {i / rate:.3f} s at {rate} Hz)"
+                         f"; replace them with finite values (numpy.nan_to_num) or re-export the audio")
+
+
+def _open(src, name):
+    if isinstance(src, (str, Path)) and Path(src).is_file():
+        _check_wav_header(Path(src), name)
+        _check_ogg_end(Path(src), name)
+    return open_media(src, name, "audio")
+
+
+def _check_ogg_end(path: Path, name: str) -> None:
+    """An Ogg file must end with a whole page carrying the end-of-stream flag; a cut file ends without one (and
+    FFmpeg decodes what is there without complaint, its duration estimate shrinking with the file)."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"OggS":
+            return
+        fh.seek(max(0, size - 65_307))  # the longest Ogg page is 27 + 255 + 255 * 255 bytes
+        tail = fh.read()
+    k = tail.rfind(b"OggS")
+    while k >= 0:
+        head = tail[k:k + 27]
+        if len(head) == 27 and head[4] == 0:  # stream structure version 0: a page header
+            n = head[26]
+            lacing = tail[k + 27:k + 27 + n]
+            end = k + 27 + n + sum(lacing)
+            if len(lacing) == n and end == len(tail):
+                if not head[5] & 0x04:
+                    break  # a whole last page, but the stream was not closed
+                return
+        k = tail.rfind(b"OggS", 0, k)
+    raise DecodeError(f"{name} is truncated: it does not end with a complete Ogg page marking the end of the "
+                      f"stream; re-export or re-download it")
+
+
+def _check_wav_header(path: Path, name: str) -> None:
+    """A WAV whose data chunk declares more bytes than the file holds is truncated (FFmpeg reads it quietly)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    i = 12
+    while i + 8 <= len(head):
+        cid, size = head[i:i + 4], struct.unpack("<I", head[i + 4:i + 8])[0]
+        if cid == b"data":
+            if size not in (0, 0xFFFFFFFF) and i + 8 + size > path.stat().st_size:
+                raise DecodeError(f"{name} is truncated: its WAV header declares {size:,} bytes of samples but the file "
+                                  f"ends after {path.stat().st_size - i - 8:,}; re-export or re-download it")
+            return
+        i += 8 + size + (size & 1)
+
+
+def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
+    import av
+
+    container, stream = _open(src, name)
+    try:
+        rate = stream.codec_context.sample_rate or stream.rate
+        if not rate:
+            raise DecodeError(f"{name}: the audio stream has no sample rate; re-encode the file")
+        declared = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+        if declared and declared > max_duration:
+            raise LimitError(f"{name} lasts {declared:.1f} s by its header, more than max_duration={max_duration:.0f} "
+                             f"s; raise AudioConfig(max_duration=...)")
+        info.source_rate, info.codec = int(rate), stream.codec_context.name
+        info.channels = stream.codec_context.channels
+        info.resampler = "ffmpeg libswresample" if rate != SAMPLE_RATE else ""
+        limit, step = int(max_duration * rate) + 1, int(chunk_seconds * SAMPLE_RATE)
+        graph, shape, n_in = None, None, 0
+        try:
+            for frame in container.decode(stream):
+                this = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if this != shape:  # the first frame, or the layout changed mid-stream: a graph for the new shape
+                    # (the resampler restarts there, so what follows may shift by under one 16 kHz sample)
+                    if graph is not None:
+                        yield from _run(graph, None, name, info)
+                    graph, shape = _mono_16k_graph(frame, step), this
+                n_in += frame.samples
+                if n_in > limit:
+                    raise LimitError(f"{name} lasts more than max_duration={max_duration:.0f} s; raise "
+                                     f"AudioConfig(max_duration=...)")
+                yield from _run(graph, frame, name, info)
+            if graph is not None:
+                yield from _run(graph, None, name, info)
+        except av.FFmpegError as e:
+            raise DecodeError(f"{name}: decoding failed ({e})"
+                              f"; the file is corrupt or truncated: re-export or re-download it") from None
+        if n_in == 0:
+            raise DecodeError(f"{name} contains no audio samples; give audio with content")
+        got = n_in / rate
+        if declared and got < declared - max(0.05, 0.01 * declared):
+            raise DecodeError(f"{name} is truncated: its header says {declared:.2f} s but only {got:.2f} s could be "
+                              f"decoded; re-export or re-download it")
+        info.extra["source_samples"] = n_in
+    finally:
+        container.close()
+
+
+def _mono_16k_graph(frame, step: int):
+    """An FFmpeg filter graph for decoded frames shaped like ``frame``: float planar -> mono as the mean of all
+    channels (pan) -> 16 kHz (aresample: libswresample with its default filter) -> float32 mono frames of ``step``
+    samples (the last one shorter). All of it runs in C, without Python per decoded frame."""
+    import av
+
+    n = len(frame.layout.channels)
+    g = av.filter.Graph()
+    chain = [g.add("abuffer", sample_rate=str(frame.sample_rate), sample_fmt=frame.format.name,
+                   channel_layout=frame.layout.name, time_base=str(frame.time_base or f"1/{frame.sample_rate}")),
+             g.add("aformat", sample_fmts="fltp"),  # mix in float: the mean is not rounded to the input's integers
+             g.add("pan", "mono|c0=" + "+".join(f"{1 / n!r}*c{i}" for i in range(n))),
+             g.add("aresample", str(SAMPLE_RATE)),
+             g.add("aformat", sample_fmts="flt", channel_layouts="mono", sample_rates=str(SAMPLE_RATE)),
+             g.add("asetnsamples", nb_out_samples=str(step), pad="0"),
+             g.add("abuffersink")]
+    for a, b in zip(chain, chain[1:]):
+        a.link_to(b)
+    g.configure()
+    return g
+
+
+def _run(graph, frame, name: str, info: AudioInfo) -> Iterator[np.ndarray]:
+    """Push one decoded frame (None: the end) into the graph; yield the 16 kHz chunks that are ready."""
+    import av
+
+    graph.push(frame)
+    while True:
+        try:
+            out = graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+        mono = out.to_ndarray()[0]  # (1, n) packed mono -> (n,)
+        if not np.isfinite(mono).all():
+            _check_finite(mono, name, SAMPLE_RATE, info.samples)
+        info.samples += len(mono)
+        yield mono

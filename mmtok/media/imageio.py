@@ -1,0 +1,266 @@
+"""Loading any real image as 8-bit RGB: paths, bytes, PIL images, numpy HWC and torch CHW arrays.
+
+Rules (documented in the README and tested):
+- EXIF orientation is applied, so "original pixels" mean the picture as a viewer shows it.
+- Modes: 1/L/P/RGB/CMYK/YCbCr/LAB/HSV convert to RGB through PIL; images with alpha (RGBA, LA, PA, P with a
+  transparency key, RGBa) are composited on ``background`` (white by default); 16-bit grey (``I;16*``, 16-bit
+  PNG opened as ``I``) maps to 8 bits by rounding ``v / 257`` (so 65535 -> 255 exactly). Float images (``F``) and
+  ``I`` images outside 0..65535 are refused.
+- A header that claims more than ``max_pixels`` raises :class:`~mmtok.errors.LimitError` before any pixel is
+  decoded (decompression-bomb guard). Corrupt or truncated files raise :class:`~mmtok.errors.DecodeError`
+  naming the file.
+- JPEGs may be decoded at a reduced DCT scale (PIL ``draft``) when the caller asks for a smaller size: the
+  decoded image is never smaller than asked, and ``LoadedImage.scale`` records the scale.
+- On request (``first_pass``, as ``ImageConfig(first_pass=True)``, the default, asks), a progressive RGB/grey
+  JPEG shrunk by the draft margin or more decodes without its luma AC refinement scans (:mod:`mmtok.jpeg_scans`):
+  within a stated tolerance, and ``LoadedImage.first_pass`` records it.
+- 8-bit RGB and greyscale JPEGs decode through simplejpeg (the same libjpeg-turbo as PIL, same settings, same
+  DCT scale, so the same pixels bit for bit — tested) straight into a numpy array, which saves PIL's copy of the
+  decoded picture. Anything libjpeg-turbo merely warns about (a corrupt or truncated stream) goes back to PIL,
+  whose verdict stands.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+import torch
+
+from ..errors import DecodeError, InputError, LimitError
+from . import jpeg_scans
+from .container import source_name
+
+__all__ = ["ImageSource", "LoadedImage", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 100 Mpx; PIL's own bomb error (2 x 89.5 Mpx) is converted as well
+DEFAULT_BACKGROUND = (255, 255, 255)
+ImageSource = Union[str, Path, bytes, "PIL.Image.Image", np.ndarray, torch.Tensor]  # noqa: F821
+
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that transpose width and height
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An RGB picture ready for resizing.
+
+    ``pixels`` uint8 [3, h, w] (a view of the decoded buffer; treat as read-only), possibly decoded at a reduced
+    scale; ``size`` is (width, height) of the ORIGINAL picture after EXIF orientation; ``scale`` = decoded width /
+    original width (1.0 unless JPEG draft was used).
+    """
+
+    pixels: torch.Tensor
+    size: tuple[int, int]
+    scale: float
+    source: str
+    mode: str  # the file's own PIL mode before conversion, e.g. "P", "I;16", "CMYK"
+    first_pass: bool = False  # a progressive JPEG decoded without its luma AC refinement scans (mmtok.jpeg_scans)
+
+
+DraftRule = Callable[[int, int], "tuple[int, int] | None"]
+
+
+def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               background: tuple[int, int, int] = DEFAULT_BACKGROUND,
+               draft: DraftRule | None = None, first_pass: bool = False, name: str | None = None) -> LoadedImage:
+    """Load ``src`` as RGB (see the module rules).
+
+    ``draft(width, height)`` is called with the oriented original size of an encoded JPEG and returns the
+    smallest (width, height) the caller needs, or None; PIL then decides the largest DCT reduction (1/2, 1/4,
+    1/8) that stays at least that large. With ``first_pass``, a progressive RGB/grey JPEG whose needed size is
+    no larger than the picture decodes without its luma AC refinement scans (:mod:`mmtok.jpeg_scans`;
+    ``LoadedImage.first_pass`` says so).
+    """
+    from PIL import Image
+
+    name = name or source_name(src)
+    if isinstance(src, (str, Path, bytes, bytearray, memoryview)):
+        return _load_encoded(src, name, max_pixels, background, draft, first_pass)
+    if isinstance(src, Image.Image):
+        _check_pixels(src.size, max_pixels, name)
+        return _finish(src, src.size, name, background, 1.0, exif=True)
+    if isinstance(src, np.ndarray):
+        return _from_array(src, "HWC", name, max_pixels, background)
+    if isinstance(src, torch.Tensor):
+        return _from_array(src.detach().cpu().numpy(), "CHW", name, max_pixels, background)
+    raise InputError(f"cannot read an image from a {type(src).__name__}; give a path, bytes, a PIL image, a numpy "
+                     f"HWC uint8 array or a torch CHW uint8 tensor")
+
+
+def _check_pixels(size: tuple[int, int], max_pixels: int, name: str) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise DecodeError(f"{name} has an empty size {w}x{h}; give an image with pixels")
+    if w * h > max_pixels:
+        raise LimitError(f"{name} is {w}x{h} = {w * h:,} pixels, more than max_pixels={max_pixels:,} "
+                         f"(decompression-bomb guard); raise ImageConfig(max_pixels=...) if you trust the file")
+
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
+
+
+def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) -> LoadedImage:
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(src, (str, Path)):
+        p = Path(src)
+        if not p.is_file():
+            raise InputError(f"no such image file: {p}; check the path")
+        fh = open(p, "rb")
+    else:
+        if len(src) == 0:
+            raise DecodeError(f"{name} is empty; give the bytes of an image file")
+        fh = io.BytesIO(bytes(src))
+    with fh:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                im = Image.open(fh)
+        except Image.DecompressionBombError as e:
+            raise LimitError(f"{name}: {e}; PIL refuses it before mmtok's max_pixels check (raise "
+                             f"PIL.Image.MAX_IMAGE_PIXELS too if you trust the file)") from None
+        except UnidentifiedImageError:
+            raise DecodeError(f"{name} is not an image PIL can read (corrupt, truncated or an unsupported format); "
+                              f"convert it to PNG or JPEG") from None
+        except _DECODE_ERRORS as e:
+            raise DecodeError(f"{name} cannot be opened as an image ({e})"
+                              f"; the file is corrupt or truncated: re-export or re-download it") from None
+        orientation = _orientation(im)
+        w, h = im.size
+        oriented = (h, w) if orientation in _SWAPS_AXES else (w, h)
+        _check_pixels(oriented, max_pixels, name)
+        scale = 1.0
+        need = draft(*oriented) if draft is not None and im.format == "JPEG" else None
+        if need is not None:
+            req = (need[1], need[0]) if orientation in _SWAPS_AXES else need
+            im.draft("RGB", (max(1, req[0]), max(1, req[1])))  # picks the DCT scale; decodes nothing yet
+            scale = im.size[0] / w
+        if im.format == "JPEG" and im.mode in ("RGB", "L"):
+            data = _read_all(src, fh)
+            first = pixels = None
+            if (allow_first_pass and need is not None and need[0] <= oriented[0] and need[1] <= oriented[1]
+                    and im.info.get("progressive")):
+                first = jpeg_scans.first_pass(data)  # shrunk by the draft margin or more: luma refinements can go
+            if first is not None:
+                pixels = _decode_jpeg(first, im.size)
+            if pixels is None:
+                first, pixels = None, _decode_jpeg(data, im.size)
+            if pixels is not None:
+                return LoadedImage(_orient(pixels, orientation), oriented, scale, name, im.mode,
+                                   first_pass=first is not None)
+        try:
+            im.load()
+        except _DECODE_ERRORS as e:
+            raise DecodeError(f"{name} is corrupt or truncated ({e}); re-export or re-download it") from None
+        return _finish(im, oriented, name, background, scale, exif=True)
+
+
+def _read_all(src, fh) -> bytes:
+    """The whole encoded file: ``src`` itself when it is bytes, else read from the open file."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return src
+    fh.seek(0)
+    return fh.read()
+
+
+def _decode_jpeg(src: bytes, size: tuple[int, int]) -> torch.Tensor | None:
+    """An 8-bit RGB/grey JPEG -> uint8 [h, w, 3] at the DCT scale that gives ``size``
+    (what PIL's draft chose), or None when libjpeg-turbo reports anything (PIL then decides) or simplejpeg is
+    missing."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    try:
+        a = simplejpeg.decode_jpeg(src, colorspace="RGB", min_width=size[0], min_height=size[1], strict=True)
+    except (ValueError, OSError):
+        return None
+    if a.shape[1::-1] != tuple(size):  # another DCT scale than PIL's: let PIL decode
+        return None
+    return torch.from_numpy(a)
+
+
+# EXIF orientation -> the ops of PIL's ImageOps.exif_transpose on an [h, w, c] tensor (rot90 k=1: counter-clockwise)
+_ORIENT = {
+    2: lambda x: x.flip(1), 3: lambda x: x.flip(0, 1), 4: lambda x: x.flip(0), 5: lambda x: x.transpose(0, 1),
+    6: lambda x: x.rot90(-1), 7: lambda x: x.transpose(0, 1).flip(0, 1), 8: lambda x: x.rot90(1),
+}
+
+
+def _orient(hwc: torch.Tensor, orientation: int) -> torch.Tensor:
+    """uint8 [h, w, c] as stored -> uint8 [c, h', w'] as a viewer shows it (EXIF orientation 1..8; channels-last
+    strides, like PIL's buffer)."""
+    op = _ORIENT.get(orientation)
+    return (hwc if op is None else op(hwc).contiguous()).permute(2, 0, 1)
+
+
+def _orientation(im) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a broken EXIF block must not make a readable picture unreadable
+        return 1
+
+
+def _finish(im, oriented_size, name, background, scale, exif: bool) -> LoadedImage:
+    from PIL import ImageOps
+
+    mode = im.mode
+    if exif and _orientation(im) != 1:
+        try:
+            im = ImageOps.exif_transpose(im)
+        except _DECODE_ERRORS as e:
+            raise DecodeError(f"{name}: cannot apply its EXIF orientation ({e})") from None
+    return LoadedImage(_pixels(_to_rgb(im, name, background)), oriented_size, scale, name, mode)
+
+
+def _pixels(im) -> torch.Tensor:
+    """PIL RGB -> uint8 [3, h, w] sharing PIL's buffer (channels-last strides, as torch's fast resize likes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # read-only buffer: mmtok never writes into it
+        return torch.from_numpy(np.asarray(im)).permute(2, 0, 1)
+
+
+def _to_rgb(im, name: str, background: tuple[int, int, int]):
+    from PIL import Image
+
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        v = np.asarray(im).astype(np.int64)
+        if v.size and (v.min() < 0 or v.max() > 65535):
+            raise InputError(f"{name} is a 32-bit integer image with values {v.min()}..{v.max()}; only 8- and 16-bit "
+                             f"images are read; convert it to 16-bit first")
+        return Image.fromarray(((2 * v + 257) // 514).astype(np.uint8), "L").convert("RGB")
+    if im.mode == "F":
+        raise InputError(f"{name} is a floating-point image; convert it to 8- or 16-bit integers first")
+    has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+    if has_alpha:
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, tuple(background) + (255,))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _from_array(a: np.ndarray, layout: str, name: str, max_pixels: int, background) -> LoadedImage:
+    from PIL import Image
+
+    if a.dtype != np.uint8:
+        raise InputError(f"{name}: image arrays must be uint8, got {a.dtype}; scale and convert first "
+                         f"(e.g. (x * 255).round().astype(np.uint8))")
+    if a.ndim == 3 and layout == "CHW":
+        a = np.ascontiguousarray(a.transpose(1, 2, 0))
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+        want = "[H, W, 3]" if layout == "HWC" else "[3, H, W]"
+        raise InputError(f"{name}: image arrays must be {want} (or 1 or 4 channels), got shape {tuple(a.shape)}")
+    h, w = a.shape[:2]
+    _check_pixels((w, h), max_pixels, name)
+    im = Image.fromarray(a)  # uint8: 2-D -> L, 3 channels -> RGB, 4 -> RGBA
+    return LoadedImage(_pixels(_to_rgb(im, name, background)), (w, h), 1.0, name, im.mode)

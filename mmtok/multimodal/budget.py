@@ -1,0 +1,214 @@
+"""What the same prompt costs under other models: one formula per model preset, with its source.
+
+``mmtok.budget(contents, models=[...])`` probes each piece (picture size from the header; a clip's size,
+rotation, duration and frame count from its packets; audio's exact sample count by decoding without features)
+and returns one row per model: tokens per modality and the total. Text is counted with mmtok's SentencePiece
+model for every preset (the other models' tokenizers are not bundled), so only the media columns are each
+model's own. ``None`` means the model takes no such input.
+
+| preset | image | video | audio | source |
+|---|---|---|---|---|
+| ``mmtok`` | this project's layout (``MultimodalTokenizer``), markers included | 16 frames x image + markers (+ the sound's tokens and 2 markers per frame for ``Video(src, audio=True)``) | the layout's audio preset + 2 markers | equals ``len(tok(contents))`` (tested) |
+| ``gemini-1.0-report`` | 196 (224-pixel ViT, 16-pixel patches) | 16 frames x 196 | none stated | Gemini 1.0 report: 16 frames per video, ViT patches |
+| ``gemini-api`` | 258 if both sides <= 384, else 258 per 768x768 tile (ceil per side) | 258 per frame at 1 frame/s + 32/s of audio | 32 per second | Gemini API token counting docs |
+| ``qwen2-vl`` | smart_resize to multiples of 28 within [56*56, 28*28*1280] pixels, 2x2 merge: (h/28)(w/28) + 2 | frames at 2 fps (4..768, even), 2 frames per temporal patch, per-frame pixels within [128, 768]*28*28 | none | qwen-vl-utils / Qwen2VLImageProcessor defaults |
+| ``gemma-3`` | 256 + 2 per image (pan-and-scan off, the default) | none | none | Gemma 3 technical report / processor |
+| ``gemma-3n`` | 256 + 2 per image | none | 6.25 per second | Gemma 3n model card |
+| ``chameleon`` | 1024 per image (512x512, VQ f16) + 2 | none | none | Chameleon paper |
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from .contents import Audio, Image, Video
+from ..errors import ConfigError, InputError
+from .interleave import sound_slices_length
+from ..vq.tokenizer import codes_segment_length
+
+__all__ = ["budget", "MODEL_PRESETS", "format_budget"]
+
+
+@dataclass(frozen=True)
+class _Media:
+    kind: str  # text | image | video | audio | codes
+    text: str = ""
+    height: int = 0
+    width: int = 0
+    seconds: float = 0.0  # video/audio duration
+    frames: int = 0  # video frames in the clip
+    samples16k: int = 0  # audio (and a clip whose sound is interleaved): exact 16 kHz sample count
+    has_audio: bool = False
+    with_sound: bool = False  # Video(audio=True)
+
+
+def _probe(piece: Any) -> _Media:
+    from ..media.imageio import load_image
+
+    if isinstance(piece, str):
+        return _Media("text", text=piece)
+    if isinstance(piece, Image):
+        from PIL import Image as PILImage
+
+        src = piece.src
+        if isinstance(src, (str, bytes)) or hasattr(src, "__fspath__"):
+            import io
+
+            try:
+                with PILImage.open(io.BytesIO(src) if isinstance(src, bytes) else src) as im:
+                    w, h = im.size
+                    if int(im.getexif().get(0x0112, 1) or 1) in (5, 6, 7, 8):
+                        w, h = h, w
+            except Exception:
+                w, h = load_image(src).size  # typed error for unreadable files
+        else:
+            w, h = load_image(src).size
+        return _Media("image" if piece.as_ == "patches" else "codes", height=h, width=w)
+    if isinstance(piece, Video):
+        from ..media.container import source_name
+        from ..video.index import open_video, read_index
+
+        name = source_name(piece.src)
+        container, stream = open_video(piece.src, name)
+        try:
+            idx = read_index(container, stream, name, 1e9)
+            rotation = 0
+            container.seek(0)
+            for frame in container.decode(stream):  # the display rotation is only known from a decoded frame
+                rotation = int(getattr(frame, "rotation", 0) or 0)
+                break
+            has_audio = bool(container.streams.audio)
+        finally:
+            container.close()
+        w, h = idx.width, idx.height
+        if rotation % 180:
+            w, h = h, w
+        n = _samples16k(piece.src, None) if piece.audio else 0
+        return _Media("video", height=h, width=w, seconds=idx.duration, frames=len(idx.pts), has_audio=has_audio,
+                      samples16k=n, with_sound=piece.audio)
+    if isinstance(piece, Audio):
+        n = _samples16k(piece.src, piece.sample_rate)
+        return _Media("audio", seconds=n / 16000, samples16k=n)
+    raise InputError(f"cannot budget a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
+
+
+def _samples16k(src, sample_rate) -> int:
+    """The exact number of 16 kHz samples mmtok's audio path makes of ``src`` (decoded, not featurized)."""
+    from ..media.audioio import stream_audio
+
+    return sum(len(c) for c in stream_audio(src, sample_rate=sample_rate, max_duration=24 * 3600.0, chunk_seconds=30))
+
+
+# --- the formulas ------------------------------------------------------------------------------------------
+def _mmtok(m: _Media, tok) -> int | None:
+    if m.kind == "text":
+        return tok.text.num_tokens(m.text)
+    if m.kind == "image":
+        return tok.image.segment_length(m.height, m.width)
+    if m.kind == "codes":
+        return codes_segment_length(tok.vq_num_tokens(m.height, m.width))
+    if m.kind == "video":
+        frames = tok.video.segment_length(m.height, m.width)
+        if not m.with_sound:
+            return frames
+        return frames + sound_slices_length(tok.audio.num_tokens(m.samples16k / 16000), tok.video.config.num_frames)
+    return tok.audio.segment_length(m.samples16k / 16000)
+
+
+def _gemini_report(m: _Media) -> int | None:
+    return {"image": 196, "codes": 196, "video": 16 * 196}.get(m.kind)
+
+
+def _gemini_api(m: _Media) -> int | None:
+    if m.kind in ("image", "codes"):
+        if m.height <= 384 and m.width <= 384:
+            return 258
+        return 258 * math.ceil(m.height / 768) * math.ceil(m.width / 768)
+    if m.kind == "video":
+        return 258 * max(1, math.ceil(m.seconds)) + (math.ceil(32 * m.seconds) if m.has_audio else 0)
+    if m.kind == "audio":
+        return math.ceil(32 * m.seconds)
+    return None
+
+
+def _smart_resize(h: int, w: int, min_pixels: int, max_pixels: int, factor: int = 28) -> tuple[int, int]:
+    hb, wb = max(factor, round(h / factor) * factor), max(factor, round(w / factor) * factor)
+    if hb * wb > max_pixels:
+        beta = math.sqrt(h * w / max_pixels)
+        hb, wb = max(factor, math.floor(h / beta / factor) * factor), max(factor, math.floor(w / beta / factor) * factor)
+    elif hb * wb < min_pixels:
+        beta = math.sqrt(min_pixels / (h * w))
+        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
+    return hb, wb
+
+
+def _qwen2_vl(m: _Media) -> int | None:
+    if m.kind in ("image", "codes"):
+        h, w = _smart_resize(m.height, m.width, 56 * 56, 28 * 28 * 1280)
+        return (h // 28) * (w // 28) + 2
+    if m.kind == "video":
+        n = round(m.seconds * 2.0 / 2) * 2  # 2 fps, rounded to the 2-frame temporal patch
+        n = max(4, min(n, 768, m.frames // 2 * 2 if m.frames >= 4 else 4))
+        max_pixels = max(min(768 * 28 * 28, 24576 * 28 * 28 / n * 2), int(128 * 28 * 28 * 1.05))
+        h, w = _smart_resize(m.height, m.width, 128 * 28 * 28, int(max_pixels))
+        return (n // 2) * (h // 28) * (w // 28) + 2
+    return None
+
+
+MODEL_PRESETS: dict[str, Callable] = {
+    "mmtok": _mmtok,
+    "gemini-1.0-report": _gemini_report,
+    "gemini-api": _gemini_api,
+    "qwen2-vl": _qwen2_vl,
+    "gemma-3": lambda m: 258 if m.kind in ("image", "codes") else None,
+    "gemma-3n": lambda m: 258 if m.kind in ("image", "codes") else math.ceil(6.25 * m.seconds) if m.kind == "audio"
+    else None,
+    "chameleon": lambda m: 1026 if m.kind in ("image", "codes") else None,
+}
+_COLUMNS = ("text", "image", "video", "audio")
+
+
+def budget(contents: Sequence[Any], models: Sequence[str] = tuple(MODEL_PRESETS), tokenizer=None) -> list[dict]:
+    """One row per model: ``{"model", "text", "image", "video", "audio", "total", "unsupported"}``.
+
+    Image codes count in the image column. ``unsupported`` lists the pieces a model cannot take (their tokens
+    are left out of its total, and the row says so). ``tokenizer`` is the ``MultimodalTokenizer`` whose layout the
+    ``mmtok`` row describes (the default layout if None).
+    """
+    from .tokenizer import MultimodalTokenizer
+
+    unknown = [m for m in models if m not in MODEL_PRESETS]
+    if unknown:
+        raise ConfigError(f"unknown model preset(s) {unknown}; use some of {sorted(MODEL_PRESETS)}")
+    tok = tokenizer or MultimodalTokenizer.default()
+    media = [_probe(p) for p in ([contents] if isinstance(contents, (str, Image, Video, Audio)) else contents)]
+    rows = []
+    for name in models:
+        row: dict = {"model": name, **{c: 0 for c in _COLUMNS}, "unsupported": []}
+        if name == "mmtok" and tok.layout.bos:
+            row["text"] += 1
+        for i, m in enumerate(media):
+            col = "image" if m.kind == "codes" else m.kind
+            if m.kind == "text":
+                n = tok.text.num_tokens(m.text)
+            else:
+                n = _mmtok(m, tok) if name == "mmtok" else MODEL_PRESETS[name](m)
+            if n is None:
+                row["unsupported"].append(f"piece {i} ({m.kind})")
+            else:
+                row[col] += n
+        row["total"] = sum(row[c] for c in _COLUMNS)
+        rows.append(row)
+    return rows
+
+
+def format_budget(rows: list[dict]) -> str:
+    """A readable table of :func:`budget` rows."""
+    head = ("model",) + _COLUMNS + ("total", "not supported")
+    body = [(r["model"], *(str(r[c]) for c in _COLUMNS), str(r["total"]), ", ".join(r["unsupported"]) or "-")
+            for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    return "\n".join("  ".join(c.ljust(w) if j in (0, 6) else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths)))
+                     .rstrip() for line in (head, *body))

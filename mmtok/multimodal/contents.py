@@ -1,0 +1,64 @@
+"""The pieces of a prompt a user hands to ``MultimodalTokenizer``, and what ``decode`` gives back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+
+__all__ = ["Image", "Video", "Audio", "DecodedImage", "DecodedVideo", "DecodedAudio"]
+
+
+@dataclass(frozen=True)
+class Image:
+    """A picture (path, bytes, PIL, numpy HWC or torch CHW uint8) read as ViT ``"patches"`` or VQ ``"codes"``."""
+
+    src: Any
+    as_: str = "patches"
+
+    def __post_init__(self) -> None:
+        if self.as_ not in ("patches", "codes"):
+            raise ConfigError(f"Image(as_={self.as_!r}); use 'patches' (to read it) or 'codes' (to write it)")
+
+
+@dataclass(frozen=True)
+class Video:
+    """A clip (path, bytes or binary file); ``audio=True`` interleaves its sound track with the frames by time."""
+
+    src: Any
+    audio: bool = False
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Sound: a file of any common format, or a float waveform with its ``sample_rate``."""
+
+    src: Any
+    sample_rate: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """What an image segment decodes to: the exact processed picture (patches) or the VQ reconstruction (codes)."""
+
+    pixels: torch.Tensor  # uint8 [3, H, W]
+    as_: str
+    source: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedVideo:
+    frames: torch.Tensor  # uint8 [N, 3, H, W], the processed frames
+    timestamps: list[float]  # seconds from the clip start
+    audio: torch.Tensor | None = None  # float32 [S] at 16 kHz when the clip's sound was interleaved
+    source: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedAudio:
+    waveform: torch.Tensor  # float32 [S], approximate (Griffin-Lim)
+    sample_rate: int = 16_000
+    source: str | None = None

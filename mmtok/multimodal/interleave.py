@@ -1,0 +1,78 @@
+"""A clip with its sound, interleaved by time: each frame block, then the audio tokens of its time slice.
+
+Layout of ``Video(src, audio=True)`` (2N + 1 segments for N sampled frames)::
+
+    <start_of_video> <start_of_frame> frame 0 patches <end_of_frame>      (video segment, part "frame")
+    <start_of_audio> tokens starting in [0, D/N) <end_of_audio>          (audio segment, part "audio")
+    <start_of_frame> frame 1 patches <end_of_frame>                      ...
+    <start_of_audio> tokens starting in [D/N, 2D/N) <end_of_audio>
+    ...
+    <end_of_video>                                                       (video segment, part "end")
+
+D is the clip's presentation span and frame i stands for the sampling interval [iD/N, (i+1)D/N) that holds its
+target time; an audio token goes to the slice its start time falls in (tokens past the clip's end go to the last
+slice, so none is dropped). Video and sound are aligned at their own starts. Every segment's metadata says which
+clip (``source``) and part it is, so ``MultimodalTokenizer.decode`` regroups them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..audio.tokenizer import AudioTokens
+from ..image.tokenizer import framed_blocks
+from ..core.sequence import Segment, sequential_positions
+from ..video.tokenizer import VideoTokens
+from ..core.vocab import Modality, Vocab
+
+__all__ = ["video_with_audio", "slice_audio"]
+
+
+def sound_slices_length(audio_tokens: int, num_frames: int) -> int:
+    """Tokens the sound adds to a clip (:func:`video_with_audio`): every audio token, and a <start_of_audio> /
+    <end_of_audio> pair after each of the ``num_frames`` frames (empty slices included)."""
+    return audio_tokens + 2 * num_frames
+
+
+def slice_audio(audio: AudioTokens, duration: float, n: int) -> torch.Tensor:
+    """Token boundaries [n + 1]: the tokens of slice i are ``bounds[i]:bounds[i+1]``."""
+    step = duration / n
+    slot = torch.clamp(torch.floor(audio.spans[:, 0] / step), 0, n - 1).long()  # non-decreasing
+    counts = torch.bincount(slot, minlength=n)
+    return torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
+
+
+def video_with_audio(video: VideoTokens, audio: AudioTokens, vocab: Vocab, meta: dict) -> list[Segment]:
+    """The interleaved segments (see the module docstring); ``meta`` is the clip's video metadata."""
+    n = len(video.frames)
+    plan = video.frames[0].plan
+    bounds = slice_audio(audio, video.duration, n)
+    vph, aph = vocab.placeholder(Modality.VIDEO), vocab.placeholder(Modality.AUDIO)
+    common = {"source": meta.get("source"), "grid": meta["grid"], "original_size": meta["original_size"],
+              "image_config": meta["image_config"], "rotation": meta["rotation"], "sampling": meta["sampling"],
+              "clip_frames": n, "clip_duration": video.duration}
+    audio_meta = {"preset": audio.preset, "stack": audio.stack, "duration": audio.duration,
+                  "sample_rate": audio.sample_rate, "tokens_per_second": 100 / audio.stack,
+                  "source_rate": audio.source_rate, "channels": audio.channels}
+    out = []
+    for i in range(n):
+        ids, pos = framed_blocks(plan, vocab, "<start_of_frame>", "<end_of_frame>", vph)
+        if i == 0:
+            ids = torch.cat([torch.tensor([vocab.special("<start_of_video>")]), ids])
+            pos = torch.cat([torch.zeros(3, 1, dtype=torch.int64), pos + 1], 1)
+        frame_meta = {**common, "part": "frame", "first_frame": i, "num_frames": 1,
+                      "timestamps": [float(video.timestamps[i])], "targets": [float(video.targets[i])],
+                      "frame_indices": [int(video.frame_indices[i])], "repeats": [bool(video.repeats[i])]}
+        out.append(Segment(Modality.VIDEO, ids, pos, video.frames[i].patches, frame_meta))
+        a, b = int(bounds[i]), int(bounds[i + 1])
+        ids = torch.cat([torch.tensor([vocab.special("<start_of_audio>")]), torch.full((b - a,), aph),
+                         torch.tensor([vocab.special("<end_of_audio>")])])
+        slice_meta = {**audio_meta, "source": meta.get("source"), "part": "audio", "first_token": a,
+                      "audio_tokens": len(audio.tokens),
+                      "slice": [i * video.duration / n, (i + 1) * video.duration / n],
+                      "padded_frames": audio.padded_frames if b == len(audio.tokens) else 0}
+        out.append(Segment(Modality.AUDIO, ids, sequential_positions(b - a + 2), audio.tokens[a:b], slice_meta))
+    out.append(Segment(Modality.VIDEO, torch.tensor([vocab.special("<end_of_video>")]), sequential_positions(1),
+                       meta={**common, "part": "end", "audio_tokens": len(audio.tokens),
+                             "audio_padded_frames": audio.padded_frames}))
+    return out

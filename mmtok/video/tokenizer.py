@@ -1,0 +1,280 @@
+"""Video tokens: N evenly sampled frames (16 by default), each through the image path, decoded minimally.
+
+The sampling rule lives in :mod:`mmtok.video_index`. Decoding visits the chosen frames in time order and, for
+each, decodes forward while the frame comes before the next keyframe, otherwise seeks to the last keyframe at or
+before it; FFmpeg's own threads decode. Only the chosen frames are kept (memory does not grow with the clip's
+length). Display rotation (``frame.rotation``) is applied to the pixels.
+
+- ``mmtok.sample_frames(src, num_frames)`` -> (uint8 [N, H, W, 3] at the clip's resolution, float64 [N] seconds).
+- ``VideoTokenizer(VideoConfig(...)).encode(src)`` -> :class:`VideoTokens`; ``decode(tokens)`` -> uint8
+  [N, 3, H, W] equal to the processed frames; ``num_tokens(height, width, num_frames)`` = frames x the image count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DecodeError, LimitError
+from ..image.tokenizer import ImageTokenizer, ImageTokens, framed_blocks
+from ..image.plan import ImageConfig
+from ..media.imageio import LoadedImage
+from ..core.sequence import Segment
+from ..media.container import source_name
+from .index import ClipIndex, Samples, VideoSource, nearest_keyframes, open_video, read_index, sample_rule
+from ..core.vocab import Modality, Vocab
+
+__all__ = ["VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames", "SAMPLING_MODES"]
+
+SAMPLING_MODES = ("exact", "nearest_keyframe")
+# Demuxers whose seeking uses a frame index (MP4/MOV sample tables, Matroska/WebM cues): exact after a seek.
+SEEKABLE_FORMATS = {"mov", "matroska"}  # others decode forward only (tests cover these two)
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """How clips become tokens. Frozen; checked at construction."""
+
+    num_frames: int = 16  # frames sampled per clip (Gemini's evaluation setting)
+    image: ImageConfig = field(default_factory=ImageConfig)  # each frame goes through this image path
+    sampling: str = "exact"  # "exact" (THE rule) or "nearest_keyframe" (fast, approximate; never the default)
+    threads: int = 0  # FFmpeg decoding threads; 0 = FFmpeg's choice
+    max_duration: float = 4 * 3600.0  # seconds; longer clips raise LimitError
+    max_decoded_frames: int = 100_000  # guard against pathological files; exceeding raises LimitError
+
+    def __post_init__(self) -> None:
+        if type(self.num_frames) is not int or self.num_frames < 1:
+            raise ConfigError(f"VideoConfig.num_frames must be a positive int, got {self.num_frames!r}")
+        if not isinstance(self.image, ImageConfig):
+            raise ConfigError(f"VideoConfig.image must be an ImageConfig, got {type(self.image).__name__}")
+        if self.sampling not in SAMPLING_MODES:
+            raise ConfigError(f"VideoConfig.sampling={self.sampling!r}; use one of {SAMPLING_MODES}")
+        if type(self.threads) is not int or self.threads < 0:
+            raise ConfigError(f"VideoConfig.threads must be an int >= 0, got {self.threads!r}")
+        if not self.max_duration > 0 or type(self.max_decoded_frames) is not int or self.max_decoded_frames < 1:
+            raise ConfigError("VideoConfig.max_duration and max_decoded_frames must be positive")
+
+
+@dataclass(frozen=True, eq=False)
+class VideoTokens:
+    """The tokens of one clip: one :class:`ImageTokens` per sampled frame plus timing."""
+
+    frames: tuple[ImageTokens, ...]
+    timestamps: torch.Tensor  # float64 [N] seconds from the clip start (pts of the chosen frames)
+    targets: torch.Tensor  # float64 [N] seconds from the clip start where the rule looked
+    pts: torch.Tensor  # int64 [N] the chosen frames' pts in the stream time base
+    frame_indices: torch.Tensor  # int64 [N] presentation index of each chosen frame in the clip
+    repeats: torch.Tensor  # bool [N] frame already chosen for an earlier target (clips with < N frames)
+    duration: float  # seconds, end - start of the presentation span
+    time_base: tuple[int, int]
+    num_clip_frames: int
+    frames_decoded: int
+    rotation: int  # degrees counterclockwise applied to the pixels
+    sampling: str
+    source: str = ""
+
+    @property
+    def patches(self) -> torch.Tensor:
+        """float32 [N * patches_per_frame, p*p*3], frame after frame."""
+        return torch.cat([f.patches for f in self.frames])
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.frames[0].grid
+
+
+class VideoTokenizer:
+    """Sampled frames through :class:`~mmtok.image.ImageTokenizer`; see the module docstring."""
+
+    def __init__(self, config: VideoConfig | None = None) -> None:
+        self.config = config or VideoConfig()
+        if not isinstance(self.config, VideoConfig):
+            raise ConfigError(f"config must be a VideoConfig, got {type(self.config).__name__}")
+        self.image = ImageTokenizer(self.config.image)
+
+    def num_tokens(self, height: int, width: int, num_frames: int | None = None) -> int:
+        """THE video count: frames x the image count of one frame (markers not included)."""
+        n = self.config.num_frames if num_frames is None else num_frames
+        return n * self.image.num_tokens(height, width)
+
+    def segment_length(self, height: int, width: int) -> int:
+        """Tokens of the video segment (:func:`video_layout`): the frames' patches, each frame's markers, and
+        <start_of_video> / <end_of_video>."""
+        n = self.config.num_frames
+        return self.num_tokens(height, width) + n * self.image.plan(height, width).num_markers + 2
+
+    def encode(self, src: VideoSource) -> VideoTokens:
+        name = source_name(src)
+        info: dict = {}
+        frames = []
+        for rgb in _frames(src, name, self.config, info):  # one full-resolution frame in memory at a time
+            h, w = rgb.shape[:2]
+            loaded = LoadedImage(torch.from_numpy(rgb).permute(2, 0, 1), (w, h), 1.0, name, "RGB")
+            plan = self.image.plan(h, w)
+            frames.append(self.image.tokenize_views(self.image.render(loaded, plan), plan, name))
+        return _video_tokens(frames, info, self.config, name)
+
+    def decode(self, tokens: VideoTokens) -> torch.Tensor:
+        """uint8 [N, 3, H, W]: each frame's processed picture (exact)."""
+        return torch.stack([self.image.decode(f) for f in tokens.frames])
+
+    def segment(self, tokens: VideoTokens, vocab: Vocab, source: str | None = None) -> Segment:
+        """<start_of_video>, per frame <start_of_frame> patches <end_of_frame>, <end_of_video>.
+
+        3D positions: t counts sampling intervals (frame i at t = 1 + i, times the blocks per frame for tiled
+        frames), h and w are the patch row and column; the frame's timestamp is in the metadata.
+        """
+        ids, pos = video_layout(tokens.frames[0].plan, len(tokens.frames), vocab)
+        meta = {"source": source if source is not None else tokens.source, "grid": list(tokens.grid),
+                "num_frames": len(tokens.frames), "timestamps": tokens.timestamps.tolist(),
+                "targets": tokens.targets.tolist(), "frame_indices": tokens.frame_indices.tolist(),
+                "repeats": tokens.repeats.tolist(), "duration": tokens.duration,
+                "original_size": list(tokens.frames[0].original_size), "rotation": tokens.rotation,
+                "sampling": tokens.sampling, "image": tokens.frames[0].plan.describe(),
+                "image_config": asdict(self.config.image)}
+        return Segment(Modality.VIDEO, ids, pos, tokens.patches, meta)
+
+
+def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """The sampled frames of a clip at its own resolution (rotation applied) and their timestamps.
+
+    Returns (uint8 [N, H, W, 3], float64 [N] seconds from the clip start).
+    """
+    info: dict = {}
+    frames = list(_frames(src, source_name(src), VideoConfig(num_frames=num_frames), info))
+    return np.stack(frames), info["timestamps"]
+
+
+def video_layout(plan, num_frames: int, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unified ids [n] and relative 3D positions [3, n] of a video segment.
+
+    <start_of_video> at (0, 0, 0); frame i framed by <start_of_frame>/<end_of_frame> with t0 = 1 + i * blocks
+    (see :func:`mmtok.image.framed_blocks`); <end_of_video> at t one past the last frame.
+    """
+    ph = vocab.placeholder(Modality.VIDEO)
+    blocks = plan.num_blocks
+    ids, pos = [torch.tensor([vocab.special("<start_of_video>")])], [torch.zeros(3, 1, dtype=torch.int64)]
+    for i in range(num_frames):
+        fi, fp = framed_blocks(plan, vocab, "<start_of_frame>", "<end_of_frame>", ph, t0=1 + i * blocks)
+        ids.append(fi)
+        pos.append(fp)
+    ids.append(torch.tensor([vocab.special("<end_of_video>")]))
+    pos.append(torch.tensor([[1 + num_frames * blocks], [0], [0]]))
+    return torch.cat(ids), torch.cat(pos, 1)
+
+
+# --- decoding ---------------------------------------------------------------------------------------------
+def _frames(src: VideoSource, name: str, cfg: VideoConfig, info: dict) -> Iterator[np.ndarray]:
+    """Yield the N sampled frames (uint8 [H, W, 3], rotation applied) in order, decoding each once.
+
+    ``info`` gets ``index``, ``samples`` and ``timestamps`` before the first frame, ``frames_decoded`` and
+    ``rotation`` after the last.
+    """
+    import av
+
+    container, stream = open_video(src, name)
+    try:
+        w, h = stream.codec_context.width, stream.codec_context.height
+        if w * h > cfg.image.max_pixels:
+            raise LimitError(f"{name} frames are {w}x{h}, more than max_pixels={cfg.image.max_pixels:,}; raise "
+                             f"ImageConfig(max_pixels=...)")
+        idx = read_index(container, stream, name, cfg.max_duration)
+        samples = (sample_rule if cfg.sampling == "exact" else nearest_keyframes)(idx, cfg.num_frames)
+        info.update(index=idx, samples=samples, timestamps=idx.seconds(samples.pts - idx.start))
+        stream.thread_type = "AUTO"
+        if cfg.threads:
+            stream.codec_context.thread_count = cfg.threads
+        counter, rotation, last = [0], 0, None
+        decoder = _decode_chosen(container, stream, idx, samples, name, cfg, counter)
+        try:
+            for repeat in samples.repeats.tolist():  # chosen pts never decrease, so decoding order = sample order
+                if not repeat or last is None:
+                    frame = next(decoder)
+                    rotation = int(getattr(frame, "rotation", 0) or 0)
+                    last = _rgb(frame, rotation)
+                yield last
+        except av.FFmpegError as e:
+            raise DecodeError(f"{name}: decoding failed ({e})"
+                              f"; the file is corrupt or truncated: re-export or re-download it") from None
+        info.update(frames_decoded=counter[0], rotation=rotation % 360)
+    finally:
+        container.close()
+
+
+def _decode_chosen(container, stream, idx: ClipIndex, samples: Samples, name: str, cfg: VideoConfig,
+                   counter: list[int]) -> Iterator:
+    """Yield the frame of each distinct chosen pts, in time order, decoding as little as possible.
+
+    Forward while the next wanted frame comes before the next keyframe, else seek to the last keyframe at or
+    before it. Containers without a frame index (MPEG program/transport streams, GIF, ...) are only decoded
+    forward from the start: seeking in them is by byte position and FFmpeg can label the first frames after a
+    seek with their neighbours' timestamps, which would break exact frame identity. Should a seek land past the
+    frame anyway, the next attempt seeks one keyframe further back, and the last from the start.
+    """
+    keys = idx.keyframes if len(idx.keyframes) else idx.pts[:1]
+    can_seek = container.format.name.split(",")[0] in SEEKABLE_FORMATS
+    it, cur = None, None
+    for c in np.unique(samples.pts).tolist():
+        if it is not None and cur is not None and cur < c:
+            k = int(np.searchsorted(keys, cur, side="right"))
+            forward = not can_seek or k >= len(keys) or c < keys[k]
+        else:
+            forward = False
+        if it is None and not can_seek:
+            it, forward = _seek(container, stream, None), True
+        starts = [int(k) for k in keys[keys <= c][::-1][:3]] + [None]  # where to seek, in order of preference
+        attempt = 0 if not forward else -1
+        while True:
+            if attempt >= 0:
+                if attempt >= len(starts):
+                    raise DecodeError(f"{name}: the frame at {float(idx.seconds(c - idx.start)):.3f} s could not be "
+                                      f"decoded; the file is corrupt or truncated: re-export or re-download it")
+                it = _seek(container, stream, starts[attempt])
+            frame = _advance(it, c, counter, cfg, name)
+            if frame is not None:
+                cur = c
+                yield frame
+                break
+            attempt += 1
+            cur = None
+
+
+def _advance(it, c: int, counter: list[int], cfg: VideoConfig, name: str):
+    """Decode from ``it`` until the frame with pts ``c``; None if the stream ends or passes it."""
+    for frame in it:
+        counter[0] += 1
+        if counter[0] > cfg.max_decoded_frames:
+            raise LimitError(f"{name}: decoded {counter[0]:,} frames, more than max_decoded_frames="
+                             f"{cfg.max_decoded_frames:,}; raise VideoConfig(max_decoded_frames=...)")
+        if frame.pts == c:
+            return frame
+        if frame.pts is not None and frame.pts > c:
+            return None
+    return None
+
+
+def _seek(container, stream, at: int | None):
+    """Seek to the keyframe at or before pts ``at`` (None: the start of the file) and return a frame iterator."""
+    if at is None:
+        container.seek(0, backward=True, any_frame=False)
+    else:
+        container.seek(at, stream=stream, backward=True, any_frame=False)
+    return container.decode(stream)
+
+
+def _rgb(frame, rotation: int) -> np.ndarray:
+    rgb = frame.to_ndarray(format="rgb24")  # (H, W, 3)
+    k = (rotation % 360) // 90
+    return np.ascontiguousarray(np.rot90(rgb, k=k)) if k else rgb
+
+
+def _video_tokens(frames: list[ImageTokens], info: dict, cfg: VideoConfig, name: str) -> VideoTokens:
+    idx: ClipIndex = info["index"]
+    s: Samples = info["samples"]
+    return VideoTokens(tuple(frames), torch.from_numpy(info["timestamps"]), torch.from_numpy(s.targets),
+                       torch.from_numpy(s.pts), torch.from_numpy(s.indices), torch.from_numpy(s.repeats),
+                       idx.duration, idx.time_base, len(idx.pts), info["frames_decoded"], info["rotation"],
+                       cfg.sampling, name)
