@@ -19,6 +19,7 @@ __all__ = [
     "ContextLengthError",
     "ManifestError",
     "AssetError",
+    "UnknownNameError",
 ]
 
 
@@ -65,3 +66,11 @@ class ManifestError(SequenceError):
 
 class AssetError(MmtokError, FileNotFoundError):
     """A bundled or user-given model file is missing or unreadable."""
+
+
+class UnknownNameError(ConfigError, KeyError):
+    """A name that no registry entry has (a layout, preset or model); the message lists the names there are.
+    Also a ``KeyError``, so registries behave as mappings (``name in registry``, ``registry.get(name)``)."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
