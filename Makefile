@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mmtok-installed
 
-.PHONY: install run tokenize test bench lock clean
+.PHONY: install run tokenize lint test bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,9 +20,14 @@ run: $(STAMP)
 tokenize: $(STAMP)
 	$(BIN)/mmtok tokenize assets/examples/multilingual.txt assets/images/chelsea.png assets/video/cityCC0.mpg assets/audio/speech_en.wav
 
+# The layer contracts of pyproject.toml ([tool.importlinter]) and ruff's checks; `make test` runs them first.
+lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check mmtok demos tests benchmarks
+
 # Every run checks for Debian's chromium (the demo's browser test) and installs it when missing; without it the
 # browser test fails here (MMTOK_REQUIRE_BROWSER) instead of being skipped. run and tokenize do not need it.
-test: $(STAMP)
+test: lint
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || { echo "mmtok: make test needs Debian's chromium for the demo's browser test and could not install it:" \
 	       "run 'apt-get install chromium' as root (or '$(BIN)/python -m pytest' to skip that test)" >&2; exit 1; }

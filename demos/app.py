@@ -116,7 +116,7 @@ class Demo:
         summary = (f"**<span id='compose-count'>{len(seq)}</span> tokens** — {used:.1%} of the "
                    f"{seq.max_length:,}-token context · "
                    + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
-        rows = [[k, s.modality.label, s.length, s.num_features, str(s.meta.get("source") or "")]
+        rows = [[k, s.modality.label, s.length, s.num_features, str(s.meta.source or "")]
                 for k, s in enumerate(seq.spans)]
         out = Path(tempfile.mkdtemp(prefix="mmtok-manifest-"))
         seq.save(out / "sequence")
@@ -141,7 +141,7 @@ class Demo:
         i = span.start + token
         info = {name: col[i].tolist() for name, col in table.items()}
         rows = slice(span.start, span.end)
-        label, src = span.modality.label, span.meta.get("source")
+        label, src = span.modality.label, span.meta.source
         picture, chars = None, None
         if label in ("image", "image_codes") and src:
             original = load_image(src).pixels

@@ -12,6 +12,7 @@ Layers (top to bottom; each imports only those below it, held by import-linter):
 from . import roundtrip
 from ._version import __version__
 from .audio import AudioConfig, AudioTokenizer, AudioTokens, log_mel
+from .core.protocol import ModalityTokenizer
 from .core.batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
 from .core.sequence import (DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack,
                             sequential_positions)
@@ -38,5 +39,5 @@ __all__ = [
     "roundtrip", "DecoderConfig", "TinyDecoder", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS",
     "Image", "Video", "Audio", "DecodedImage", "DecodedVideo", "DecodedAudio",
     "budget", "format_budget", "MODEL_PRESETS", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
-    "__version__",
+    "ModalityTokenizer", "__version__",
 ]

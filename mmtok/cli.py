@@ -57,14 +57,14 @@ def summary_table(seq: TokenSequence) -> str:
     rows = [("#", "modality", "tokens", "shape", "seconds", "source")]
     for i, span in enumerate(seq.spans):
         meta = span.meta
-        grid = meta.get("grid")
-        shape = "x".join(str(g) for g in grid) if isinstance(grid, list) else "-"
-        if shape != "-" and meta.get("num_frames"):
-            shape = f"{meta['num_frames']}x{shape}"
-        if shape != "-" and meta.get("blocks", 1) > 1:
-            shape = f"{meta['blocks']}x{shape}"
-        seconds = f"{meta['duration']:.2f}" if isinstance(meta.get("duration"), (int, float)) else "-"
-        source = meta.get("source") or ("<bos>" if span.modality.label == "control" else "<text>")
+        grid = getattr(meta, "grid", None)
+        shape = "x".join(str(g) for g in grid) if grid is not None else "-"
+        if shape != "-" and getattr(meta, "num_frames", 0):
+            shape = f"{meta.num_frames}x{shape}"
+        if shape != "-" and getattr(meta, "blocks", 1) > 1:
+            shape = f"{meta.blocks}x{shape}"
+        seconds = f"{meta.duration:.2f}" if hasattr(meta, "duration") else "-"
+        source = meta.source or ("<bos>" if span.modality.label == "control" else "<text>")
         rows.append((str(i), span.modality.label, str(span.length), shape, seconds, str(source)))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if c in (1, 5) else cell.rjust(w) for c, (cell, w) in

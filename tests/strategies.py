@@ -21,8 +21,7 @@ def segments(draw, vocab: mmtok.Vocab):
     kind = draw(st.sampled_from(["text", "control", "image", "video", "audio", "codes"]))
     seed = draw(st.integers(0, 2**31 - 1))
     g = torch.Generator().manual_seed(seed)
-    meta = draw(st.fixed_dictionaries({}, optional={"source": st.text(max_size=8),
-                                                    "grid": st.lists(st.integers(0, 9), max_size=3)}))
+    meta = draw(st.fixed_dictionaries({}, optional={"source": st.text(max_size=8)}))
     if kind == "text":
         ids = torch.tensor(draw(st.lists(st.integers(0, vocab.text_size - 1), max_size=30)), dtype=torch.int64)
         return Segment(Modality.TEXT, ids, sequential_positions(len(ids)), meta=meta)

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 import mmtok
 from mmtok.audio.tokenizer import AudioConfig, AudioTokenizer, log_mel
-from mmtok.audio.presets import PRESETS, min_samples, num_frames
+from mmtok.audio.presets import HOP_LENGTH, PRESETS, SAMPLE_RATE, min_samples, num_frames, register_preset
+from mmtok.audio.frontends import KaldiFbank, MelPreset, UsmMel, WhisperMel
 from mmtok.media.audioio import stream_audio
-from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
+from mmtok.errors import ConfigError, DecodeError, InputError, LimitError, UnknownNameError
 
 from sounds import ASSETS, FORMATS, tone, write_audio
 
@@ -22,8 +23,8 @@ MUSIC = ASSETS / "guit_em9.flac"
 
 
 def _wave16k(path) -> torch.Tensor:
-    return torch.from_numpy(np.concatenate(list(stream_audio(path, sample_rate=None, max_duration=1e9,
-                                                             chunk_seconds=30))))
+    return torch.from_numpy(np.concatenate(list(stream_audio(path, target_rate=SAMPLE_RATE, sample_rate=None,
+                                                             max_duration=1e9, chunk_seconds=30))))
 
 
 @pytest.mark.parametrize("n_mels", [80, 128])
@@ -31,10 +32,10 @@ def _wave16k(path) -> torch.Tensor:
 def test_whisper_reference_equality(n_mels, seconds):
     import whisper.audio
 
-    x = torch.from_numpy(tone(seconds, 16000)[0])
+    x = torch.from_numpy(tone(seconds, SAMPLE_RATE)[0])
     ref = whisper.audio.log_mel_spectrogram(x, n_mels=n_mels).T
     ours = log_mel(x, f"whisper-{n_mels}")
-    assert ours.shape == ref.shape == (int(seconds * 16000) // 160, n_mels)
+    assert ours.shape == ref.shape == (int(seconds * SAMPLE_RATE) // HOP_LENGTH, n_mels)
     assert (ours - ref).abs().max() <= 1e-3
 
 
@@ -58,8 +59,53 @@ def test_kaldi_preset_is_torchaudio_fbank():
     import torchaudio.compliance.kaldi as kaldi
 
     x = _wave16k(MUSIC)
-    ref = kaldi.fbank(x[None] * 32768.0, num_mel_bins=80, sample_frequency=16000, dither=0.0)
+    ref = kaldi.fbank(x[None] * 32768.0, num_mel_bins=80, sample_frequency=SAMPLE_RATE, dither=0.0)
     assert torch.allclose(log_mel(x, "kaldi-fbank-80"), ref, atol=1e-4)
+
+
+def test_presets_are_front_end_objects_in_a_registry():
+    assert PRESETS.list() == ["whisper-80", "whisper-128", "usm-128", "kaldi-fbank-80"]
+    assert [type(PRESETS[n]) for n in PRESETS] == [WhisperMel, WhisperMel, UsmMel, KaldiFbank]
+    with pytest.raises(UnknownNameError, match="whisper-99.*whisper-80, whisper-128, usm-128, kaldi-fbank-80"):
+        AudioConfig(preset="whisper-99")
+    with pytest.raises(UnknownNameError, match="usm-128"):
+        log_mel(torch.zeros(SAMPLE_RATE), "usm-64")
+    with pytest.raises(ConfigError, match="already registered"):
+        register_preset(WhisperMel("whisper-80", 80, 400, 400, 0.0, 8000.0, "a second time"))
+    with pytest.raises(ConfigError, match="must be a MelPreset"):
+        register_preset("whisper-256")
+    with pytest.raises(TypeError):
+        MelPreset("abstract", 80, 400, 400, 0.0, 8000.0, "no formula")  # type: ignore[abstract]
+
+
+@pytest.mark.parametrize("cls, bad", [(WhisperMel, {"n_mels": 0}), (WhisperMel, {"window": 300}),
+                                      (UsmMel, {"f_max": 9000.0}), (UsmMel, {"n_fft": 256}),
+                                      (KaldiFbank, {"n_fft": 400}), (KaldiFbank, {"f_min": -1.0})])
+def test_bad_front_end_numbers_fail_at_construction(cls, bad):
+    good = {"name": "x", "n_mels": 80, "window": 400, "n_fft": 512 if cls is KaldiFbank else 400, "f_min": 20.0,
+            "f_max": 8000.0, "source": "test"}
+    cls(**good)
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        cls(**good | bad)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_front_end_facts(preset):
+    p = PRESETS[preset]
+    assert p.filterbank.shape == (p.n_fft // 2 + 1, p.n_mels) and p.filterbank is p.filterbank  # built once
+    assert num_frames(p.min_samples - 1, p) == 0 and num_frames(p.min_samples, p) >= 1
+    assert 1000 - p.window // HOP_LENGTH <= p.num_frames(10 * SAMPLE_RATE) <= 1000  # 100 frames/s, less the edges
+
+
+@pytest.mark.parametrize("rate", [8000, SAMPLE_RATE, 24000])
+def test_media_streams_at_the_rate_it_is_given(tmp_path, rate):
+    x = tone(1.0, 44100)
+    path = write_audio(tmp_path / "a.wav", x, 44100, "wav")
+    for src, kw in ((path, {"sample_rate": None}), (torch.from_numpy(x[0]), {"sample_rate": 44100})):
+        chunks = list(stream_audio(src, target_rate=rate, max_duration=10, chunk_seconds=0.25, **kw))
+        assert sum(map(len, chunks)) == rate and len(chunks[0]) == rate // 4
+    with pytest.raises(ConfigError, match="target_rate"):
+        list(stream_audio(path, target_rate=0, sample_rate=None, max_duration=10, chunk_seconds=1))
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
@@ -68,7 +114,7 @@ def test_kaldi_preset_is_torchaudio_fbank():
 def test_chunked_equals_unchunked(preset, cuts, extra):
     from mmtok.audio.tokenizer import _MelStream
 
-    x = tone(0.2 + extra / 16000 + sum(cuts) / 16000, 16000)[0]
+    x = tone(0.2 + extra / SAMPLE_RATE + sum(cuts) / SAMPLE_RATE, SAMPLE_RATE)[0]
     whole = log_mel(torch.from_numpy(x), preset)
     s, i = _MelStream(PRESETS[preset]), 0
     for c in cuts:
@@ -90,7 +136,7 @@ def test_chunk_size_does_not_change_file_results():
 @given(n=st.integers(520, 60_000))
 def test_num_tokens_matches_encode(preset, stack, n):
     tok = AudioTokenizer(AudioConfig(preset=preset, stack=stack))
-    tokens = tok.encode(torch.zeros(n).uniform_(-0.1, 0.1), sample_rate=16000)
+    tokens = tok.encode(torch.zeros(n).uniform_(-0.1, 0.1), sample_rate=SAMPLE_RATE)
     assert len(tokens.tokens) == tok.num_tokens(tokens.duration) == -(-num_frames(n, PRESETS[preset]) // stack)
     assert tokens.tokens.shape[1] == stack * PRESETS[preset].n_mels
     assert tokens.padded_frames == (-len(tokens.features)) % stack
@@ -116,8 +162,8 @@ def test_ffmpeg_and_torchaudio_resampling_agree(tmp_path, rate):
     x = tone(3.0, rate)
     path = write_audio(tmp_path / "a.f32.wav", x, rate, "f32.wav")
     a = _wave16k(path)
-    b = torch.from_numpy(np.concatenate(list(stream_audio(torch.from_numpy(x[0]), sample_rate=rate,
-                                                          max_duration=1e9, chunk_seconds=30))))
+    b = torch.from_numpy(np.concatenate(list(stream_audio(torch.from_numpy(x[0]), target_rate=SAMPLE_RATE,
+                                                          sample_rate=rate, max_duration=1e9, chunk_seconds=30))))
     assert len(a) == len(b) == 48000
     d = (a - b)[160:-160]
     assert d.pow(2).mean().sqrt() <= 2e-3  # stated tolerance: RMS difference <= 2e-3 of full scale
@@ -128,7 +174,7 @@ def test_ffmpeg_and_torchaudio_resampling_agree(tmp_path, rate):
 def test_common_formats(tmp_path, kind):
     path = write_audio(tmp_path / f"a.{kind}", tone(2.0, 44100, 2), 44100, kind)
     tokens = AudioTokenizer().encode(path)
-    assert abs(tokens.duration - 2.0) < 0.06 and tokens.sample_rate == 16000 and tokens.channels == 2
+    assert abs(tokens.duration - 2.0) < 0.06 and tokens.sample_rate == SAMPLE_RATE and tokens.channels == 2
 
 
 @pytest.mark.parametrize("channels, rate", [(1, 8000), (8, 48000), (2, 192000), (6, 44100)])
@@ -151,15 +197,15 @@ def test_wav_without_a_channel_layout(tmp_path, channels):
         w.writeframes(np.round(x.T * 32767).astype("<i2").tobytes())
     ours = _wave16k(path)
     pcm = torch.from_numpy(np.round(x * 32767) / 32768).float()
-    ref = torch.from_numpy(np.concatenate(list(stream_audio(pcm, sample_rate=44100, max_duration=1e9,
-                                                            chunk_seconds=30))))
+    ref = torch.from_numpy(np.concatenate(list(stream_audio(pcm, target_rate=SAMPLE_RATE, sample_rate=44100,
+                                                            max_duration=1e9, chunk_seconds=30))))
     assert len(ours) == len(ref) == 24000 and (ours - ref)[160:-160].pow(2).mean().sqrt() <= 2e-3
 
 
 def test_mono_is_the_mean_of_channels():
-    x = tone(1.0, 16000, 2)
-    a = AudioTokenizer().encode(torch.from_numpy(x), sample_rate=16000)
-    b = AudioTokenizer().encode(torch.from_numpy(x.mean(0)), sample_rate=16000)
+    x = tone(1.0, SAMPLE_RATE, 2)
+    a = AudioTokenizer().encode(torch.from_numpy(x), sample_rate=SAMPLE_RATE)
+    b = AudioTokenizer().encode(torch.from_numpy(x.mean(0)), sample_rate=SAMPLE_RATE)
     assert torch.equal(a.features, b.features)
 
 
@@ -172,7 +218,7 @@ def test_encode_restores_torch_threads():
 
 
 def test_silence_works():
-    tokens = AudioTokenizer().encode(torch.zeros(16000), sample_rate=16000)
+    tokens = AudioTokenizer().encode(torch.zeros(SAMPLE_RATE), sample_rate=SAMPLE_RATE)
     assert len(tokens.tokens) == 25 and torch.isfinite(tokens.tokens).all()
 
 
@@ -195,10 +241,10 @@ def test_segment_in_a_sequence(vocab, text_tok):
     tok = AudioTokenizer()
     tokens = tok.encode(SPEECH)
     seg = tok.segment(tokens, vocab)
-    seq = mmtok.pack([text_tok.segment("Listen:"), seg], vocab)
+    seq = mmtok.pack([text_tok.segment(text_tok.encode("Listen:")), seg], vocab)
     assert torch.equal(seq.features["audio"], tokens.tokens)
-    assert len(seg) == len(tokens.tokens) + 2 and seg.meta["tokens_per_second"] == 25
-    assert seg.meta["duration"] == tokens.duration and seg.meta["preset"] == "whisper-80"
+    assert len(seg) == len(tokens.tokens) + 2 and seg.meta.tokens_per_second == 25
+    assert seg.meta.duration == tokens.duration and seg.meta.preset == "whisper-80"
 
 
 # measured on the bundled speech (2026-11-22): whisper 0.042 / 0.034, usm 1.07 / 0.84, kaldi 2.35 / 1.39
@@ -214,10 +260,10 @@ def test_griffin_lim_round_trip_is_reported(preset, bound, loud_bound):
 
 # --- errors -------------------------------------------------------------------------------------------------
 def _wav_claiming(path, seconds: float):
-    write_audio(path, tone(0.5, 16000), 16000, "wav")
+    write_audio(path, tone(0.5, SAMPLE_RATE), SAMPLE_RATE, "wav")
     data = bytearray(path.read_bytes())
     i = data.index(b"data")
-    data[i + 4:i + 8] = struct.pack("<I", int(seconds * 16000 * 2))
+    data[i + 4:i + 8] = struct.pack("<I", int(seconds * SAMPLE_RATE * 2))
     path.write_bytes(bytes(data))
     return path
 
@@ -232,23 +278,23 @@ def _wav_claiming(path, seconds: float):
     (lambda d: torch.tensor([0.0, float("nan"), 0.0] * 400), InputError, "NaN or infinite.*sample 1"),
     (lambda d: torch.zeros(100), InputError, "too short"),
     (lambda d: torch.zeros(5, 2, 2), InputError, "must be"),
-    (lambda d: torch.zeros(16000, dtype=torch.int16), InputError, "must be float"),
+    (lambda d: torch.zeros(SAMPLE_RATE, dtype=torch.int16), InputError, "must be float"),
     (lambda d: 7, InputError, "cannot read audio"),
 ])
 def test_bad_inputs(tmp_path, make, error, message):
     src = make(tmp_path)
-    kw = {"sample_rate": 16000} if isinstance(src, torch.Tensor) else {}
+    kw = {"sample_rate": SAMPLE_RATE} if isinstance(src, torch.Tensor) else {}
     with pytest.raises(error, match=message):
         AudioTokenizer().encode(src, **kw)
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
 def test_nan_or_inf_in_a_float_wav_file(tmp_path, value):
-    x = tone(1.0, 16000)
+    x = tone(1.0, SAMPLE_RATE)
     x[0, 5000] = value
-    path = write_audio(tmp_path / "bad.f32.wav", x, 16000, "f32.wav")
+    path = write_audio(tmp_path / "bad.f32.wav", x, SAMPLE_RATE, "f32.wav")
     with pytest.raises(InputError, match=r"bad.f32.wav holds NaN or infinite samples \(first at sample 5000, "
-                                         r"0.312 s at 16000 Hz\); replace them"):
+                                         rf"0.312 s at {SAMPLE_RATE} Hz\); replace them"):
         AudioTokenizer().encode(path)
 
 
@@ -278,14 +324,14 @@ def test_no_audio_stream(tmp_path):
 
 def test_limits_and_config():
     with pytest.raises(LimitError, match="max_duration=1"):
-        AudioTokenizer(AudioConfig(max_duration=1.0)).encode(torch.zeros(40000), sample_rate=16000)
+        AudioTokenizer(AudioConfig(max_duration=1.0)).encode(torch.zeros(40000), sample_rate=SAMPLE_RATE)
     with pytest.raises(LimitError, match="max_duration=5"):
         AudioTokenizer(AudioConfig(max_duration=5.0)).encode(MUSIC)
     for kw in ({"preset": "whisper-99"}, {"stack": 0}, {"max_duration": -1}, {"chunk_seconds": 0.1}):
         with pytest.raises(ConfigError):
             AudioConfig(**kw)
     with pytest.raises(InputError, match="sample_rate is only for waveform"):
-        AudioTokenizer().encode(MUSIC, sample_rate=16000)
+        AudioTokenizer().encode(MUSIC, sample_rate=SAMPLE_RATE)
     with pytest.raises(InputError, match="needs its sample_rate"):
-        AudioTokenizer().encode(torch.zeros(16000))
+        AudioTokenizer().encode(torch.zeros(SAMPLE_RATE))
     assert min_samples(PRESETS["whisper-80"]) == 201

@@ -83,12 +83,12 @@ def test_document_mask(vocab, text_tok):
 
 
 def test_batch_errors(text_tok, vocab):
-    seq = pack([text_tok.segment("a long enough text")], vocab)
+    seq = pack([text_tok.segment(text_tok.encode("a long enough text"))], vocab)
     with pytest.raises(ContextLengthError, match="more than row_length=2"):
         pack_rows([seq], 2)
     with pytest.raises(SequenceError, match="no sequences"):
         collate([])
-    other = pack([text_tok.segment("a")], text_tok.vocab(image_codes=8))
+    other = pack([text_tok.segment(text_tok.encode("a"))], text_tok.vocab(image_codes=8))
     with pytest.raises(SequenceError, match="one vocabulary"):
         collate([seq, other])
     with pytest.raises(SequenceError, match="pad_to_multiple_of"):

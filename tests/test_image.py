@@ -75,7 +75,7 @@ def test_extreme_sizes_never_crash(w, h):
     expect_clamp = max(w, h) / min(w, h) > 1024
     assert plan.clamped == expect_clamp
     seg = TOKS["dynamic"].segment(TOKS["dynamic"].encode(np.zeros((h, w, 3), np.uint8)), mmtok.TextTokenizer.default().vocab())
-    assert seg.meta["clamped"] == expect_clamp
+    assert seg.meta.clamped == expect_clamp
 
 
 def test_tiles_follow_gemini_rule():
@@ -310,10 +310,10 @@ def test_segment_in_a_sequence(policy, vocab, text_tok):
     seg = tok.segment(tokens, vocab)
     plan = tokens.plan
     assert len(seg) == plan.num_patches + plan.num_markers
-    seq = mmtok.pack([text_tok.segment("Look:"), seg, text_tok.segment(" nice")], vocab)
+    seq = mmtok.pack([text_tok.segment(text_tok.encode("Look:")), seg, text_tok.segment(text_tok.encode(" nice"))], vocab)
     assert torch.equal(seq.features["image"], tokens.patches)
     assert seq.unpack()[1] == seg
-    assert seg.meta["grid"] == list(tokens.grid) and seg.meta["source"] == str(PHOTOS[2])
+    assert seg.meta.grid == tokens.grid and seg.meta.source == str(PHOTOS[2])
     # patches of one block sit on their (row, col) grid at one time step
     ph = seq.input_ids == vocab.placeholder(Modality.IMAGE)
     pos = seq.positions_3d[:, ph]

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,10 +32,10 @@ def test_save_load_exact(tmp_path_factory, segs):
 @pytest.fixture
 def saved(tmp_path, text_tok, vocab):
     img = vocab.placeholder(Modality.IMAGE)
-    segs = [text_tok.segment("look:", source="prompt"),
+    segs = [text_tok.segment(text_tok.encode("look:"), source="prompt"),
             mmtok.Segment(Modality.IMAGE, torch.tensor([img] * 4), mmtok.grid_positions(1, 2, 2),
                           torch.randn(4, 6), {"grid": [2, 2], "source": "x.png"}),
-            text_tok.segment(" done")]
+            text_tok.segment(text_tok.encode(" done"))]
     seq = pack(segs, vocab, max_length=64)
     seq.save(tmp_path)
     return tmp_path, seq
@@ -144,13 +145,13 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40
 def test_any_mutated_manifest_loads_or_is_refused(tmp_path_factory, data):
     """Fuzz: replace any one node of a real manifest with any JSON value; loading gives back a valid sequence
     (the change was harmless) or raises an MmtokError — never another exception."""
-    from mmtok.core.manifest import from_manifest
+    from mmtok.core.sequence import from_manifest
 
     img = VOCAB.placeholder(Modality.IMAGE)
     tok = mmtok.TextTokenizer.default()
-    seq = pack([tok.segment("look:"), mmtok.Segment(Modality.IMAGE, torch.tensor([img] * 4),
+    seq = pack([tok.segment(tok.encode("look:")), mmtok.Segment(Modality.IMAGE, torch.tensor([img] * 4),
                                                       mmtok.grid_positions(1, 2, 2), torch.randn(4, 6),
-                                                      {"grid": [2, 2], "source": "x.png"}), tok.segment(" ok")],
+                                                      {"grid": [2, 2], "source": "x.png"}), tok.segment(tok.encode(" ok"))],
                VOCAB, max_length=64)
     manifest = seq.to_manifest()
     leaves = list(_leaves(manifest))
@@ -162,3 +163,35 @@ def test_any_mutated_manifest_loads_or_is_refused(tmp_path_factory, data):
         return
     assert isinstance(back, TokenSequence)
     assert len(back.input_ids) == len(back.modality) == len(back.positions)
+
+
+def test_a_manifest_of_mmtok_0_1_loads():
+    """tests/fixtures/manifest-0.1 was written by mmtok 0.1 (format mmtok.sequence/1, plain metadata dicts): text,
+    image, video, audio, image codes, a tiled image and a clip with its sound. It loads into typed metadata and
+    saves again in the current format, equal field by field."""
+    import tempfile
+
+    from mmtok.core.meta import AudioMeta, ClipAudioMeta, ClipEndMeta, ClipFrameMeta, CodesMeta, ImageMeta, VideoMeta
+
+    folder = Path(__file__).parent / "fixtures" / "manifest-0.1"
+    assert json.loads((folder / "manifest.json").read_text())["format"] == "mmtok.sequence/1"
+    seq = TokenSequence.load(folder)
+    assert len(seq) == 1301
+    kinds = [type(s.meta).__name__ for s in seq.spans]
+    assert kinds == ["ControlMeta", "TextMeta", "ImageMeta", "VideoMeta", "AudioMeta", "CodesMeta", "ImageMeta",
+                     "ClipFrameMeta", "ClipAudioMeta", "ClipFrameMeta", "ClipAudioMeta", "ClipEndMeta"]
+    image, video, audio, codes, tiles = (s.meta for s in seq.spans[2:7])
+    assert isinstance(image, ImageMeta) and image.grid == (2, 2) and image.source == "assets/images/chelsea.png"
+    assert isinstance(video, VideoMeta) and video.num_frames == 2 and video.pts is None
+    assert isinstance(audio, AudioMeta) and audio.preset == "whisper-80" and audio.stack == 8
+    assert isinstance(codes, CodesMeta) and codes.grid == (32, 32)
+    assert tiles.blocks > 1 and tiles.tile_grid is not None
+    assert isinstance(seq.spans[8].meta, ClipAudioMeta) and isinstance(seq.spans[11].meta, ClipEndMeta)
+    assert isinstance(seq.spans[7].meta, ClipFrameMeta)
+    # provenance and decoding work on it
+    assert seq.provenance(seq.spans[2].start + 1)["box"] == [0.0, 0.0, 225.0, 150.0]
+    assert seq.provenance(seq.spans[4].start + 1)["time"] == [0.0, 0.08]
+    with tempfile.TemporaryDirectory() as d:
+        seq.save(d)
+        assert json.loads((Path(d) / "manifest.json").read_text())["format"] == "mmtok.sequence/2"
+        assert TokenSequence.load(d).equals(seq)

@@ -35,7 +35,7 @@ def test_lengths_are_the_sum_of_each_module_count(tok, mixed):
     want += text.num_tokens("Describe 👋 ") + text.num_tokens(" and ") + text.num_tokens(" now.")
     want += tok.image.num_tokens(300, 451) + tok.image.plan(300, 451).num_markers
     want += tok.video.num_tokens(405, 720) + 16 * 2 + 2
-    audio_seconds = seq.spans[5].meta["duration"]
+    audio_seconds = seq.spans[5].meta.duration
     want += tok.audio.num_tokens(audio_seconds) + 2
     want += tok.vq.num_tokens(300, 451) + 2
     assert len(seq) == want
@@ -50,7 +50,7 @@ def test_decode_gives_the_contents_back(tok, mixed):
     assert torch.equal(out[1].pixels, tok.image.preprocess(PHOTO)) and out[1].as_ == "patches"
     video = tok.video.encode(CLIP)
     assert torch.equal(out[3].frames, tok.video.decode(video)) and out[3].timestamps == video.timestamps.tolist()
-    assert out[4].waveform.shape == (round(seq.spans[5].meta["duration"] * 16000),)
+    assert out[4].waveform.shape == (round(seq.spans[5].meta.duration * 16000),)
     codes = tok.vq.encode(PHOTO)
     assert out[5].as_ == "codes" and torch.equal(out[5].pixels, tok.vq.decode(codes))
 
@@ -127,7 +127,7 @@ def test_every_token_has_provenance(tok, mixed):
     # audio: time spans tile [0, duration)
     s = spans[5]
     t = tab["time"][s.start + 1:s.end - 1]
-    assert t[0, 0] == 0 and t[-1, 1] == s.meta["duration"] and torch.equal(t[1:, 0], t[:-1, 1])
+    assert t[0, 0] == 0 and t[-1, 1] == s.meta.duration and torch.equal(t[1:, 0], t[:-1, 1])
     # image codes: cells tile the centre square of the original
     s = spans[6]
     b = tab["box"][s.start + 1:s.end - 1]
@@ -141,15 +141,15 @@ def test_video_with_sound_is_interleaved_by_time(tok, tmp_path):
 
     path = clip_with_sound(tmp_path / "av.mp4")
     seq = tok(["clip:", Video(path, audio=True), "done"])
-    parts = [(s.modality, s.meta.get("part")) for s in seq.spans[2:-1]]
-    assert parts == [(Modality.VIDEO, "frame"), (Modality.AUDIO, "audio")] * 16 + [(Modality.VIDEO, "end")]
+    parts = [(s.modality, s.meta.kind) for s in seq.spans[2:-1]]
+    assert parts == [(Modality.VIDEO, "clip_frame"), (Modality.AUDIO, "clip_audio")] * 16 + [(Modality.VIDEO, "clip_end")]
     audio = tok.audio.encode(path)
-    slices = [s for s in seq.spans if s.meta.get("part") == "audio"]
+    slices = [s for s in seq.spans if s.meta.kind == "clip_audio"]
     assert sum(s.num_features for s in slices) == len(audio.tokens) == tok.audio.num_tokens(audio.duration)
     assert torch.equal(seq.features["audio"], audio.tokens)  # nothing dropped, in time order
     for s in slices[:-1]:  # each token starts inside its frame's slice
-        lo, hi = s.meta["slice"]
-        first = s.meta["first_token"]
+        lo, hi = s.meta.slice
+        first = s.meta.first_token
         starts = audio.spans[first:first + s.num_features, 0]
         assert ((starts >= lo - 1e-9) & (starts < hi)).all()
     out = tok.decode(seq)

@@ -50,13 +50,14 @@ def test_positions_3d_rule(segs):
 
 
 def test_text_positions_advance_all_axes(text_tok, vocab):
-    seq = pack([text_tok.segment("one two"), text_tok.segment(" three")], vocab)
+    seq = pack([text_tok.segment(text_tok.encode("one two")), text_tok.segment(text_tok.encode(" three"))], vocab)
     for axis in range(3):
         assert torch.equal(seq.positions_3d[axis], seq.positions)
 
 
 def test_context_limit_names_the_crossing_span(text_tok, vocab):
-    segs = [text_tok.segment("a" * 10, source="first"), text_tok.segment("b c d e f g h i j k l", source="second")]
+    segs = [text_tok.segment(text_tok.encode("a" * 10), source="first"),
+            text_tok.segment(text_tok.encode("b c d e f g h i j k l"), source="second")]
     n0 = len(segs[0])
     with pytest.raises(ContextLengthError, match=r"exceeds the context limit of 12.*segment 1 \(text segment "
                                                  r"\(second\)"):

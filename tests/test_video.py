@@ -128,11 +128,11 @@ def test_encode_decode_and_counts(tmp_path, policy, vocab):
     assert torch.equal(tok.decode(tokens), torch.stack([tok.image.preprocess(f) for f in frames]))
     assert len(tokens.patches) == tok.num_tokens(96, 128) == 8 * tok.image.num_tokens(96, 128)
     seg = tok.segment(tokens, vocab)
-    seq = mmtok.pack([mmtok.TextTokenizer.default().segment("clip:"), seg], vocab)
+    seq = mmtok.pack([mmtok.TextTokenizer.default().segment(mmtok.TextTokenizer.default().encode("clip:")), seg], vocab)
     assert torch.equal(seq.features["video"], tokens.patches)
     plan = tokens.frames[0].plan
     assert len(seg) == 8 * (plan.num_patches + plan.num_markers) + 2
-    assert seg.meta["timestamps"] == tokens.timestamps.tolist()
+    assert seg.meta.timestamps == tuple(tokens.timestamps.tolist())
     # t advances with time: one step per sampled frame (per block for tiled frames)
     ph = seq.input_ids == vocab.placeholder(Modality.VIDEO)
     t = seq.positions_3d[0, ph].reshape(8, -1)

@@ -74,7 +74,7 @@ def test_at_size_shares_the_model_at_another_size(tok, vocab):
     assert codes.shape == (8, 8) == small.grid and small.num_tokens(300, 451) == 64
     x = small.preprocess(PHOTOS[0])
     assert x.shape == (3, 64, 64) and torch.equal(codes, tok.model.encode(x[None].float().div(127.5).sub(1.0))[0])
-    assert small.decode(codes).shape == (3, 64, 64) and small.segment(codes, vocab).meta["grid"] == [8, 8]
+    assert small.decode(codes).shape == (3, 64, 64) and small.segment(codes, vocab).meta.grid == (8, 8)
     for bad in (60, 0, -8):
         with pytest.raises(ConfigError, match=f"image_size={bad}: use a positive multiple of downsample=8"):
             tok.at_size(bad)
@@ -99,8 +99,8 @@ def test_segment_round_trip(tok, vocab, text_tok):
     codes = tok.encode(PHOTOS[1])
     seg = tok.segment(codes, vocab, source="x.png")
     assert seg.modality == Modality.IMAGE_CODES and len(seg) == 1024 + 2
-    assert seg.meta["grid"] == [32, 32]
-    seq = mmtok.pack([text_tok.segment("Draw:"), seg], vocab)
+    assert seg.meta.grid == (32, 32)
+    seq = mmtok.pack([text_tok.segment(text_tok.encode("Draw:")), seg], vocab)
     kind, local = vocab.split(seq.input_ids[seq.spans[1].start + 1:seq.spans[1].end - 1])
     assert (kind == mmtok.Kind.IMAGE_CODE).all() and torch.equal(local, codes.reshape(-1))
     assert torch.equal(tok.codes_from_segment(seq.unpack()[1], vocab), codes)
@@ -114,6 +114,34 @@ def test_image_report(tok):
     assert r["codes"].shape == (32, 32) and 0 < r["usage"] <= 1 and r["codes_used"] == r["codes"].unique().numel()
     assert np.isfinite(r["psnr"]) and -1 <= r["ssim"] <= 1 and 0 <= r["reencode_agreement"] <= 1
     assert r["reconstruction"].shape == r["original"].shape == (3, 256, 256)
+    from mmtok.vq.quality import psnr_ssim
+
+    psnr, ssim = psnr_ssim(r["reconstruction"][None], r["original"][None])  # the one place both metrics come from
+    assert (r["psnr"], r["ssim"]) == (float(psnr[0]), float(ssim[0]))
+
+
+def test_psnr_ssim_batch_equals_one_at_a_time_and_matches_torchmetrics():
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+    from mmtok.vq.quality import psnr_ssim
+
+    g = torch.Generator().manual_seed(0)
+    original = torch.from_numpy(gradient(48, 40)).permute(2, 0, 1).repeat(3, 1, 1, 1)  # uint8 [3, 3, 40, 48]
+    noisy = (original.int() + torch.randint(-20, 21, original.shape, generator=g)).clamp(0, 255).to(torch.uint8)
+    noisy[1] = original[1]  # an exact reconstruction
+    psnr, ssim = psnr_ssim(noisy, original)
+    assert psnr.shape == ssim.shape == (3,) and psnr.dtype == torch.float64
+    for i in range(3):
+        one = psnr_ssim(noisy[i:i + 1], original[i:i + 1])
+        assert (float(one[0][0]), float(one[1][0])) == (float(psnr[i]), float(ssim[i]))
+    a, b = noisy[:1].float() / 255, original[:1].float() / 255
+    assert float(psnr[0]) == float(peak_signal_noise_ratio(a, b, data_range=1.0))
+    assert float(ssim[0]) == float(structural_similarity_index_measure(a, b, data_range=1.0))
+    assert psnr[1] == float("inf") and ssim[1] == pytest.approx(1.0) and 0 < ssim[0] < 1
+    with pytest.raises(InputError, match="uint8"):
+        psnr_ssim(noisy.float(), original)
+    with pytest.raises(InputError, match="one shape"):
+        psnr_ssim(noisy[:2], original)
 
 
 def test_weights_load_with_safetensors_only(tmp_path, tok):

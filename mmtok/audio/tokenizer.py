@@ -21,53 +21,43 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from .presets import (HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, min_samples, num_frames,
-                            num_tokens)
+from .presets import HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, num_tokens
 from ..media.audioio import AudioInfo, AudioSource, stream_audio
-from ..errors import ConfigError, InputError
-from ..core.sequence import Segment, sequential_positions
+from ..errors import ConfigError, InputError, SequenceError
+from ..core.meta import AudioMeta, ClipAudioMeta
+from ..core.positions import framed_run
+from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.segment import Segment
 from ..core.threads import one_torch_thread
-from ..core.vocab import Modality, Vocab
+from ..core.vocab import Modality, Vocab, default_vocab
 
 __all__ = ["AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel"]
 
 
-@functools.lru_cache(maxsize=8)
-def _filters(name: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(mel filterbank [n_freqs, n_mels], analysis window) for a preset, built once."""
-    import torchaudio.functional as AF
-
-    p = PRESETS[name]
-    if p.kind == "whisper":
-        fb = AF.melscale_fbanks(p.n_fft // 2 + 1, 0.0, 8000.0, p.n_mels, SAMPLE_RATE, norm="slaney", mel_scale="slaney")
-        return fb, torch.hann_window(p.n_fft)
-    if p.kind == "usm":
-        fb = AF.melscale_fbanks(p.n_fft // 2 + 1, p.f_min, p.f_max, p.n_mels, SAMPLE_RATE, norm=None, mel_scale="htk")
-        return fb, torch.hann_window(512)
-    return torch.empty(0), None  # kaldi: torchaudio.compliance.kaldi builds its own
-
-
 class _MelStream:
-    """Exact streaming framing for one preset: feed 16 kHz chunks, then finish() -> float32 [T, n_mels]."""
+    """Exact streaming framing for one front end: feed 16 kHz chunks, then finish() -> float32 [T, n_mels].
+
+    The front end says how to frame (``window``, ``pad``, ``num_frames``) and what a frame becomes
+    (``features``, ``finish``); the stream only keeps the samples a frame still needs."""
 
     def __init__(self, preset: MelPreset) -> None:
-        self.p = preset
-        self.fb, self.window = _filters(preset.name)
-        self.buf = np.zeros(0, np.float32)  # samples not yet consumed (padded coordinates for Whisper)
-        self.head = np.zeros(0, np.float32)  # Whisper: the first samples until the left pad can be made
-        self.tail = np.zeros(0, np.float32)  # the last n_fft/2 + 1 real samples (for Whisper's right pad)
+        self.fe = preset
+        self.buf = np.zeros(0, np.float32)  # samples not yet consumed (padded coordinates when fe.pad)
+        self.head = np.zeros(0, np.float32)  # the first samples, until the left reflect pad can be made
+        self.tail = np.zeros(0, np.float32)  # the last fe.pad + 1 real samples (for the right reflect pad)
         self.n_real = 0
         self.frames = 0
         self.feats = torch.empty(0, preset.n_mels)  # rows [0, frames) are done; grows by doubling
 
     def feed(self, x: np.ndarray) -> None:
+        """Take the next samples, float32 [n] at 16 kHz, and compute every frame they complete."""
         if not len(x):
             return
         self.n_real += len(x)
-        if self.p.kind == "whisper":
-            keep = self.p.n_fft // 2 + 1
+        if self.fe.pad:  # a centred front end (Whisper): reflect padding at both ends
+            keep = self.fe.pad + 1
             self.tail = np.concatenate([self.tail, x[-keep:]])[-keep:]
-            if self.head is not None:  # left reflect pad needs the first n_fft/2 + 1 samples
+            if self.head is not None:  # the left reflect pad needs the first pad + 1 samples
                 self.head = np.concatenate([self.head, x])
                 if len(self.head) < keep:
                     return
@@ -76,30 +66,32 @@ class _MelStream:
         self._run(limit=None)
 
     def finish(self) -> torch.Tensor:
-        p = self.p
-        total = num_frames(self.n_real, p)
-        if p.kind == "whisper" and self.n_real >= min_samples(p):
+        """The remaining frames and the front end's clip-wide step -> float32 [T, n_mels], T = num_frames."""
+        fe = self.fe
+        total = fe.num_frames(self.n_real)
+        if fe.pad and self.n_real >= fe.min_samples:
             if self.head is not None:  # never reached the pad size while streaming (cannot happen past min)
                 raise AssertionError("unreachable: min_samples guarantees the head was padded")
-            self.buf = np.concatenate([self.buf, self.tail[:-1][::-1][:p.n_fft // 2]])
+            self.buf = np.concatenate([self.buf, self.tail[:-1][::-1][:fe.pad]])
         self._run(limit=total)
         assert self.frames == total, (self.frames, total)
         feats = self.feats[:self.frames]
-        if p.kind == "whisper" and len(feats):
-            return torch.maximum(feats, feats.max() - 8.0).add_(4.0).div_(4.0)  # a new tensor of the exact size
-        return feats.clone() if len(feats) < len(self.feats) else feats
+        done = fe.finish(feats)
+        if done is feats and len(feats) < len(self.feats):
+            return feats.clone()  # hand out the exact size, not a view of the doubled buffer
+        return done
 
     def _run(self, limit: int | None) -> None:
-        p, n = self.p, len(self.buf)
-        if n < p.window:
+        window, n = self.fe.window, len(self.buf)
+        if n < window:
             return
-        k = (n - p.window) // HOP_LENGTH + 1
-        if limit is not None:  # Whisper: the frame the right pad would add last is dropped, as in whisper
+        k = (n - window) // HOP_LENGTH + 1
+        if limit is not None:  # frames the right pad would add past num_frames are dropped (Whisper's last)
             k = min(k, limit - self.frames)
         if k <= 0:
             return
-        x = torch.from_numpy(np.ascontiguousarray(self.buf[: (k - 1) * HOP_LENGTH + p.window]))
-        self._keep(_frames_to_features(x, k, p, self.fb, self.window))
+        x = torch.from_numpy(np.ascontiguousarray(self.buf[: (k - 1) * HOP_LENGTH + window]))
+        self._keep(self.fe.features(x, k))
         self.buf = self.buf[k * HOP_LENGTH:]
 
     def _keep(self, f: torch.Tensor) -> None:
@@ -107,30 +99,11 @@ class _MelStream:
         allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB, now 0.78.)"""
         end = self.frames + len(f)
         if end > len(self.feats):
-            grown = torch.empty(max(end, 2 * len(self.feats)), self.p.n_mels)
+            grown = torch.empty(max(end, 2 * len(self.feats)), self.fe.n_mels)
             grown[:self.frames] = self.feats[:self.frames]
             self.feats = grown
         self.feats[self.frames:end] = f
         self.frames = end
-
-
-def _frames_to_features(x: torch.Tensor, k: int, p: MelPreset, fb: torch.Tensor, window) -> torch.Tensor:
-    """k frames read from x (1-D, exactly (k-1)*hop + window samples) -> float32 [k, n_mels]."""
-    if p.kind == "kaldi":
-        import torchaudio.compliance.kaldi as kaldi
-
-        return kaldi.fbank(x[None] * 32768.0, num_mel_bins=p.n_mels, sample_frequency=SAMPLE_RATE, dither=0.0,
-                           snip_edges=True, low_freq=p.f_min)
-    frames = x.unfold(0, p.window, HOP_LENGTH)  # (k, window)
-    if p.kind == "whisper":
-        spec = torch.view_as_real(torch.fft.rfft(frames * window, n=p.n_fft)).pow_(2).sum(-1)  # (k, n_fft/2+1) power
-        return (spec @ fb).clamp_(min=1e-10).log10_()
-    # usm: HTK-flavoured pre-emphasis inside each 513-sample frame -> 512 samples, magnitude spectrum, natural log.
-    # The spectrum is taken in float64: quiet bins sit near the 1e-5 floor of a natural log, where float32 FFT
-    # round-off (relative to the frame's loudest bins) moved features by up to 1.3e-3 on some CPUs.
-    pre = torch.cat([frames[:, :1] * (1 - 0.97), frames[:, 1:-1] - 0.97 * frames[:, :-2]], dim=1)
-    spec = torch.fft.rfft((pre * window).double(), n=p.n_fft).abs()
-    return torch.clamp(spec @ fb.double(), min=1e-5).log_().float()
 
 
 def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> torch.Tensor:
@@ -139,15 +112,14 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> 
     The same code path as the streaming tokenizer, fed in one piece, and like it on one torch thread
     (:mod:`mmtok.threads`: two spinning OpenMP workers lost up to 10x when other work held the cores).
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown audio preset {preset!r}; use one of {sorted(PRESETS)}")
+    p = PRESETS.get(preset)  # an unknown name raises UnknownNameError (a ConfigError) listing the presets
     x = torch.as_tensor(waveform)
     if x.dim() != 1 or not x.is_floating_point():
-        raise InputError(f"log_mel takes a float waveform [samples] at 16 kHz, got {x.dtype} {tuple(x.shape)}")
-    p = PRESETS[preset]
-    if len(x) < min_samples(p):
-        raise InputError(f"{len(x)} samples are too short for {preset}: it needs at least {min_samples(p)} "
-                         f"({min_samples(p) / SAMPLE_RATE * 1000:.1f} ms at 16 kHz)")
+        raise InputError(f"log_mel takes a float waveform [samples] at {SAMPLE_RATE / 1000:g} kHz, got {x.dtype} "
+                         f"{tuple(x.shape)}")
+    if len(x) < p.min_samples:
+        raise InputError(f"{len(x)} samples are too short for {preset}: it needs at least {p.min_samples} "
+                         f"({p.min_samples / SAMPLE_RATE * 1000:.1f} ms at {SAMPLE_RATE / 1000:g} kHz)")
     s, x = _MelStream(p), x.float().numpy()
     step = 30 * SAMPLE_RATE  # 30 s pieces keep the FFT buffers in cache; the framing is exact either way
     with one_torch_thread():
@@ -174,7 +146,7 @@ class AudioTokens:
     sample_rate: int = SAMPLE_RATE
 
 
-class AudioTokenizer:
+class AudioTokenizer(ProvenanceFromTable):
     """Log-mel tokens for audio; see the module docstring."""
 
     def __init__(self, config: AudioConfig | None = None) -> None:
@@ -195,13 +167,13 @@ class AudioTokenizer:
         info = AudioInfo("")
         stream = _MelStream(cfg.mel)
         with one_torch_thread():
-            for chunk in stream_audio(src, sample_rate=sample_rate, max_duration=cfg.max_duration,
-                                      chunk_seconds=cfg.chunk_seconds, info=info):
+            for chunk in stream_audio(src, target_rate=SAMPLE_RATE, sample_rate=sample_rate,
+                                      max_duration=cfg.max_duration, chunk_seconds=cfg.chunk_seconds, info=info):
                 stream.feed(chunk)
-        if info.samples < min_samples(cfg.mel):
-            raise InputError(f"{info.source} is too short: {info.samples} samples at 16 kHz "
+        if info.samples < cfg.mel.min_samples:
+            raise InputError(f"{info.source} is too short: {info.samples} samples at {SAMPLE_RATE / 1000:g} kHz "
                              f"({info.samples / SAMPLE_RATE * 1000:.1f} ms); {cfg.preset} needs at least "
-                             f"{min_samples(cfg.mel) / SAMPLE_RATE * 1000:.1f} ms")
+                             f"{cfg.mel.min_samples / SAMPLE_RATE * 1000:.1f} ms")
         feats = stream.finish()
         return _stack(feats, info, cfg)
 
@@ -231,17 +203,72 @@ class AudioTokenizer:
         return {"waveform": wave, "mel_mean_abs": float(diff.mean()), "mel_max_abs": float(diff.max()),
                 "mel_mean_abs_loud": float(diff[loud].mean()), "preset": tokens.preset}
 
-    def segment(self, tokens: AudioTokens, vocab: Vocab, source: str | None = None) -> Segment:
+    def segment(self, tokens: AudioTokens, vocab: Vocab | None = None, source: str | None = None) -> Segment:
         """<start_of_audio>, one placeholder per token, <end_of_audio>; t (= h = w) counts tokens, i.e. time."""
-        ph = vocab.placeholder(Modality.AUDIO)
-        n = len(tokens.tokens)
-        ids = torch.cat([torch.tensor([vocab.special("<start_of_audio>")]), torch.full((n,), ph),
-                         torch.tensor([vocab.special("<end_of_audio>")])])
-        meta = {"source": source if source is not None else tokens.source, "preset": tokens.preset,
-                "stack": tokens.stack, "duration": tokens.duration, "sample_rate": tokens.sample_rate,
-                "tokens_per_second": SAMPLE_RATE / HOP_LENGTH / tokens.stack, "padded_frames": tokens.padded_frames,
-                "source_rate": tokens.source_rate, "channels": tokens.channels}
-        return Segment(Modality.AUDIO, ids, sequential_positions(n + 2), tokens.tokens, meta)
+        vocab = vocab or default_vocab()
+        ids, pos = framed_run(vocab.special("<start_of_audio>"), vocab.special("<end_of_audio>"),
+                              vocab.placeholder(Modality.AUDIO), len(tokens.tokens))
+        return Segment(Modality.AUDIO, ids, pos, tokens.tokens, sound_meta(tokens, source))
+
+    def from_segment(self, segment: Segment, vocab: Vocab | None = None) -> AudioTokens:
+        """The tokens of an audio segment made with this tokenizer's preset (inverse of :meth:`segment`)."""
+        if segment.modality != Modality.AUDIO or not isinstance(segment.meta, AudioMeta):
+            raise SequenceError(f"expected an audio segment, got {segment.modality.label} "
+                                f"({type(segment.meta).__name__})")
+        return self.tokens_from_rows(segment.features, segment.meta)
+
+    def tokens_from_rows(self, rows: torch.Tensor | None, meta: AudioMeta | ClipAudioMeta) -> AudioTokens:
+        """:class:`AudioTokens` from token rows float [n, stack * n_mels] and the metadata of their sound (for a
+        clip with its sound: the rows of all its slices, in order, and the last slice's metadata)."""
+        if meta.preset != self.config.preset or meta.stack != self.config.stack:
+            raise SequenceError(f"the audio span was made with preset {meta.preset} x{meta.stack}, this tokenizer "
+                                f"uses {self.config.preset} x{self.config.stack}")
+        tokens = rows if rows is not None else torch.zeros(0, meta.stack * self.config.mel.n_mels)
+        frames = rearrange(tokens, "n (k m) -> (n k) m", k=meta.stack)
+        return AudioTokens(frames[:len(frames) - meta.padded_frames], tokens,
+                           token_spans(len(tokens), meta.stack, meta.duration), meta.duration,
+                           round(meta.duration * SAMPLE_RATE), meta.padded_frames, meta.preset, meta.stack,
+                           meta.source or "", meta.source_rate, meta.channels, meta.sample_rate)
+
+    def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
+        """``time``: each token's [start, end) in seconds (the clip's last token ends where the sound ends); also
+        for the audio slices of a clip with its sound (their tokens start further in)."""
+        table = empty_provenance(len(segment))
+        m = segment.meta
+        if segment.modality != Modality.AUDIO or not isinstance(m, (AudioMeta, ClipAudioMeta)):
+            raise SequenceError(f"expected an audio segment, got {segment.modality.label} ({type(m).__name__})")
+        where = (segment.input_ids == (vocab or default_vocab()).placeholder(Modality.AUDIO)).nonzero().flatten()
+        first = getattr(m, "first_token", 0)
+        total = getattr(m, "audio_tokens", len(where))
+        table["time"][where] = token_spans(total, m.stack, m.duration)[first:first + len(where)]
+        return table
+
+
+def sound_meta(tokens: AudioTokens, source: str | None = None, **clip: object) -> AudioMeta | ClipAudioMeta:
+    """An audio span's metadata (with ``clip`` fields, that of a slice of a clip's sound)."""
+    fields = dict(source=source if source is not None else tokens.source, preset=tokens.preset, stack=tokens.stack,
+                  duration=tokens.duration, sample_rate=tokens.sample_rate,
+                  tokens_per_second=SAMPLE_RATE / HOP_LENGTH / tokens.stack, padded_frames=tokens.padded_frames,
+                  source_rate=tokens.source_rate, channels=tokens.channels)
+    return ClipAudioMeta(**fields | clip) if clip else AudioMeta(**fields)
+
+
+def token_spans(n: int, stack: int, duration: float) -> torch.Tensor:
+    """float64 [n, 2]: [start, end) seconds of ``n`` tokens of ``stack`` frames each (10 ms hop); ends are capped at
+    ``duration`` and the last token ends there."""
+    edges = torch.arange(n + 1, dtype=torch.float64) * (stack * HOP_LENGTH) / SAMPLE_RATE
+    starts, ends = edges[:-1], torch.minimum(edges[1:], torch.tensor(duration, dtype=torch.float64))
+    if n:
+        ends[-1] = duration
+    return torch.stack([starts, ends], 1)
+
+
+@functools.lru_cache(maxsize=16)
+def _tokenizer_for(preset: str, stack: int) -> AudioTokenizer:
+    return AudioTokenizer(AudioConfig(preset=preset, stack=stack))
+
+
+register_segment_tokenizer(Modality.AUDIO, lambda seg, vocab: _tokenizer_for(seg.meta.preset, seg.meta.stack))
 
 
 def _stack(feats: torch.Tensor, info: AudioInfo, cfg: AudioConfig) -> AudioTokens:

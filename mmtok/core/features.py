@@ -54,9 +54,6 @@ class Features(Mapping[str, torch.Tensor]):
         p = self._parts[label]
         return sum(len(t) for t in p), p[0].shape[1]
 
-    def dtype(self, label: str) -> torch.dtype:
-        return self._parts[label][0].dtype
-
     def rows(self, label: str, start: int, n: int, part_hint: int | None = None) -> torch.Tensor:
         """Rows ``start .. start+n`` of ``label``; the part at ``part_hint`` is used as is when it is exactly those."""
         if label not in self._cache and part_hint is not None:

@@ -1,33 +1,40 @@
 """Saving and loading a TokenSequence: ``manifest.json`` (JSON, no tensors) + ``features.safetensors``.
 
-The manifest holds the ids, modalities, positions, spans with their metadata, the vocabulary layout and any
-truncation record; feature values go to safetensors (never pickle). Loading trusts nothing: it rebuilds the
-sequence from its spans with :func:`mmtok.pack` and refuses a manifest whose stored fields disagree with that,
-whose ids leave the vocabulary, whose features disagree with the placeholders, or whose features file lies
-outside the manifest's folder.
+The manifest holds the ids, modalities, positions, spans with their typed metadata, the vocabulary layout and any
+truncation record; feature values go to safetensors (never pickle). Loading trusts nothing: :func:`parse` turns the
+spans back into segments, :func:`mmtok.core.sequence.from_manifest` packs them again and :func:`verify` refuses a
+manifest whose stored fields disagree with that, whose ids leave the vocabulary, whose features disagree with the
+placeholders, or whose features file lies outside the manifest's folder.
+
+Formats: ``mmtok.sequence/2`` (written now: span metadata with a ``kind``, see :mod:`mmtok.core.meta`) and
+``mmtok.sequence/1`` (mmtok 0.1: plain metadata dicts), which still loads.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import ManifestError, MmtokError
-from .sequence import Segment, TokenSequence, pack
+from .meta import meta_from_dict, meta_from_v1
+from .segment import Segment
 from .vocab import PLACEHOLDERS, Modality, Vocab
 
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "save", "load"]
+__all__ = ["MANIFEST_FORMAT", "READABLE_FORMATS", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "write", "read",
+           "parse", "verify", "Parsed"]
 
-MANIFEST_FORMAT = "mmtok.sequence/1"
+MANIFEST_FORMAT = "mmtok.sequence/2"
+READABLE_FORMATS = ("mmtok.sequence/1", MANIFEST_FORMAT)
 MANIFEST_FILE = "manifest.json"
 FEATURES_FILE = "features.safetensors"
 
 
-def to_manifest(seq: TokenSequence) -> dict:
-    """Everything of ``seq`` as JSON-serializable values, features as ``{label: {shape, dtype}}`` only."""
+def to_manifest(seq) -> dict:
+    """Everything of a ``TokenSequence`` as JSON-serializable values, features as ``{label: {shape, dtype}}`` only."""
     return {
         "format": MANIFEST_FORMAT,
         "vocab": seq.vocab.describe(),
@@ -45,7 +52,8 @@ def to_manifest(seq: TokenSequence) -> dict:
     }
 
 
-def save(seq: TokenSequence, directory: str | Path) -> None:
+def write(seq, directory: str | Path) -> None:
+    """Write ``manifest.json`` and (when there are features) ``features.safetensors`` into ``directory``."""
     from safetensors.torch import save_file
 
     d = Path(directory)
@@ -57,7 +65,8 @@ def save(seq: TokenSequence, directory: str | Path) -> None:
     (d / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, allow_nan=False))
 
 
-def load(directory: str | Path, vocab: Vocab | None = None) -> TokenSequence:
+def read(directory: str | Path) -> tuple[Path, Any, dict[str, torch.Tensor]]:
+    """(path of the manifest, its JSON, its feature tensors) of a folder written by :func:`write`."""
     d = Path(directory)
     path = d / MANIFEST_FILE
     try:
@@ -67,33 +76,72 @@ def load(directory: str | Path, vocab: Vocab | None = None) -> TokenSequence:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ManifestError(f"{path} is not a readable JSON manifest: {e}") from None
     try:
-        return from_manifest(manifest, _load_features(d, manifest), vocab)
-    except ManifestError as e:
-        raise ManifestError(f"{path}: {e}") from None
-    except MmtokError as e:  # ids out of range, placeholder mismatch, ... found while rebuilding
+        return path, manifest, _load_features(d, manifest)
+    except MmtokError as e:
         raise ManifestError(f"{path}: {e}") from None
 
 
-def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab | None = None) -> TokenSequence:
-    """Rebuild a sequence from a manifest dict and its feature tensors, checking every field."""
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise ManifestError(f"not an mmtok sequence manifest (format must be {MANIFEST_FORMAT!r})")
+@dataclass(frozen=True)
+class Parsed:
+    """What a manifest says, checked field by field, before its segments are packed again."""
+
+    segments: list[Segment]
+    vocab: Vocab
+    max_length: int
+    truncation: dict | None
+    stored: dict[str, torch.Tensor]  # modality, positions, positions_3d as stored
+    offsets: list[int]
+    num_features: list[int]
+
+
+def parse(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab | None = None) -> Parsed:
+    """Check a manifest's fields and turn its spans into segments (``vocab`` must equal its own if given)."""
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
+        raise ManifestError(f"not an mmtok sequence manifest (format must be one of {list(READABLE_FORMATS)})")
     described = Vocab.from_description(manifest.get("vocab"))
     if vocab is not None and vocab != described:
         raise ManifestError(f"the manifest was made with {described} but {vocab} was given; load it with the "
                             f"tokenizer that wrote it")
-    vocab = described
-    max_length = manifest.get("max_length")
+    input_ids, stored = _tensors(manifest)
+    _check_features(manifest.get("features"), features)
+    spans = manifest.get("spans")
+    if not isinstance(spans, list):
+        raise ManifestError("'spans' must be a list")
+    segments = _segments(spans, input_ids, stored["positions_3d"], features, manifest["format"])
+    max_length, truncation = manifest.get("max_length"), manifest.get("truncation")
+    if type(max_length) is not int or max_length < len(input_ids):
+        raise ManifestError(f"max_length {max_length!r} must be an int >= the length {len(input_ids)}")
+    if truncation is not None and not isinstance(truncation, dict):
+        raise ManifestError("'truncation' must be null or a dict")
+    return Parsed(segments, described, max_length, truncation, stored, [s["offset"] for s in spans],
+                  [s["num_features"] for s in spans])
+
+
+def verify(seq, parsed: Parsed) -> None:
+    """Refuse a manifest whose stored modality, positions, offsets or feature counts disagree with what packing
+    its segments gives (an edited manifest)."""
+    for name, stored in parsed.stored.items():
+        if not torch.equal(getattr(seq, name), stored):
+            raise ManifestError(f"stored {name} disagree with the ones its spans imply; the manifest was edited")
+    if [s.offset for s in seq.spans] != parsed.offsets or [s.num_features for s in seq.spans] != parsed.num_features:
+        raise ManifestError("span offsets or feature counts disagree with the ids and positions")
+
+
+# --- steps of parse ----------------------------------------------------------------------------------------------
+def _tensors(manifest: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     input_ids = _int_tensor(manifest, "input_ids", 1)
-    modality = _int_tensor(manifest, "modality", 1)
-    positions = _int_tensor(manifest, "positions", 1)
-    positions_3d = _int_tensor(manifest, "positions_3d", 2)
+    stored = {"modality": _int_tensor(manifest, "modality", 1), "positions": _int_tensor(manifest, "positions", 1),
+              "positions_3d": _int_tensor(manifest, "positions_3d", 2)}
     L = len(input_ids)
-    if manifest.get("length") != L or len(modality) != L or len(positions) != L or positions_3d.shape != (3, L):
+    if (manifest.get("length") != L or len(stored["modality"]) != L or len(stored["positions"]) != L
+            or stored["positions_3d"].shape != (3, L)):
         raise ManifestError(f"field lengths disagree: length={manifest.get('length')!r}, input_ids {L}, "
-                            f"modality {len(modality)}, positions {len(positions)}, positions_3d "
-                            f"{tuple(positions_3d.shape)}")
-    declared = manifest.get("features")
+                            f"modality {len(stored['modality'])}, positions {len(stored['positions'])}, positions_3d "
+                            f"{tuple(stored['positions_3d'].shape)}")
+    return input_ids, stored
+
+
+def _check_features(declared: Any, features: dict[str, torch.Tensor]) -> None:
     if not isinstance(declared, dict) or set(declared) != set(features):
         shown = sorted(map(str, declared)) if isinstance(declared, dict) else repr(declared)
         raise ManifestError(f"the manifest declares features {shown} but the features file holds {sorted(features)}")
@@ -103,58 +151,59 @@ def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab
                 t.dtype).removeprefix("torch."):
             raise ManifestError(f"features {label!r}: the manifest says {spec!r} but the file holds "
                                 f"{tuple(t.shape)} {t.dtype}")
-    segments, spans = [], manifest.get("spans")
-    if not isinstance(spans, list):
-        raise ManifestError("'spans' must be a list")
-    taken = {m.label: 0 for m in PLACEHOLDERS}
-    expected_start = 0
+
+
+def _segments(spans: list, input_ids: torch.Tensor, positions_3d: torch.Tensor, features: dict[str, torch.Tensor],
+              fmt: str) -> list[Segment]:
+    """The segments the spans describe; spans must tile the sequence in order and use every feature row."""
+    L = len(input_ids)
+    segments, taken, expected_start = [], {m.label: 0 for m in PLACEHOLDERS}, 0
     for i, s in enumerate(spans):
-        if not isinstance(s, dict):
-            raise ManifestError(f"span {i} must be a dict")
-        m = Modality.parse(s.get("modality"))
-        start, length, offset, nf = (s.get(k) for k in ("start", "length", "offset", "num_features"))
-        if not all(type(v) is int and v >= 0 for v in (start, length, offset, nf)):
-            raise ManifestError(f"span {i}: start, length, offset and num_features must be ints >= 0")
+        m, start, length, offset, nf = _span_fields(i, s)
         if start != expected_start or start + length > L:
             raise ManifestError(f"span {i} covers tokens {start}..{start + length} but spans must tile "
                                 f"0..{L} in order (expected start {expected_start})")
         expected_start = start + length
-        f = None
-        if nf:
-            if m not in PLACEHOLDERS or m.label not in features:
-                raise ManifestError(f"span {i} ({m.label}) claims {nf} feature rows but has no features")
-            k = taken[m.label]
-            f = features[m.label][k:k + nf]
-            if len(f) != nf:
-                raise ManifestError(f"span {i} ({m.label}) claims feature rows {k}..{k + nf} but only "
-                                    f"{len(features[m.label])} exist")
-            taken[m.label] = k + nf
+        f = _span_features(i, m, nf, features, taken)
         pos = positions_3d[:, start:start + length] - offset
         if length and int(pos.min()) != 0:
             raise ManifestError(f"span {i}: offset {offset} does not match its positions_3d")
-        meta = s.get("meta", {})
-        if not isinstance(meta, dict):
-            raise ManifestError(f"span {i}: meta must be a dict")
+        read_meta = meta_from_v1 if fmt == "mmtok.sequence/1" else meta_from_dict
+        meta = read_meta(m, s.get("meta", {}), f"span {i}")
         segments.append(Segment(m, input_ids[start:start + length], pos, f, meta))
     if expected_start != L:
         raise ManifestError(f"spans cover tokens 0..{expected_start} but the sequence has {L}")
     for label, used in taken.items():
         if label in features and used != len(features[label]):
             raise ManifestError(f"{len(features[label])} {label} feature rows are stored but spans use {used}")
-    if type(max_length) is not int or max_length < L:
-        raise ManifestError(f"max_length {max_length!r} must be an int >= the length {L}")
-    seq = pack(segments, vocab, max_length)
-    truncation = manifest.get("truncation")
-    if truncation is not None and not isinstance(truncation, dict):
-        raise ManifestError("'truncation' must be null or a dict")
-    for name, stored in (("modality", modality), ("positions", positions), ("positions_3d", positions_3d)):
-        if not torch.equal(getattr(seq, name), stored):
-            raise ManifestError(f"stored {name} disagree with the ones its spans imply; the manifest was edited")
-    if [s.offset for s in seq.spans] != [s["offset"] for s in spans] or [
-            s.num_features for s in seq.spans] != [s["num_features"] for s in spans]:
-        raise ManifestError("span offsets or feature counts disagree with the ids and positions")
-    return TokenSequence(seq.input_ids, seq.modality, seq.positions, seq.positions_3d, seq.spans, seq.features,
-                         vocab, max_length, truncation)
+    return segments
+
+
+def _span_fields(i: int, s: Any) -> tuple[Modality, int, int, int, int]:
+    if not isinstance(s, dict):
+        raise ManifestError(f"span {i} must be a dict")
+    m = Modality.parse(s.get("modality"))
+    start, length, offset, nf = (s.get(k) for k in ("start", "length", "offset", "num_features"))
+    if not all(type(v) is int and v >= 0 for v in (start, length, offset, nf)):
+        raise ManifestError(f"span {i}: start, length, offset and num_features must be ints >= 0")
+    if not isinstance(s.get("meta", {}), dict):
+        raise ManifestError(f"span {i}: meta must be a dict")
+    return m, start, length, offset, nf
+
+
+def _span_features(i: int, m: Modality, nf: int, features: dict[str, torch.Tensor],
+                   taken: dict[str, int]) -> torch.Tensor | None:
+    if not nf:
+        return None
+    if m not in PLACEHOLDERS or m.label not in features:
+        raise ManifestError(f"span {i} ({m.label}) claims {nf} feature rows but has no features")
+    k = taken[m.label]
+    f = features[m.label][k:k + nf]
+    if len(f) != nf:
+        raise ManifestError(f"span {i} ({m.label}) claims feature rows {k}..{k + nf} but only "
+                            f"{len(features[m.label])} exist")
+    taken[m.label] = k + nf
+    return f
 
 
 def _int_tensor(manifest: dict, key: str, dims: int) -> torch.Tensor:

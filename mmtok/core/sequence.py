@@ -23,151 +23,23 @@ checking every field. A context limit (default 32,768 tokens, Gemini 1.0's) is e
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 
-from ..errors import ContextLengthError, SequenceError
+from ..errors import ContextLengthError, ManifestError, MmtokError, SequenceError
+from . import manifest as _manifest
 from .features import Features
+from .positions import grid_positions, sequential_positions
+from .protocol import ModalityTokenizer, empty_provenance, segment_tokenizer
+from .segment import Segment, Span
 from .vocab import PLACEHOLDERS, Modality, Vocab
 
-__all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions", "DEFAULT_MAX_LENGTH"]
+__all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions", "DEFAULT_MAX_LENGTH",
+           "from_manifest"]
 
 DEFAULT_MAX_LENGTH = 32_768  # Gemini 1.0's context length
-
-
-def sequential_positions(n: int) -> torch.Tensor:
-    """Relative 3D positions of ``n`` tokens read one after another (text, markers): all axes ``0 .. n-1``.
-
-    Returns int64 [3, n].
-    """
-    return torch.arange(n, dtype=torch.int64).expand(3, n)
-
-
-def grid_positions(t: int, h: int, w: int) -> torch.Tensor:
-    """Relative 3D positions of a ``t x h x w`` block of tokens in row-major (t, h, w) order.
-
-    Returns int64 [3, t*h*w]: axis 0 the frame index, axis 1 the row, axis 2 the column.
-    """
-    tt, hh, ww = torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij")
-    return torch.stack([tt.reshape(-1), hh.reshape(-1), ww.reshape(-1)])
-
-
-def _json_meta(meta: Mapping[str, Any], what: str) -> dict:
-    """A JSON round trip of ``meta`` (tuples become lists), so that saved and loaded metadata are equal."""
-    try:
-        return json.loads(json.dumps(dict(meta), allow_nan=False))
-    except (TypeError, ValueError) as e:
-        raise SequenceError(f"{what} metadata must be JSON-serializable (str keys; numbers, strings, lists, "
-                            f"dicts; no NaN): {e}") from None
-
-
-@dataclass(frozen=True, eq=False)
-class Segment:
-    """One piece of a prompt as unified ids.
-
-    Args:
-        modality: what the segment is; every token of it gets this modality.
-        input_ids: int64 [n] unified ids (markers, text or code ids, placeholders).
-        pos3d: int64 [3, n] relative (t, h, w) positions with smallest value 0 (``sequential_positions(n)``
-            for tokens read one after another).
-        features: float [n_placeholders, dim], one row per placeholder of this modality in ``input_ids``, in
-            order; ``None`` for segments without placeholders (an empty tensor is stored as ``None``).
-        meta: JSON-serializable metadata (source, grid, timestamps, sample rate, preset name, ...).
-    """
-
-    modality: Modality
-    input_ids: torch.Tensor
-    pos3d: torch.Tensor
-    features: torch.Tensor | None = None
-    meta: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "modality", Modality.parse(self.modality))
-        ids, pos = self.input_ids, self.pos3d
-        if not isinstance(ids, torch.Tensor) or ids.dtype != torch.int64 or ids.dim() != 1:
-            raise SequenceError(f"{self._name()}: input_ids must be an int64 tensor [n], got "
-                                f"{_describe(ids)}")
-        if not isinstance(pos, torch.Tensor) or pos.dtype != torch.int64 or tuple(pos.shape) != (3, len(ids)):
-            raise SequenceError(f"{self._name()}: pos3d must be int64 [3, {len(ids)}], got {_describe(pos)}")
-        if len(ids) and int(pos.min()) != 0:
-            raise SequenceError(f"{self._name()}: pos3d must start at 0 (smallest value), got {int(pos.min())}")
-        if self.modality in (Modality.TEXT, Modality.CONTROL) and not torch.equal(pos, sequential_positions(len(ids))):
-            raise SequenceError(f"{self._name()}: text and control tokens are read one after another; their pos3d "
-                                f"must be sequential_positions(n)")
-        f = self.features
-        if f is not None:
-            if not isinstance(f, torch.Tensor) or not f.is_floating_point() or f.dim() != 2:
-                raise SequenceError(f"{self._name()}: features must be a float tensor [n, dim], got {_describe(f)}")
-            if self.modality not in PLACEHOLDERS:
-                raise SequenceError(f"{self._name()}: a {self.modality.label} segment carries no features")
-            if len(f) == 0:
-                object.__setattr__(self, "features", None)  # no rows: stored as None, as unpack gives it back
-        object.__setattr__(self, "meta", _json_meta(self.meta, self._name()))
-
-    @classmethod
-    def _trusted(cls, modality: Modality, input_ids: torch.Tensor, pos3d: torch.Tensor,
-                 features: torch.Tensor | None, meta: dict) -> "Segment":
-        """A segment from parts already validated by :func:`pack` (no checks, no copies)."""
-        seg = object.__new__(cls)
-        for name, value in (("modality", modality), ("input_ids", input_ids), ("pos3d", pos3d),
-                            ("features", features), ("meta", meta)):
-            object.__setattr__(seg, name, value)
-        return seg
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    @property
-    def num_features(self) -> int:
-        return 0 if self.features is None else len(self.features)
-
-    def _name(self) -> str:
-        src = self.meta.get("source") if isinstance(self.meta, Mapping) else None
-        return f"{Modality.parse(self.modality).label} segment" + (f" ({src})" if src else "")
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Segment):
-            return NotImplemented
-        same_features = (self.features is None and other.features is None) or (
-            self.features is not None and other.features is not None
-            and self.features.dtype == other.features.dtype and torch.equal(self.features, other.features))
-        return (self.modality == other.modality and torch.equal(self.input_ids, other.input_ids)
-                and torch.equal(self.pos3d, other.pos3d) and same_features and self.meta == other.meta)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class Span:
-    """Where one segment sits in a :class:`TokenSequence`.
-
-    ``start``/``length`` index tokens; ``offset`` is the value added to the segment's relative 3D positions;
-    ``num_features`` is how many feature rows of its modality it owns (rows follow sequence order).
-    """
-
-    modality: Modality
-    start: int
-    length: int
-    offset: int
-    num_features: int
-    meta: dict
-
-    @property
-    def end(self) -> int:
-        return self.start + self.length
-
-    def describe(self) -> dict:
-        return {"modality": self.modality.label, "start": self.start, "length": self.length,
-                "offset": self.offset, "num_features": self.num_features, "meta": self.meta}
-
-
-def _describe(x: object) -> str:
-    if isinstance(x, torch.Tensor):
-        return f"{x.dtype} tensor of shape {tuple(x.shape)}"
-    return type(x).__name__
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,38 +87,85 @@ class TokenSequence:
                 and all(torch.equal(getattr(self, f), getattr(other, f))
                         for f in ("input_ids", "modality", "positions", "positions_3d")))
 
-    # --- provenance (implemented in mmtok.provenance) ----------------------------------------------------
-    def provenance(self, i: int, text_tokenizer=None) -> dict:
-        """Where token ``i`` came from: character span, box in original pixels, frame and time, or time span."""
-        from ..multimodal.provenance import provenance
+    # --- provenance (each span asks the tokenizer of its modality: mmtok.core.protocol) -------------------
+    def provenance(self, i: int, text_tokenizer: ModalityTokenizer | None = None) -> dict:
+        """Where token ``i`` came from (negative ``i`` counts from the end): its span, modality, source and id,
+        plus what its modality knows — character span, box in original pixels, frame and time, or time span.
+        ``text_tokenizer``: the one that made the text (needed when it is not mmtok's bundled model)."""
+        if not -len(self) <= i < len(self):
+            raise SequenceError(f"token {i} is outside the sequence of {len(self)} tokens")
+        i %= len(self)
+        k = self.span_index(i)
+        span, seg = self.spans[k], self.segment(k)
+        token = int(self.input_ids[i])
+        out: dict = {"token": i, "span": k, "modality": span.modality.label, "source": span.meta.source,
+                     "id": token, "placeholder": span.modality in PLACEHOLDERS
+                     and token == self.vocab.placeholder(span.modality)}
+        tok = self._tokenizer(seg, text_tokenizer)
+        return out | (tok.provenance(seg, i - span.start, self.vocab) if tok is not None else {})
 
-        return provenance(self, i, text_tokenizer)
+    def provenance_table(self, text_tokenizer: ModalityTokenizer | None = None) -> dict[str, torch.Tensor]:
+        """The vectorized form of :meth:`provenance`: columns of length L (``span`` and those of
+        :func:`~mmtok.core.protocol.empty_provenance`)."""
+        table = empty_provenance(len(self)) | {"span": torch.empty(len(self), dtype=torch.int64)}
+        for k, (span, seg) in enumerate(zip(self.spans, self.unpack())):
+            table["span"][span.start:span.end] = k
+            tok = self._tokenizer(seg, text_tokenizer)
+            if tok is not None:
+                for name, column in tok.provenance_table(seg, self.vocab).items():
+                    table[name][span.start:span.end] = column
+        return table
 
-    def provenance_table(self, text_tokenizer=None) -> dict[str, torch.Tensor]:
-        """The vectorized form of :meth:`provenance`: one row per token."""
-        from ..multimodal.provenance import provenance_table
+    def span_index(self, i: int) -> int:
+        """The index of the span that holds token ``i``."""
+        starts = torch.tensor([s.start for s in self.spans])
+        return int(torch.searchsorted(starts, torch.tensor(i), right=True)) - 1
 
-        return provenance_table(self, text_tokenizer)
+    def segment(self, k: int) -> Segment:
+        """Segment ``k``, as :meth:`unpack` gives it, without unpacking the others."""
+        span = self.spans[k]
+        features = None
+        if span.num_features:
+            label = span.modality.label
+            before = [s for s in self.spans[:k] if s.modality == span.modality and s.num_features]
+            first = sum(s.num_features for s in before)
+            features = self.features.rows(label, first, span.num_features, len(before))
+        return Segment._trusted(span.modality, self.input_ids[span.start:span.end],
+                                self.positions_3d[:, span.start:span.end] - span.offset, features, span.meta)
 
-    # --- manifests (implemented in mmtok.manifest) ------------------------------------------------------
+    def _tokenizer(self, seg: Segment, text_tokenizer: ModalityTokenizer | None) -> ModalityTokenizer | None:
+        if seg.modality == Modality.TEXT and text_tokenizer is not None:
+            return text_tokenizer
+        return segment_tokenizer(seg, self.vocab)
+
+    # --- manifests (mmtok.core.manifest) ----------------------------------------------------------------
     def to_manifest(self) -> dict:
         """A JSON-serializable dict of everything but the feature values (their shapes and dtypes are in it)."""
-        from .manifest import to_manifest
-
-        return to_manifest(self)
+        return _manifest.to_manifest(self)
 
     def save(self, directory) -> None:
         """Write ``manifest.json`` and (when there are features) ``features.safetensors`` into ``directory``."""
-        from .manifest import save
-
-        save(self, directory)
+        _manifest.write(self, directory)
 
     @classmethod
     def load(cls, directory, vocab: Vocab | None = None) -> "TokenSequence":
-        """Read a sequence written by :meth:`save`, checking every field; ``vocab`` must match if given."""
-        from .manifest import load
+        """Read a sequence written by :meth:`save` (or by mmtok 0.1), checking every field; ``vocab`` must match
+        if given."""
+        path, manifest, features = _manifest.read(directory)
+        try:
+            return from_manifest(manifest, features, vocab)
+        except MmtokError as e:  # ids out of range, placeholder mismatch, ... found while rebuilding
+            raise ManifestError(f"{path}: {e}") from None
 
-        return load(directory, vocab)
+
+def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab | None = None) -> TokenSequence:
+    """Rebuild a sequence from a manifest dict and its feature tensors: the spans' segments are packed again and
+    every stored field must equal what packing gives."""
+    parsed = _manifest.parse(manifest, features, vocab)
+    seq = pack(parsed.segments, parsed.vocab, parsed.max_length)
+    _manifest.verify(seq, parsed)
+    return TokenSequence(seq.input_ids, seq.modality, seq.positions, seq.positions_3d, seq.spans, seq.features,
+                         parsed.vocab, parsed.max_length, parsed.truncation)
 
 
 def pack(segments: Iterable[Segment], vocab: Vocab, max_length: int = DEFAULT_MAX_LENGTH,
@@ -282,7 +201,7 @@ def pack(segments: Iterable[Segment], vocab: Vocab, max_length: int = DEFAULT_MA
                 f"({seg._name()}, tokens {start:,}..{start + lengths[k]:,}) crosses it; shorten the input, raise "
                 f"max_length, or pass truncate=True to drop whole segments from there on")
         truncation = {"original_length": total, "original_segments": len(segments), "kept_segments": k,
-                      "dropped": [{"modality": s.modality.label, "length": len(s), "source": s.meta.get("source")}
+                      "dropped": [{"modality": s.modality.label, "length": len(s), "source": s.meta.source}
                                   for s in segments[k:]]}
         segments, lengths = segments[:k], lengths[:k]
     return _assemble(segments, lengths, vocab, max_length, truncation)

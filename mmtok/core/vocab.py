@@ -13,6 +13,8 @@ continuous feature row (image patch pixels, audio mel frames) sits in the sequen
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -20,7 +22,8 @@ import torch
 
 from ..errors import ConfigError, VocabError
 
-__all__ = ["SPECIAL_TOKENS", "PLACEHOLDERS", "DEFAULT_IMAGE_CODES", "Kind", "Modality", "Vocab"]
+__all__ = ["SPECIAL_TOKENS", "PLACEHOLDERS", "DEFAULT_IMAGE_CODES", "Kind", "Modality", "Vocab", "default_vocab",
+           "text_model_id"]
 
 # THE list of special tokens. Appending is a format change: manifests record this list and refuse to load
 # under a different one.
@@ -232,3 +235,26 @@ class Vocab:
 
 _SPECIAL_INDEX = {name: i for i, name in enumerate(SPECIAL_TOKENS)}
 assert len(_SPECIAL_INDEX) == len(SPECIAL_TOKENS), "duplicate special token"
+
+
+def text_model_id(model_proto: bytes) -> str:
+    """The identifier a vocabulary records for a text model: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(model_proto).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def default_vocab() -> Vocab:
+    """mmtok's own vocabulary: the bundled 32k SentencePiece model's pieces and :data:`DEFAULT_IMAGE_CODES` codes
+    (what ``TextTokenizer.default().vocab()`` gives; the modality tokenizers use it when no vocab is passed)."""
+    import sentencepiece as spm
+
+    from .bundled import asset_path
+
+    path = asset_path("text", "mmtok-text-32k.model")
+    try:
+        proto = path.read_bytes()
+    except OSError as e:
+        raise VocabError(f"the bundled text model {path} is unreadable ({e.strerror}); reinstall mmtok") from None
+    sp = spm.SentencePieceProcessor()
+    sp.LoadFromSerializedProto(proto)
+    return Vocab(text_size=sp.get_piece_size(), text_model=text_model_id(proto))

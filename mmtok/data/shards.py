@@ -60,7 +60,7 @@ def record_sequence(manifest: str, features: bytes | None) -> TokenSequence:
     from safetensors import SafetensorError
     from safetensors.torch import load
 
-    from ..core.manifest import from_manifest
+    from ..core.sequence import from_manifest
 
     try:
         tensors = load(features) if features is not None else {}

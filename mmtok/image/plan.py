@@ -24,7 +24,7 @@ Policies (``ImageConfig.resize``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
 
@@ -95,6 +95,19 @@ class ImageConfig:
             raise ConfigError(f"ImageConfig.background must be 3 ints in 0..255, got {self.background!r}")
         object.__setattr__(self, "background", tuple(self.background))
 
+    def to_dict(self) -> dict:
+        """The fields as JSON values (what span metadata stores); :meth:`from_dict` inverts it."""
+        return {f.name: list(v) if isinstance(v, tuple) else v for f in fields(self) for v in [getattr(self, f.name)]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ImageConfig":
+        """The config :meth:`to_dict` (or span metadata) describes; unknown fields raise ``ConfigError``."""
+        names = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or set(d) - names:
+            extra = sorted(set(d) - names) if isinstance(d, dict) else d
+            raise ConfigError(f"not an ImageConfig description: unknown field(s) {extra!r}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
     @property
     def norm(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """(mean, std) used to normalize pixels in [0, 1]: the config's, else the timm preset's."""
@@ -158,10 +171,11 @@ class ImagePlan:
         return 2 + self.num_blocks - 1
 
     def describe(self) -> dict:
-        return {"policy": self.policy, "original_size": list(self.original), "grid": list(self.block),
-                "blocks": self.num_blocks, "processed_size": list(self.views[-1].canvas),
+        """What an image span's metadata says about the plan (:class:`~mmtok.core.meta.ImageMeta` fields)."""
+        return {"policy": self.policy, "original_size": self.original, "grid": self.block,
+                "blocks": self.num_blocks, "processed_size": self.views[-1].canvas,
                 "clamped": self.clamped, "tiles_limited": self.tiles_limited,
-                "tile_grid": list(self.views[-1].tiles) if len(self.views) > 1 else None}
+                "tile_grid": self.views[-1].tiles if len(self.views) > 1 else None}
 
 
 def dynamic_grid(height: int, width: int, patch: int, min_tokens: int, max_tokens: int) -> tuple[int, int, bool]:

@@ -19,22 +19,26 @@ matches PIL's ``BICUBIC`` to within one level.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 from einops import rearrange
 
-from ..errors import InputError
+from ..errors import ConfigError, SequenceError
 from .plan import ImageConfig, ImagePlan, View, plan_image
 from ..media.imageio import ImageSource, LoadedImage, load_image
-from ..core.sequence import Segment
+from ..core.meta import ImageMeta
+from ..core.positions import framed_blocks
+from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.segment import Segment
 from ..core.threads import one_torch_thread
-from ..core.vocab import Modality, Vocab
+from ..core.vocab import Modality, Vocab, default_vocab
 
 __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes",
-           "framed_blocks", "image_layout"]
+           "plan_blocks", "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
 # filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.jpeg_scans,
@@ -60,13 +64,13 @@ class ImageTokens:
     source: str = ""
 
 
-class ImageTokenizer:
+class ImageTokenizer(ProvenanceFromTable):
     """ViT patch tokens for pictures; see the module docstring."""
 
     def __init__(self, config: ImageConfig | None = None) -> None:
         self.config = config or ImageConfig()
         if not isinstance(self.config, ImageConfig):
-            raise InputError(f"config must be an ImageConfig, got {type(self.config).__name__}")
+            raise ConfigError(f"config must be an ImageConfig, got {type(self.config).__name__}")
         mean, std = self.config.norm
         p = self.config.patch_size
         # Per element of a (p1 p2 c) patch vector: normalized = u * scale + shift, u in 0..255.
@@ -179,15 +183,35 @@ class ImageTokenizer:
         return embed_patches(model, tokens.patches, tokens.grid, tokens.num_blocks)
 
     # --- sequences --------------------------------------------------------------------------------------
-    def segment(self, tokens: ImageTokens, vocab: Vocab, source: str | None = None) -> Segment:
+    def segment(self, tokens: ImageTokens, vocab: Vocab | None = None, source: str | None = None) -> Segment:
         """An image segment: <start_of_image>, blocks of placeholders split by <tile_separator>, <end_of_image>.
 
-        3D positions (relative): block b's patch (r, c) at (b, 1 + r, 1 + c); see :func:`framed_blocks`.
+        3D positions (relative): block b's patch (r, c) at (b, 1 + r, 1 + c); see :func:`plan_blocks`.
         """
-        ids, pos = image_layout(tokens.plan, vocab)
-        meta = tokens.plan.describe() | {"source": source if source is not None else tokens.source,
-                                         "image_config": asdict(self.config)}
+        ids, pos = image_layout(tokens.plan, vocab or default_vocab())
+        meta = ImageMeta(**tokens.plan.describe(), source=source if source is not None else tokens.source,
+                         image_config=self.config.to_dict())
         return Segment(Modality.IMAGE, ids, pos, tokens.patches, meta)
+
+    def from_segment(self, segment: Segment, vocab: Vocab | None = None) -> ImageTokens:
+        """The tokens of an image segment made with this config (inverse of :meth:`segment`)."""
+        meta = _image_meta(segment, self.config)
+        plan = self.plan(*meta.original_size)
+        patches = segment.features if segment.features is not None else torch.zeros(0, 3 * self.config.patch_size ** 2)
+        if len(patches) != plan.num_patches:
+            raise SequenceError(f"an image segment of {meta.original_size} holds {len(patches)} patches, its plan "
+                                f"{plan.num_patches}")
+        return ImageTokens(patches, plan.block, plan.num_blocks, plan.views[-1].canvas, plan.original, plan,
+                           meta.source or "")
+
+    def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
+        """``box``: each patch's box in ORIGINAL pixels (NaN for padding-only patches); markers have none."""
+        table = empty_provenance(len(segment))
+        meta = _image_meta(segment, self.config)
+        where = (segment.input_ids == (vocab or default_vocab()).placeholder(Modality.IMAGE)).nonzero().flatten()
+        boxes = torch.cat([view_boxes(v, self.config.patch_size) for v in self.plan(*meta.original_size).views])
+        table["box"][where] = boxes
+        return table
 
     # --- internals --------------------------------------------------------------------------------------
     def _patchify(self, x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
@@ -266,30 +290,35 @@ def view_boxes(view: View, p: int) -> torch.Tensor:
     return rearrange(boxes, "(tr h) (tc w) k -> (tr tc h w) k", tr=tr, tc=tc)
 
 
-def framed_blocks(plan: ImagePlan, vocab: Vocab, open_name: str, close_name: str, placeholder: int,
-                  t0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ids [n] and relative 3D positions [3, n] of one picture framed by two markers.
-
-    The opening marker sits at (t0, 0, 0); block b's patch (r, c) at (t0 + b, 1 + r, 1 + c); the
-    <tile_separator> before block b at (t0 + b, 0, 0); the closing marker at (t0 + blocks - 1, 1 + rows, 1 + cols).
-    """
+def plan_blocks(plan: ImagePlan, vocab: Vocab, open_name: str, close_name: str, placeholder: int,
+                t0: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ids [n] and relative 3D positions [3, n] of one planned picture framed by two markers
+    (:func:`mmtok.core.positions.framed_blocks` with the plan's grid and blocks)."""
     rows, cols = plan.block
-    nb, n = plan.num_blocks, rows * cols
-    sep = vocab.special("<tile_separator>")
-    r = torch.arange(rows).repeat_interleave(cols)
-    c = torch.arange(cols).repeat(rows)
-    ids, pos = [torch.tensor([vocab.special(open_name)])], [torch.tensor([[t0], [0], [0]])]
-    for b in range(nb):
-        if b:
-            ids.append(torch.tensor([sep]))
-            pos.append(torch.tensor([[t0 + b], [0], [0]]))
-        ids.append(torch.full((n,), placeholder))
-        pos.append(torch.stack([torch.full((n,), t0 + b), 1 + r, 1 + c]))
-    ids.append(torch.tensor([vocab.special(close_name)]))
-    pos.append(torch.tensor([[t0 + nb - 1], [1 + rows], [1 + cols]]))
-    return torch.cat(ids), torch.cat(pos, 1).long()
+    return framed_blocks(rows, cols, plan.num_blocks, vocab.special(open_name), vocab.special(close_name),
+                         placeholder, vocab.special("<tile_separator>"), t0)
 
 
 def image_layout(plan: ImagePlan, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ids and relative 3D positions of an image segment (:func:`framed_blocks` with the image markers)."""
-    return framed_blocks(plan, vocab, "<start_of_image>", "<end_of_image>", vocab.placeholder(Modality.IMAGE))
+    """Ids and relative 3D positions of an image segment (:func:`plan_blocks` with the image markers)."""
+    return plan_blocks(plan, vocab, "<start_of_image>", "<end_of_image>", vocab.placeholder(Modality.IMAGE))
+
+
+def _image_meta(segment: Segment, config: ImageConfig) -> ImageMeta:
+    if segment.modality != Modality.IMAGE or not isinstance(segment.meta, ImageMeta):
+        raise SequenceError(f"expected an image segment, got {segment.modality.label}")
+    if segment.meta.image_config is None or segment.meta.original_size is None:
+        raise SequenceError("the image segment's metadata lacks its image_config or original_size")
+    if ImageConfig.from_dict(segment.meta.image_config) != config:
+        raise SequenceError("the image segment was made with another ImageConfig; use "
+                            "ImageTokenizer(ImageConfig.from_dict(segment.meta.image_config))")
+    return segment.meta
+
+
+@functools.lru_cache(maxsize=16)
+def _tokenizer_for(config: ImageConfig) -> ImageTokenizer:
+    return ImageTokenizer(config)
+
+
+register_segment_tokenizer(Modality.IMAGE, lambda seg, vocab: _tokenizer_for(
+    ImageConfig.from_dict(seg.meta.image_config)))

@@ -22,13 +22,15 @@ Rules (documented in the README and tested):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from collections.abc import Iterator
+from typing import Any, Callable, Union
 
 import numpy as np
 import torch
@@ -37,7 +39,7 @@ from ..errors import DecodeError, InputError, LimitError
 from . import jpeg_scans
 from .container import source_name
 
-__all__ = ["ImageSource", "LoadedImage", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
+__all__ = ["ImageSource", "LoadedImage", "load_image", "image_size", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
 
 DEFAULT_MAX_PIXELS = 100_000_000  # 100 Mpx; PIL's own bomb error (2 x 89.5 Mpx) is converted as well
 DEFAULT_BACKGROUND = (255, 255, 255)
@@ -105,7 +107,20 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, name: str) -> None:
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError, TypeError)
 
 
-def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) -> LoadedImage:
+def image_size(src: ImageSource, name: str | None = None) -> tuple[int, int]:
+    """(width, height) of a picture as a viewer shows it (EXIF orientation applied); an encoded file is read to
+    its header only. Unreadable files raise the same typed errors as :func:`load_image`."""
+    name = name or source_name(src)
+    if not isinstance(src, (str, Path, bytes, bytearray, memoryview)):
+        return load_image(src, name=name).size
+    with _open_encoded(src, name) as (im, _):
+        w, h = im.size
+        return (h, w) if _orientation(im) in _SWAPS_AXES else (w, h)
+
+
+@contextlib.contextmanager
+def _open_encoded(src, name: str) -> Iterator[tuple[Any, Any]]:
+    """(PIL image with only its header read, the open file) of a path or bytes, with typed errors."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(src, (str, Path)):
@@ -131,6 +146,11 @@ def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) ->
         except _DECODE_ERRORS as e:
             raise DecodeError(f"{name} cannot be opened as an image ({e})"
                               f"; the file is corrupt or truncated: re-export or re-download it") from None
+        yield im, fh
+
+
+def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) -> LoadedImage:
+    with _open_encoded(src, name) as (im, fh):
         orientation = _orientation(im)
         w, h = im.size
         oriented = (h, w) if orientation in _SWAPS_AXES else (w, h)

@@ -23,10 +23,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .contents import Audio, Image, Video
-from ..errors import ConfigError, InputError
-from .interleave import sound_slices_length
+from ..core.registry import Registry
+from ..errors import InputError
+from ..media.imageio import image_size
 from ..vq.tokenizer import codes_segment_length
+from .contents import Audio, Image, Video
+from .interleave import sound_slices_length
 
 __all__ = ["budget", "MODEL_PRESETS", "format_budget"]
 
@@ -45,26 +47,10 @@ class _Media:
 
 
 def _probe(piece: Any) -> _Media:
-    from ..media.imageio import load_image
-
     if isinstance(piece, str):
         return _Media("text", text=piece)
     if isinstance(piece, Image):
-        from PIL import Image as PILImage
-
-        src = piece.src
-        if isinstance(src, (str, bytes)) or hasattr(src, "__fspath__"):
-            import io
-
-            try:
-                with PILImage.open(io.BytesIO(src) if isinstance(src, bytes) else src) as im:
-                    w, h = im.size
-                    if int(im.getexif().get(0x0112, 1) or 1) in (5, 6, 7, 8):
-                        w, h = h, w
-            except Exception:
-                w, h = load_image(src).size  # typed error for unreadable files
-        else:
-            w, h = load_image(src).size
+        w, h = image_size(piece.src)
         return _Media("image" if piece.as_ == "patches" else "codes", height=h, width=w)
     if isinstance(piece, Video):
         from ..media.container import source_name
@@ -157,16 +143,17 @@ def _qwen2_vl(m: _Media) -> int | None:
     return None
 
 
-MODEL_PRESETS: dict[str, Callable] = {
-    "mmtok": _mmtok,
-    "gemini-1.0-report": _gemini_report,
-    "gemini-api": _gemini_api,
-    "qwen2-vl": _qwen2_vl,
-    "gemma-3": lambda m: 258 if m.kind in ("image", "codes") else None,
-    "gemma-3n": lambda m: 258 if m.kind in ("image", "codes") else math.ceil(6.25 * m.seconds) if m.kind == "audio"
-    else None,
-    "chameleon": lambda m: 1026 if m.kind in ("image", "codes") else None,
-}
+MODEL_PRESETS: Registry[Callable] = Registry("model preset")
+for _name, _formula in (
+        ("mmtok", _mmtok),
+        ("gemini-1.0-report", _gemini_report),
+        ("gemini-api", _gemini_api),
+        ("qwen2-vl", _qwen2_vl),
+        ("gemma-3", lambda m: 258 if m.kind in ("image", "codes") else None),
+        ("gemma-3n", lambda m: 258 if m.kind in ("image", "codes") else math.ceil(6.25 * m.seconds)
+         if m.kind == "audio" else None),
+        ("chameleon", lambda m: 1026 if m.kind in ("image", "codes") else None)):
+    MODEL_PRESETS.register(_name, _formula)
 _COLUMNS = ("text", "image", "video", "audio")
 
 
@@ -179,9 +166,7 @@ def budget(contents: Sequence[Any], models: Sequence[str] = tuple(MODEL_PRESETS)
     """
     from .tokenizer import MultimodalTokenizer
 
-    unknown = [m for m in models if m not in MODEL_PRESETS]
-    if unknown:
-        raise ConfigError(f"unknown model preset(s) {unknown}; use some of {sorted(MODEL_PRESETS)}")
+    formulas = {name: MODEL_PRESETS.get(name) for name in models}  # an unknown name: UnknownNameError
     tok = tokenizer or MultimodalTokenizer.default()
     media = [_probe(p) for p in ([contents] if isinstance(contents, (str, Image, Video, Audio)) else contents)]
     rows = []
@@ -194,7 +179,7 @@ def budget(contents: Sequence[Any], models: Sequence[str] = tuple(MODEL_PRESETS)
             if m.kind == "text":
                 n = tok.text.num_tokens(m.text)
             else:
-                n = _mmtok(m, tok) if name == "mmtok" else MODEL_PRESETS[name](m)
+                n = _mmtok(m, tok) if name == "mmtok" else formulas[name](m)
             if n is None:
                 row["unsupported"].append(f"piece {i} ({m.kind})")
             else:

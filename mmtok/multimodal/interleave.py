@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import torch
 
-from ..audio.tokenizer import AudioTokens
-from ..image.tokenizer import framed_blocks
-from ..core.sequence import Segment, sequential_positions
-from ..video.tokenizer import VideoTokens
+from dataclasses import replace
+
+from ..audio.tokenizer import AudioTokens, sound_meta
+from ..core.meta import ClipEndMeta, ClipFrameMeta
+from ..core.positions import framed_run, sequential_positions
+from ..core.segment import Segment
 from ..core.vocab import Modality, Vocab
+from ..image.tokenizer import plan_blocks
+from ..video.tokenizer import VideoTokens
 
 __all__ = ["video_with_audio", "slice_audio"]
 
@@ -42,37 +46,34 @@ def slice_audio(audio: AudioTokens, duration: float, n: int) -> torch.Tensor:
     return torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(counts, 0)])
 
 
-def video_with_audio(video: VideoTokens, audio: AudioTokens, vocab: Vocab, meta: dict) -> list[Segment]:
-    """The interleaved segments (see the module docstring); ``meta`` is the clip's video metadata."""
+def video_with_audio(video: VideoTokens, audio: AudioTokens, vocab: Vocab, clip: Segment) -> list[Segment]:
+    """The interleaved segments (see the module docstring); ``clip`` is the clip's video segment (its metadata is
+    what every part repeats)."""
     n = len(video.frames)
     plan = video.frames[0].plan
     bounds = slice_audio(audio, video.duration, n)
-    vph, aph = vocab.placeholder(Modality.VIDEO), vocab.placeholder(Modality.AUDIO)
-    common = {"source": meta.get("source"), "grid": meta["grid"], "original_size": meta["original_size"],
-              "image_config": meta["image_config"], "rotation": meta["rotation"], "sampling": meta["sampling"],
-              "clip_frames": n, "clip_duration": video.duration}
-    audio_meta = {"preset": audio.preset, "stack": audio.stack, "duration": audio.duration,
-                  "sample_rate": audio.sample_rate, "tokens_per_second": 100 / audio.stack,
-                  "source_rate": audio.source_rate, "channels": audio.channels}
+    vph = vocab.placeholder(Modality.VIDEO)
+    m = clip.meta
+    common = dict(source=m.source, grid=m.grid, original_size=m.original_size, image_config=m.image_config,
+                  rotation=m.rotation, sampling=m.sampling, clip_frames=n, clip_duration=video.duration)
     out = []
     for i in range(n):
-        ids, pos = framed_blocks(plan, vocab, "<start_of_frame>", "<end_of_frame>", vph)
+        ids, pos = plan_blocks(plan, vocab, "<start_of_frame>", "<end_of_frame>", vph)
         if i == 0:
             ids = torch.cat([torch.tensor([vocab.special("<start_of_video>")]), ids])
             pos = torch.cat([torch.zeros(3, 1, dtype=torch.int64), pos + 1], 1)
-        frame_meta = {**common, "part": "frame", "first_frame": i, "num_frames": 1,
-                      "timestamps": [float(video.timestamps[i])], "targets": [float(video.targets[i])],
-                      "frame_indices": [int(video.frame_indices[i])], "repeats": [bool(video.repeats[i])]}
-        out.append(Segment(Modality.VIDEO, ids, pos, video.frames[i].patches, frame_meta))
+        frame = ClipFrameMeta(**common, first_frame=i, num_frames=1, timestamps=[float(video.timestamps[i])],
+                              targets=[float(video.targets[i])], frame_indices=[int(video.frame_indices[i])],
+                              repeats=[bool(video.repeats[i])])
+        out.append(Segment(Modality.VIDEO, ids, pos, video.frames[i].patches, frame))
         a, b = int(bounds[i]), int(bounds[i + 1])
-        ids = torch.cat([torch.tensor([vocab.special("<start_of_audio>")]), torch.full((b - a,), aph),
-                         torch.tensor([vocab.special("<end_of_audio>")])])
-        slice_meta = {**audio_meta, "source": meta.get("source"), "part": "audio", "first_token": a,
-                      "audio_tokens": len(audio.tokens),
-                      "slice": [i * video.duration / n, (i + 1) * video.duration / n],
-                      "padded_frames": audio.padded_frames if b == len(audio.tokens) else 0}
-        out.append(Segment(Modality.AUDIO, ids, sequential_positions(b - a + 2), audio.tokens[a:b], slice_meta))
+        ids, pos = framed_run(vocab.special("<start_of_audio>"), vocab.special("<end_of_audio>"),
+                              vocab.placeholder(Modality.AUDIO), b - a)
+        sound = sound_meta(replace(audio, padded_frames=audio.padded_frames if b == len(audio.tokens) else 0),
+                           m.source, clip_frames=n, clip_duration=video.duration, first_token=a,
+                           audio_tokens=len(audio.tokens), slice=(i * video.duration / n, (i + 1) * video.duration / n))
+        out.append(Segment(Modality.AUDIO, ids, pos, audio.tokens[a:b], sound))
+    end = ClipEndMeta(**common, audio_tokens=len(audio.tokens), audio_padded_frames=audio.padded_frames)
     out.append(Segment(Modality.VIDEO, torch.tensor([vocab.special("<end_of_video>")]), sequential_positions(1),
-                       meta={**common, "part": "end", "audio_tokens": len(audio.tokens),
-                             "audio_padded_frames": audio.padded_frames}))
+                       meta=end))
     return out

@@ -16,22 +16,24 @@ one registry (:data:`LAYOUTS`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
-from einops import rearrange
 
+from ..audio import SAMPLE_RATE
 from ..audio.tokenizer import AudioConfig, AudioTokenizer, AudioTokens
 from ..core.batch import collate
-from .contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
-from ..errors import ConfigError, ContextLengthError, InputError, SequenceError
-from ..image.tokenizer import ImageTokenizer, ImageTokens
-from ..image.plan import ImageConfig, plan_image
+from ..core.meta import AudioMeta, ClipAudioMeta, ClipEndMeta, ClipFrameMeta
+from ..core.registry import Registry
 from ..core.sequence import DEFAULT_MAX_LENGTH, Segment, TokenSequence, pack, sequential_positions
+from ..core.vocab import DEFAULT_IMAGE_CODES, Modality
+from ..errors import ConfigError, ContextLengthError, InputError, SequenceError
+from ..image.plan import ImageConfig
+from ..image.tokenizer import ImageTokenizer
 from ..text.tokenizer import TextTokenizer
 from ..video.tokenizer import VideoConfig, VideoTokenizer
-from ..core.vocab import DEFAULT_IMAGE_CODES, Modality
+from .contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
 
 __all__ = ["LayoutPreset", "LAYOUTS", "register_layout", "MultimodalTokenizer"]
 
@@ -57,14 +59,12 @@ class LayoutPreset:
             raise ConfigError(f"layout {self.name!r}: the three placeholder strings must differ and not be empty")
 
 
-LAYOUTS: dict[str, LayoutPreset] = {}
+LAYOUTS: Registry[LayoutPreset] = Registry("layout")
 
 
 def register_layout(layout: LayoutPreset) -> LayoutPreset:
-    if layout.name in LAYOUTS:
-        raise ConfigError(f"layout {layout.name!r} is already registered")
-    LAYOUTS[layout.name] = layout
-    return layout
+    """Register a layout under its name (a taken name raises ``ConfigError``)."""
+    return LAYOUTS.register(layout.name, layout)
 
 
 register_layout(LayoutPreset("gemini-like"))
@@ -79,9 +79,7 @@ class MultimodalTokenizer:
 
     def __init__(self, layout: LayoutPreset | str = "gemini-like") -> None:
         if isinstance(layout, str):
-            if layout not in LAYOUTS:
-                raise ConfigError(f"unknown layout {layout!r}; use one of {sorted(LAYOUTS)}")
-            layout = LAYOUTS[layout]
+            layout = LAYOUTS.get(layout)
         self.layout = layout
         self.text = TextTokenizer.default()
         self.image = ImageTokenizer(layout.image)
@@ -89,7 +87,6 @@ class MultimodalTokenizer:
         self.audio = AudioTokenizer(layout.audio)
         self.vocab = self.text.vocab(image_codes=DEFAULT_IMAGE_CODES)
         self._vq = None
-        self._image_tokenizers: dict[str, ImageTokenizer] = {}
 
     @classmethod
     def default(cls) -> "MultimodalTokenizer":
@@ -99,7 +96,7 @@ class MultimodalTokenizer:
     def vq(self):
         """The VQ tokenizer for ``Image(..., as_="codes")`` (loaded on first use)."""
         if self._vq is None:
-            from ..vq.tokenizer import DEFAULT_VQ, VQImageTokenizer
+            from ..vq import DEFAULT_VQ, VQImageTokenizer
 
             self._vq = VQImageTokenizer.from_pretrained(DEFAULT_VQ.with_name(f"{self.layout.vq_model}.safetensors"))
             if self._vq.codebook_size > self.vocab.image_codes:
@@ -168,8 +165,8 @@ class MultimodalTokenizer:
         for label, feats in batch["features"].items():
             out[f"{label}_features"] = feats
         for label, m in (("image", Modality.IMAGE), ("video", Modality.VIDEO)):  # (rows, cols) per picture/frame
-            grids = [g for spans in batch["spans"] for s in spans if s.modality == m and "grid" in s.meta
-                     for g in [s.meta["grid"]] * s.meta.get("num_frames", 1) * s.meta.get("blocks", 1)]
+            grids = [g for spans in batch["spans"] for s in spans if s.modality == m and s.meta.grid is not None
+                     for g in [s.meta.grid] * getattr(s.meta, "num_frames", 1) * getattr(s.meta, "blocks", 1)]
             out[f"{label}_grids"] = torch.tensor(grids, dtype=torch.int64).reshape(-1, 2)
         if return_tensors is None:
             return {k: v.tolist() for k, v in out.items()}
@@ -210,7 +207,7 @@ class MultimodalTokenizer:
 
     def _segment(self, piece: Any, i: int) -> Segment:
         if isinstance(piece, str):  # a TextFile (mmtok.files) also names its file
-            return self.text.segment(str(piece), source=getattr(piece, "source", None))
+            return self.text.segment(self.text.encode(str(piece)), self.vocab, getattr(piece, "source", None))
         if isinstance(piece, Image):
             if piece.as_ == "patches":
                 return self.image.segment(self.image.encode(piece.src), self.vocab)
@@ -226,7 +223,7 @@ class MultimodalTokenizer:
                 return seg
             from .interleave import video_with_audio
 
-            return video_with_audio(tokens, self.audio.encode(piece.src), self.vocab, seg.meta)
+            return video_with_audio(tokens, self.audio.encode(piece.src), self.vocab, seg)
         if isinstance(piece, Audio):
             return self.audio.segment(self.audio.encode(piece.src, piece.sample_rate), self.vocab)
         raise InputError(f"piece {i} is a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
@@ -238,72 +235,68 @@ class MultimodalTokenizer:
         if seq.vocab != self.vocab:
             raise SequenceError(f"the sequence was made with {seq.vocab}, this tokenizer uses {self.vocab}")
         out: list = []
-        clip: dict | None = None  # the clip with sound being regrouped
+        clip: list[Segment] | None = None  # the segments of the clip with sound being regrouped
         for seg in seq.unpack():
-            m, part = seg.modality, seg.meta.get("part")
-            if part is not None:
-                if part == "frame" and seg.meta["first_frame"] == 0:
-                    clip = {"frames": [], "timestamps": [], "audio": [], "meta": seg.meta}
-                if clip is None:
-                    raise SequenceError("a clip's audio or end segment appears without its first frame")
-                if part == "frame":
-                    tok, tokens = self._image_tokens(seg, seg.features, seg.meta["original_size"])
-                    clip["frames"].append(tok.decode(tokens))
-                    clip["timestamps"] += seg.meta["timestamps"]
-                elif part == "audio":
-                    clip["audio"].append(seg)
-                else:  # "end"
-                    audio = torch.cat([a.features for a in clip["audio"] if a.features is not None])
-                    wave = self.audio.decode(self._audio_tokens(audio, clip["audio"][-1].meta))
-                    out.append(DecodedVideo(torch.stack(clip["frames"]), clip["timestamps"], wave,
-                                            clip["meta"].get("source")))
+            if isinstance(seg.meta, (ClipFrameMeta, ClipAudioMeta, ClipEndMeta)):
+                clip = self._clip_part(seg, clip)
+                if isinstance(seg.meta, ClipEndMeta):
+                    out.append(self._decode_clip(clip))
                     clip = None
-                continue
-            if m == Modality.CONTROL:
-                continue
-            if m == Modality.TEXT:
-                out.append(self.text.decode(seg.input_ids))
-            elif m == Modality.IMAGE:
-                tok, tokens = self._image_tokens(seg, seg.features, seg.meta["original_size"])
-                out.append(DecodedImage(tok.decode(tokens), "patches", seg.meta.get("source")))
-            elif m == Modality.IMAGE_CODES:
-                out.append(DecodedImage(self.vq.decode(self.vq.codes_from_segment(seg, self.vocab)), "codes",
-                                        seg.meta.get("source")))
-            elif m == Modality.VIDEO:
-                n = seg.meta["num_frames"]
-                per = len(seg.features) // n
-                frames = []
-                for k in range(n):
-                    tok, tokens = self._image_tokens(seg, seg.features[k * per:(k + 1) * per],
-                                                     seg.meta["original_size"])
-                    frames.append(tok.decode(tokens))
-                out.append(DecodedVideo(torch.stack(frames), seg.meta["timestamps"], None, seg.meta.get("source")))
-            elif m == Modality.AUDIO:
-                wave = self.audio.decode(self._audio_tokens(seg.features, seg.meta))
-                out.append(DecodedAudio(wave, 16_000, seg.meta.get("source")))
+            elif seg.modality != Modality.CONTROL:
+                out.append(self._decode_piece(seg))
         if clip is not None:
             raise SequenceError("a clip with sound is missing its <end_of_video> segment")
         return out
 
-    def _image_tokens(self, seg: Segment, patches: torch.Tensor, original: list[int]):
-        cfg = ImageConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in seg.meta["image_config"].items()})
-        key = repr(cfg)
-        if key not in self._image_tokenizers:
-            self._image_tokenizers[key] = ImageTokenizer(cfg)
-        plan = plan_image(original[0], original[1], cfg)
-        tokens = ImageTokens(patches, plan.block, plan.num_blocks, plan.views[-1].canvas, plan.original, plan,
-                             seg.meta.get("source") or "")
-        return self._image_tokenizers[key], tokens
+    def _decode_piece(self, seg: Segment):
+        """One segment's content: text, a picture, a clip or a sound."""
+        source = seg.meta.source
+        if seg.modality == Modality.TEXT:
+            return self.text.decode(seg.input_ids)
+        if seg.modality == Modality.IMAGE:
+            tok = self._image_tokenizer(seg.meta.image_config)
+            return DecodedImage(tok.decode(tok.from_segment(seg, self.vocab)), "patches", source)
+        if seg.modality == Modality.IMAGE_CODES:
+            return DecodedImage(self.vq.decode(self.vq.from_segment(seg, self.vocab)), "codes", source)
+        if seg.modality == Modality.VIDEO:
+            tok = self._video_tokenizer(seg.meta.image_config)
+            return DecodedVideo(tok.decode(tok.from_segment(seg, self.vocab)), list(seg.meta.timestamps), None, source)
+        return DecodedAudio(self.audio.decode(self._audio_tokens(seg.features, seg.meta)), SAMPLE_RATE, source)
 
-    def _audio_tokens(self, tokens: torch.Tensor, meta: dict) -> AudioTokens:
-        if meta["preset"] != self.audio.config.preset:
-            raise SequenceError(f"audio span made with {meta['preset']}, this tokenizer uses "
-                                f"{self.audio.config.preset}")
-        frames = rearrange(tokens, "n (k m) -> (n k) m", k=meta["stack"])
-        feats = frames[: len(frames) - meta["padded_frames"]]
-        n_samples = round(meta["duration"] * 16_000)
-        return AudioTokens(feats, tokens, torch.zeros(len(tokens), 2), meta["duration"], n_samples,
-                           meta["padded_frames"], meta["preset"], meta["stack"], meta.get("source") or "")
+    @staticmethod
+    def _clip_part(seg: Segment, clip: list[Segment] | None) -> list[Segment]:
+        if isinstance(seg.meta, ClipFrameMeta) and seg.meta.first_frame == 0:
+            clip = []
+        if clip is None:
+            raise SequenceError("a clip's audio or end segment appears without its first frame")
+        return clip + [seg]
+
+    def _decode_clip(self, parts: list[Segment]) -> DecodedVideo:
+        """A clip with its sound from its frame, audio and end segments."""
+        frames = [s for s in parts if isinstance(s.meta, ClipFrameMeta)]
+        sound = [s for s in parts if isinstance(s.meta, ClipAudioMeta)]
+        tok = self._video_tokenizer(frames[0].meta.image_config)
+        pictures = [tok.image.decode(f) for s in frames
+                    for f in tok.frames_from_features(s.features, s.meta.original_size, 1)]
+        rows = [s.features for s in sound if s.features is not None]
+        audio = self._audio_tokens(torch.cat(rows) if rows else None, sound[-1].meta)
+        return DecodedVideo(torch.stack(pictures), [t for s in frames for t in s.meta.timestamps],
+                            self.audio.decode(audio), parts[0].meta.source)
+
+    def _image_tokenizer(self, image_config: dict) -> ImageTokenizer:
+        cfg = ImageConfig.from_dict(image_config)
+        return self.image if cfg == self.image.config else ImageTokenizer(cfg)
+
+    def _video_tokenizer(self, image_config: dict) -> VideoTokenizer:
+        cfg = ImageConfig.from_dict(image_config)
+        return self.video if cfg == self.video.config.image else VideoTokenizer(VideoConfig(image=cfg))
+
+    def _audio_tokens(self, rows: torch.Tensor | None, meta: AudioMeta | ClipAudioMeta) -> AudioTokens:
+        if meta.preset != self.audio.config.preset:
+            raise SequenceError(f"audio span made with {meta.preset}, this tokenizer uses {self.audio.config.preset}")
+        tok = self.audio if meta.stack == self.audio.config.stack else AudioTokenizer(
+            replace(self.audio.config, stack=meta.stack))
+        return tok.tokens_from_rows(rows, meta)
 
 
 def _refuse_long_text(text: str, i: int, at_least: int, used: int, limit: int) -> None:

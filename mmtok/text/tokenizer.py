@@ -13,7 +13,6 @@ A lone surrogate (``"\\ud800"``) is not a Unicode scalar value and has no UTF-8 
 from __future__ import annotations
 
 import functools
-import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -21,8 +20,11 @@ import torch
 
 from ..core.bundled import asset_path
 from ..errors import AssetError, TextError, VocabError
-from ..core.sequence import Segment, sequential_positions
-from ..core.vocab import Modality, Vocab
+from ..core.positions import sequential_positions
+from ..core.segment import Segment
+from ..core.meta import TextMeta
+from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.vocab import Modality, Vocab, text_model_id
 
 __all__ = ["TextTokenizer", "DEFAULT_TEXT_MODEL", "DEFAULT_MAX_CHARS"]
 
@@ -31,7 +33,7 @@ DEFAULT_MAX_CHARS = 64 * 1024 * 1024  # 64 Mi characters; a longer string is ref
 _SP_SPACE = "\u2581"
 
 
-class TextTokenizer:
+class TextTokenizer(ProvenanceFromTable):
     """A SentencePiece model behind mmtok's common face (``encode``, ``decode``, ``num_tokens``).
 
     Args:
@@ -54,7 +56,7 @@ class TextTokenizer:
                              f"Gemma's tokenizer.model") from None
         self.source = source
         self.max_chars = max_chars
-        self.model_id = hashlib.sha256(model_proto).hexdigest()[:16]
+        self.model_id = text_model_id(model_proto)
         self._space_bytes = self._byte_ids(_SP_SPACE.encode("utf-8"))
 
     # --- construction -----------------------------------------------------------------------------------
@@ -132,11 +134,57 @@ class TextTokenizer:
             return Vocab(text_size=self.vocab_size, text_model=self.model_id)
         return Vocab(text_size=self.vocab_size, image_codes=image_codes, text_model=self.model_id)
 
-    def segment(self, text: str, source: str | None = None) -> Segment:
-        """A text segment for :func:`mmtok.pack` (text ids are unified ids: they come first in the layout)."""
-        ids = torch.tensor(self.encode(text), dtype=torch.int64)
-        meta = {"source": source} if source is not None else {}
-        return Segment(Modality.TEXT, ids, sequential_positions(len(ids)), meta=meta)
+    def segment(self, tokens: Sequence[int] | torch.Tensor, vocab: Vocab | None = None,
+                source: str | None = None) -> Segment:
+        """A text segment of piece ids (from :meth:`encode`) for :func:`mmtok.pack`; text ids are unified ids
+        (they come first in the layout). ``vocab``, if given, must be built on this text model."""
+        if isinstance(tokens, str):
+            raise TextError("segment takes the ids of encode(text), not the text; call tok.segment(tok.encode(text))")
+        ids = torch.as_tensor(tokens, dtype=torch.int64).reshape(-1)
+        if vocab is not None and vocab.text_model and vocab.text_model != self.model_id:
+            raise VocabError(f"the vocabulary is built on text model {vocab.text_model}, not on {self.source} "
+                             f"({self.model_id})")
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= self.vocab_size):
+            raise VocabError(f"text ids must lie in [0, {self.vocab_size}) ({self.source})")
+        return Segment(Modality.TEXT, ids, sequential_positions(len(ids)), meta=TextMeta(source=source))
+
+    def from_segment(self, segment: Segment, vocab: Vocab | None = None) -> list[int]:
+        """The piece ids of a text segment (inverse of :meth:`segment`)."""
+        if segment.modality != Modality.TEXT:
+            raise VocabError(f"expected a text segment, got {segment.modality.label}")
+        return segment.input_ids.tolist()
+
+    def segment_length(self, text: str) -> int:
+        """Tokens of the text's segment: :meth:`num_tokens` (text has no markers)."""
+        return self.num_tokens(text)
+
+    def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
+        """``chars``: each piece's [start, end) character span in the segment's text (a byte-fallback piece that
+        is part of a multi-byte character points at that whole character)."""
+        table = empty_provenance(len(segment))
+        table["chars"] = self.char_spans(segment.input_ids)
+        return table
+
+    def char_spans(self, ids: torch.Tensor) -> torch.Tensor:
+        """int64 [n, 2]: the character span of each piece id within the text the ids decode to."""
+        nbytes = []
+        for p in (self.id_to_piece(i) for i in ids.tolist()):
+            if len(p) == 6 and p.startswith("<0x") and p.endswith(">"):
+                nbytes.append(1)
+            else:
+                nbytes.append(len(p.replace(_SP_SPACE, " ").encode("utf-8")))
+        text = self.decode(ids)
+        byte_to_char = []
+        for ci, ch in enumerate(text):
+            byte_to_char += [ci] * len(ch.encode("utf-8"))
+        byte_to_char.append(len(text))
+        out, b = [], 0
+        for n in nbytes:
+            start = byte_to_char[min(b, len(byte_to_char) - 1)]
+            end = byte_to_char[min(b + n - 1, len(byte_to_char) - 1)] + 1 if n else start
+            out.append((start, min(end, len(text))))
+            b += n
+        return torch.tensor(out, dtype=torch.int64).reshape(-1, 2)
 
     # --- helpers ----------------------------------------------------------------------------------------
     def _byte_ids(self, data: bytes) -> list[int]:
@@ -166,3 +214,15 @@ def _default_tokenizer() -> TextTokenizer:
         raise AssetError(f"the bundled text model {DEFAULT_TEXT_MODEL} is missing; reinstall mmtok or rebuild "
                          f"it with 'mmtok train-text'")
     return TextTokenizer.from_file(DEFAULT_TEXT_MODEL)
+
+
+def _for_segment(segment: Segment, vocab: Vocab) -> TextTokenizer:
+    """The bundled model, when the sequence was made with it; else the caller must pass its tokenizer."""
+    tok = TextTokenizer.default()
+    if vocab.text_model and tok.model_id != vocab.text_model:
+        raise VocabError(f"the sequence's text model is {vocab.text_model}, not the bundled one; pass its "
+                         f"TextTokenizer (text_tokenizer=...)")
+    return tok
+
+
+register_segment_tokenizer(Modality.TEXT, _for_segment)

@@ -12,20 +12,23 @@ length). Display rotation (``frame.rotation``) is applied to the pixels.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import functools
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DecodeError, LimitError
-from ..image.tokenizer import ImageTokenizer, ImageTokens, framed_blocks
+from ..errors import ConfigError, DecodeError, LimitError, SequenceError
+from ..image.tokenizer import ImageTokenizer, ImageTokens, plan_blocks, view_boxes
 from ..image.plan import ImageConfig
 from ..media.imageio import LoadedImage
-from ..core.sequence import Segment
+from ..core.meta import ClipEndMeta, ClipFrameMeta, VideoMeta
+from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.segment import Segment
 from ..media.container import source_name
 from .index import ClipIndex, Samples, VideoSource, nearest_keyframes, open_video, read_index, sample_rule
-from ..core.vocab import Modality, Vocab
+from ..core.vocab import Modality, Vocab, default_vocab
 
 __all__ = ["VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames", "SAMPLING_MODES"]
 
@@ -86,7 +89,7 @@ class VideoTokens:
         return self.frames[0].grid
 
 
-class VideoTokenizer:
+class VideoTokenizer(ProvenanceFromTable):
     """Sampled frames through :class:`~mmtok.image.ImageTokenizer`; see the module docstring."""
 
     def __init__(self, config: VideoConfig | None = None) -> None:
@@ -121,21 +124,77 @@ class VideoTokenizer:
         """uint8 [N, 3, H, W]: each frame's processed picture (exact)."""
         return torch.stack([self.image.decode(f) for f in tokens.frames])
 
-    def segment(self, tokens: VideoTokens, vocab: Vocab, source: str | None = None) -> Segment:
+    def segment(self, tokens: VideoTokens, vocab: Vocab | None = None, source: str | None = None) -> Segment:
         """<start_of_video>, per frame <start_of_frame> patches <end_of_frame>, <end_of_video>.
 
         3D positions: t counts sampling intervals (frame i at t = 1 + i, times the blocks per frame for tiled
         frames), h and w are the patch row and column; the frame's timestamp is in the metadata.
         """
-        ids, pos = video_layout(tokens.frames[0].plan, len(tokens.frames), vocab)
-        meta = {"source": source if source is not None else tokens.source, "grid": list(tokens.grid),
-                "num_frames": len(tokens.frames), "timestamps": tokens.timestamps.tolist(),
-                "targets": tokens.targets.tolist(), "frame_indices": tokens.frame_indices.tolist(),
-                "repeats": tokens.repeats.tolist(), "duration": tokens.duration,
-                "original_size": list(tokens.frames[0].original_size), "rotation": tokens.rotation,
-                "sampling": tokens.sampling, "image": tokens.frames[0].plan.describe(),
-                "image_config": asdict(self.config.image)}
+        ids, pos = video_layout(tokens.frames[0].plan, len(tokens.frames), vocab or default_vocab())
+        meta = VideoMeta(source=source if source is not None else tokens.source,
+                         image_config=self.config.image.to_dict(), original_size=tokens.frames[0].original_size,
+                         grid=tokens.grid, num_frames=len(tokens.frames), timestamps=tokens.timestamps.tolist(),
+                         targets=tokens.targets.tolist(), frame_indices=tokens.frame_indices.tolist(),
+                         repeats=tokens.repeats.tolist(), rotation=tokens.rotation, sampling=tokens.sampling,
+                         duration=tokens.duration, pts=tokens.pts.tolist(), time_base=tokens.time_base,
+                         num_clip_frames=tokens.num_clip_frames, frames_decoded=tokens.frames_decoded)
         return Segment(Modality.VIDEO, ids, pos, tokens.patches, meta)
+
+    def from_segment(self, segment: Segment, vocab: Vocab | None = None) -> VideoTokens:
+        """The tokens of a video segment made with this config (inverse of :meth:`segment`; a segment saved by
+        mmtok 0.1 has no pts, time base or decode counts: those come back as -1 / (0, 1) / 0)."""
+        m = self._meta(segment, VideoMeta)
+        frames = self.frames_from_features(segment.features, m.original_size, m.num_frames, m.source or "")
+        n = m.num_frames
+        return VideoTokens(frames, torch.tensor(m.timestamps, dtype=torch.float64),
+                           torch.tensor(m.targets, dtype=torch.float64),
+                           torch.tensor(m.pts if m.pts is not None else [-1] * n, dtype=torch.int64),
+                           torch.tensor(m.frame_indices, dtype=torch.int64), torch.tensor(m.repeats, dtype=torch.bool),
+                           m.duration, m.time_base or (0, 1), m.num_clip_frames or 0, m.frames_decoded or 0,
+                           m.rotation, m.sampling, m.source or "")
+
+    def frames_from_features(self, patches: torch.Tensor | None, original_size: tuple[int, int], num_frames: int,
+                             source: str = "") -> tuple[ImageTokens, ...]:
+        """Per-frame :class:`ImageTokens` of ``num_frames`` frames' patches, frame after frame."""
+        plan = self.image.plan(*original_size)
+        per = plan.num_patches
+        if patches is None or len(patches) != per * num_frames:
+            raise SequenceError(f"a video segment of {num_frames} frames of {original_size} must hold "
+                                f"{per * num_frames} patches, not {0 if patches is None else len(patches)}")
+        return tuple(ImageTokens(patches[k * per:(k + 1) * per], plan.block, plan.num_blocks, plan.views[-1].canvas,
+                                 plan.original, plan, source) for k in range(num_frames))
+
+    def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
+        """Per patch: ``box`` in the frame's original pixels, ``frame`` (sampled frame number), ``frame_index`` (in
+        the clip) and ``time`` (its timestamp, as [t, t]); markers have none. Also for the frame segments of a clip
+        with its sound (frame numbers continue from ``first_frame``)."""
+        table = empty_provenance(len(segment))
+        m = self._meta(segment, (VideoMeta, ClipFrameMeta, ClipEndMeta))
+        if isinstance(m, ClipEndMeta):
+            return table
+        where = (segment.input_ids == (vocab or default_vocab()).placeholder(Modality.VIDEO)).nonzero().flatten()
+        plan = self.image.plan(*m.original_size)
+        per_frame = torch.cat([view_boxes(v, self.config.image.patch_size) for v in plan.views])
+        k = torch.arange(len(where))
+        f = k // len(per_frame)
+        table["box"][where] = per_frame[k % len(per_frame)]
+        table["frame"][where] = f + getattr(m, "first_frame", 0)
+        table["frame_index"][where] = torch.tensor(m.frame_indices, dtype=torch.int64)[f]
+        t = torch.tensor(m.timestamps, dtype=torch.float64)[f]
+        table["time"][where] = torch.stack([t, t], 1)
+        return table
+
+    def _meta(self, segment: Segment, types):
+        if segment.modality != Modality.VIDEO or not isinstance(segment.meta, types):
+            raise SequenceError(f"expected a video segment, got {segment.modality.label} "
+                                f"({type(segment.meta).__name__})")
+        m = segment.meta
+        if m.image_config is None or m.original_size is None:
+            raise SequenceError("the video segment's metadata lacks its image_config or original_size")
+        if ImageConfig.from_dict(m.image_config) != self.config.image:
+            raise SequenceError("the video segment was made with another frame ImageConfig; use "
+                                "VideoTokenizer(VideoConfig(image=ImageConfig.from_dict(segment.meta.image_config)))")
+        return m
 
 
 def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -152,13 +211,13 @@ def video_layout(plan, num_frames: int, vocab: Vocab) -> tuple[torch.Tensor, tor
     """Unified ids [n] and relative 3D positions [3, n] of a video segment.
 
     <start_of_video> at (0, 0, 0); frame i framed by <start_of_frame>/<end_of_frame> with t0 = 1 + i * blocks
-    (see :func:`mmtok.image.framed_blocks`); <end_of_video> at t one past the last frame.
+    (see :func:`mmtok.image.tokenizer.plan_blocks`); <end_of_video> at t one past the last frame.
     """
     ph = vocab.placeholder(Modality.VIDEO)
     blocks = plan.num_blocks
     ids, pos = [torch.tensor([vocab.special("<start_of_video>")])], [torch.zeros(3, 1, dtype=torch.int64)]
     for i in range(num_frames):
-        fi, fp = framed_blocks(plan, vocab, "<start_of_frame>", "<end_of_frame>", ph, t0=1 + i * blocks)
+        fi, fp = plan_blocks(plan, vocab, "<start_of_frame>", "<end_of_frame>", ph, t0=1 + i * blocks)
         ids.append(fi)
         pos.append(fp)
     ids.append(torch.tensor([vocab.special("<end_of_video>")]))
@@ -278,3 +337,12 @@ def _video_tokens(frames: list[ImageTokens], info: dict, cfg: VideoConfig, name:
                        torch.from_numpy(s.pts), torch.from_numpy(s.indices), torch.from_numpy(s.repeats),
                        idx.duration, idx.time_base, len(idx.pts), info["frames_decoded"], info["rotation"],
                        cfg.sampling, name)
+
+
+@functools.lru_cache(maxsize=16)
+def _tokenizer_for(image: ImageConfig) -> VideoTokenizer:
+    return VideoTokenizer(VideoConfig(image=image))
+
+
+register_segment_tokenizer(Modality.VIDEO, lambda seg, vocab: _tokenizer_for(
+    ImageConfig.from_dict(seg.meta.image_config)))

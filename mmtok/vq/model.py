@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
+from ..core.registry import Registry
 from ..errors import ConfigError
 
 __all__ = ["VQConfig", "VQModel", "VQ_PRESETS"]
@@ -66,11 +67,10 @@ class VQConfig:
         return asdict(self)
 
 
-VQ_PRESETS: dict[str, VQConfig] = {
-    "vq-f8-4096": VQConfig(),
-    "vq-f16-4096": VQConfig(downsample=16, channels=(64, 128, 192), blocks=(1, 1, 2)),  # 256 codes (Chameleon-like)
-    "fsq-f8-4096": VQConfig(quantizer="fsq"),
-}
+VQ_PRESETS: Registry[VQConfig] = Registry("VQ preset")
+VQ_PRESETS.register("vq-f8-4096", VQConfig())
+VQ_PRESETS.register("vq-f16-4096", VQConfig(downsample=16, channels=(64, 128, 192), blocks=(1, 1, 2)))  # 256 codes
+VQ_PRESETS.register("fsq-f8-4096", VQConfig(quantizer="fsq"))
 
 
 class ResBlock(nn.Module):

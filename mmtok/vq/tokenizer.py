@@ -15,6 +15,7 @@ and training record; trained here by ``mmtok train-vq``). Weights load through s
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -23,12 +24,15 @@ from typing import Sequence
 import torch
 
 from ..core.bundled import asset_path
-from ..errors import AssetError, InputError, SequenceError, VocabError
-from ..image.tokenizer import ImageTokenizer
+from ..errors import AssetError, ConfigError, InputError, SequenceError, VocabError
+from ..image.tokenizer import ImageTokenizer, view_boxes
 from ..image.plan import ImageConfig, plan_image
 from ..media.imageio import ImageSource
-from ..core.sequence import Segment
-from ..core.vocab import Modality, Vocab
+from ..core.meta import CodesMeta
+from ..core.positions import framed_blocks
+from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.segment import Segment
+from ..core.vocab import Modality, Vocab, default_vocab
 from .model import VQ_PRESETS, VQConfig, VQModel
 
 __all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_segment_length", "codes_positions", "num_codes",
@@ -52,12 +56,8 @@ def num_codes(config: VQConfig, height: int, width: int) -> int:
 
 def codes_positions(h: int, w: int) -> torch.Tensor:
     """Relative 3D positions int64 [3, h*w + 2] of an image-codes block: the start marker at (0, 0, 0), code
-    (r, c) at (0, 1 + r, 1 + c), the end marker at (0, 1 + h, 1 + w)."""
-    r = torch.arange(h).repeat_interleave(w)
-    c = torch.arange(w).repeat(h)
-    return torch.cat([torch.zeros(3, 1, dtype=torch.int64), torch.stack([torch.zeros(h * w, dtype=torch.int64),
-                                                                         1 + r, 1 + c]),
-                      torch.tensor([[0], [1 + h], [1 + w]])], 1)
+    (r, c) at (0, 1 + r, 1 + c), the end marker at (0, 1 + h, 1 + w) (:func:`mmtok.core.positions.framed_blocks`)."""
+    return framed_blocks(h, w, 1, 0, 0, 0)[1]
 
 
 def codes_segment_length(num_codes: int) -> int:
@@ -76,28 +76,36 @@ def codes_segment(codes: torch.Tensor, vocab: Vocab, config: VQConfig, vq_model:
     if vocab.image_codes < config.codebook_size:
         raise VocabError(f"the vocabulary reserves {vocab.image_codes} image codes but this VQ model has "
                          f"{config.codebook_size}; build the Vocab with image_codes={config.codebook_size}")
-    ids = torch.cat([torch.tensor([vocab.special("<start_of_image_codes>")]),
-                     codes.reshape(-1).long() + vocab.code_offset,
-                     torch.tensor([vocab.special("<end_of_image_codes>")])])
-    meta = {"grid": [h, w], "codebook_size": config.codebook_size, "downsample": config.downsample,
-            "image_size": config.image_size, "vq_model": vq_model,
-            "source": source, "original_size": list(original_size) if original_size else None}
-    return Segment(Modality.IMAGE_CODES, ids, codes_positions(h, w), meta=meta)
+    ids, pos = framed_blocks(h, w, 1, vocab.special("<start_of_image_codes>"), vocab.special("<end_of_image_codes>"),
+                             codes.reshape(-1).long() + vocab.code_offset)
+    meta = CodesMeta(grid=(h, w), codebook_size=config.codebook_size, downsample=config.downsample,
+                     image_size=config.image_size, vq_model=vq_model, source=source, original_size=original_size)
+    return Segment(Modality.IMAGE_CODES, ids, pos, meta=meta)
 
 
-class VQImageTokenizer:
+class VQImageTokenizer(ProvenanceFromTable):
     """Pictures <-> discrete codes through a :class:`~mmtok.vq_model.VQModel` (see the module docstring)."""
 
-    def __init__(self, model: VQModel, source: str = "<model>", record: dict | None = None,
-                 image_size: int | None = None) -> None:
-        self.model = model.eval()
+    def __init__(self, model: VQModel | None, source: str = "<model>", record: dict | None = None,
+                 image_size: int | None = None, config: VQConfig | None = None) -> None:
+        if model is None and config is None:
+            raise ConfigError("a VQImageTokenizer needs a model, or a config for one without weights (layout only)")
+        self.model = model.eval() if model is not None else None
+        config = model.cfg if model is not None else config
         # the model's config, or with another picture side (see :meth:`at_size`; the convolutions do not use it)
-        self.config: VQConfig = model.cfg if image_size is None else replace(model.cfg, image_size=image_size)
+        self.config: VQConfig = config if image_size is None else replace(config, image_size=image_size)
         self.source = source
         self.record = record or {}
         self.image = ImageTokenizer(picture_config(self.config))
 
     # --- construction -----------------------------------------------------------------------------------
+    @classmethod
+    def without_weights(cls, config: VQConfig | str = "vq-f8-4096") -> "VQImageTokenizer":
+        """A tokenizer that knows a VQ preset's layout (counts, segments, provenance) but has no weights:
+        ``encode`` and ``decode`` raise ``AssetError``."""
+        return cls(None, f"<layout of {config if isinstance(config, str) else 'a config'}>",
+                   config=VQ_PRESETS[config] if isinstance(config, str) else config)
+
     @classmethod
     def default(cls) -> "VQImageTokenizer":
         """The bundled model (loaded once per call; cheap: ~15 MB)."""
@@ -188,7 +196,7 @@ class VQImageTokenizer:
         s = self.config.image_size
         if pixels.dtype != torch.uint8 or pixels.dim() != 4 or tuple(pixels.shape[1:]) != (3, s, s):
             raise InputError(f"encode_pixels takes uint8 [B, 3, {s}, {s}], got {pixels.dtype} {tuple(pixels.shape)}")
-        return self.model.encode(pixels.float().div(127.5).sub(1.0))
+        return self._model().encode(pixels.float().div(127.5).sub(1.0))
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """int64 [h, w] -> uint8 [3, S, S] (or [B, h, w] -> [B, 3, S, S]): the VQ reconstruction."""
@@ -201,23 +209,58 @@ class VQImageTokenizer:
         if batch.numel() and (int(batch.min()) < 0 or int(batch.max()) >= self.codebook_size):
             raise VocabError(f"codes must lie in 0..{self.codebook_size - 1}; got {int(batch.min())}.."
                              f"{int(batch.max())}")
-        x = self.model.decode(batch.long())
+        x = self._model().decode(batch.long())
         out = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         return out[0] if single else out
 
     # --- sequences --------------------------------------------------------------------------------------
-    def segment(self, codes: torch.Tensor, vocab: Vocab, source: str | None = None,
+    def segment(self, codes: torch.Tensor, vocab: Vocab | None = None, source: str | None = None,
                 original_size: tuple[int, int] | None = None) -> Segment:
         """An image-codes segment; ``original_size`` (height, width) lets provenance map cells to the original."""
-        name = Path(self.source).name if self.source else ""
-        return codes_segment(codes, vocab, self.config, name, source, original_size)
+        name = Path(self.source).name if self.model is not None else ""
+        return codes_segment(codes, vocab or default_vocab(), self.config, name, source, original_size)
 
-    def codes_from_segment(self, segment: Segment, vocab: Vocab) -> torch.Tensor:
+    def _model(self) -> VQModel:
+        if self.model is None:
+            raise AssetError(f"{self.source} has no weights; load them with VQImageTokenizer.from_pretrained(path) "
+                             f"or .default()")
+        return self.model
+
+    def from_segment(self, segment: Segment, vocab: Vocab | None = None) -> torch.Tensor:
         """The int64 [h, w] codes of an image-codes segment (inverse of :meth:`segment`)."""
-        if segment.modality != Modality.IMAGE_CODES:
+        if segment.modality != Modality.IMAGE_CODES or not isinstance(segment.meta, CodesMeta):
             raise SequenceError(f"expected an image_codes segment, got {segment.modality.label}")
-        h, w = segment.meta["grid"]
-        codes = segment.input_ids[1:-1] - vocab.code_offset
+        h, w = segment.meta.grid
+        codes = segment.input_ids[1:-1] - (vocab or default_vocab()).code_offset
         if len(codes) != h * w:
             raise SequenceError(f"an image_codes segment of grid {h}x{w} must hold {h * w} codes, not {len(codes)}")
         return codes.reshape(h, w)
+
+    def codes_from_segment(self, segment: Segment, vocab: Vocab | None = None) -> torch.Tensor:
+        """The same as :meth:`from_segment` (its name before the modality protocol)."""
+        return self.from_segment(segment, vocab)
+
+    def segment_length(self, height: int, width: int) -> int:
+        """Tokens of the image-codes segment of a ``height`` x ``width`` picture: the codes and two markers."""
+        return codes_segment_length(self.num_tokens(height, width))
+
+    def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
+        """``box``: each code's cell in ORIGINAL pixels (when the segment knows its picture's ``original_size``)."""
+        table = empty_provenance(len(segment))
+        m = segment.meta
+        if isinstance(m, CodesMeta) and m.original_size is not None:
+            plan = plan_image(*m.original_size, ImageConfig(size=m.image_size, aspect="crop", patch_size=m.downsample))
+            table["box"][1:-1] = view_boxes(plan.views[0], m.downsample)
+        return table
+
+
+@functools.lru_cache(maxsize=8)
+def _layout_for(codebook_size: int, downsample: int, image_size: int) -> VQImageTokenizer:
+    preset = next((c for c in VQ_PRESETS.values() if (c.codebook_size, c.downsample) == (codebook_size, downsample)),
+                  VQ_PRESETS["vq-f8-4096"])
+    return VQImageTokenizer.without_weights(replace(preset, codebook_size=codebook_size, downsample=downsample,
+                                                    image_size=image_size))
+
+
+register_segment_tokenizer(Modality.IMAGE_CODES, lambda seg, vocab: _layout_for(
+    seg.meta.codebook_size, seg.meta.downsample, seg.meta.image_size))

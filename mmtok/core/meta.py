@@ -1,0 +1,280 @@
+"""Typed span metadata: one frozen dataclass per kind of segment, saved in manifests by ``to_dict``.
+
+Every :class:`~mmtok.core.segment.Segment` (and so every :class:`Span`) carries one of these instead of a free
+dict, so what a span says about its source (sizes, grids, timestamps, audio preset, VQ model) is spelled in one
+place. ``to_dict`` gives JSON values with a ``"kind"`` key; ``meta_from_dict`` checks every field's type and
+refuses unknown keys. Manifests of mmtok 0.1 (``mmtok.sequence/1``) stored plain dicts without ``kind``:
+:func:`meta_from_v1` reads those.
+
+The configs inside (``image_config``) stay plain dicts here: ``core`` knows no modality. The image package turns
+one back into an ``ImageConfig`` (``ImageConfig.from_dict``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Mapping
+
+from ..errors import SequenceError
+from .vocab import Modality
+
+__all__ = ["SpanMeta", "ControlMeta", "TextMeta", "ImageMeta", "VideoMeta", "AudioMeta", "CodesMeta",
+           "ClipFrameMeta", "ClipAudioMeta", "ClipEndMeta", "META_TYPES", "meta_from_dict", "meta_from_v1",
+           "default_meta"]
+
+
+@dataclass(frozen=True)
+class SpanMeta:
+    """What every span says: where it came from (a file name, or None)."""
+
+    kind: ClassVar[str] = ""
+    modality: ClassVar[Modality]
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(getattr(self, f.name), hints[f.name], f"{self.kind}.{f.name}"))
+
+    def to_dict(self) -> dict:
+        """JSON values (tuples as lists) with ``"kind"`` first; :func:`meta_from_dict` inverts it."""
+        return {"kind": self.kind} | {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+
+    def replace(self, **changes: Any) -> "SpanMeta":
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class ControlMeta(SpanMeta):
+    """A control token (<bos>, <eos>, <pad>)."""
+
+    kind: ClassVar[str] = "control"
+    modality: ClassVar[Modality] = Modality.CONTROL
+
+
+@dataclass(frozen=True)
+class TextMeta(SpanMeta):
+    """A run of text pieces."""
+
+    kind: ClassVar[str] = "text"
+    modality: ClassVar[Modality] = Modality.TEXT
+
+
+@dataclass(frozen=True)
+class _Picture(SpanMeta):
+    """How a picture (or each frame of a clip) was planned: the config and the original size decide the rest."""
+
+    image_config: dict | None = None  # ImageConfig fields (ImageConfig.from_dict rebuilds it)
+    original_size: tuple[int, int] | None = None  # (height, width) in pixels
+    grid: tuple[int, int] | None = None  # (rows, cols) of patches per block
+
+
+@dataclass(frozen=True)
+class ImageMeta(_Picture):
+    """An image as ViT patches."""
+
+    kind: ClassVar[str] = "image"
+    modality: ClassVar[Modality] = Modality.IMAGE
+    policy: str = "fixed"
+    blocks: int = 1  # 1, or 1 + tiles (thumbnail first)
+    processed_size: tuple[int, int] | None = None  # (height, width) of the last view
+    clamped: bool = False  # dynamic: a side was forced up to one patch
+    tiles_limited: bool = False  # tiles: max_tiles cut the tile count
+    tile_grid: tuple[int, int] | None = None  # tiles: (rows, cols) of tiles
+
+
+@dataclass(frozen=True)
+class _Frames(_Picture):
+    """Sampled frames of a clip (all of them, or one frame of a clip with its sound)."""
+
+    num_frames: int = 0
+    timestamps: tuple[float, ...] = ()  # seconds from the clip start (the chosen frames' pts)
+    targets: tuple[float, ...] = ()  # seconds where the sampling rule looked
+    frame_indices: tuple[int, ...] = ()  # presentation index of each chosen frame in the clip
+    repeats: tuple[bool, ...] = ()  # frame already chosen for an earlier target
+    rotation: int = 0  # degrees counterclockwise applied to the pixels
+    sampling: str = "exact"
+
+
+@dataclass(frozen=True)
+class VideoMeta(_Frames):
+    """A whole clip: <start_of_video>, its frames, <end_of_video>. The fields after ``duration`` describe the
+    decode (absent in mmtok 0.1 manifests)."""
+
+    kind: ClassVar[str] = "video"
+    modality: ClassVar[Modality] = Modality.VIDEO
+    duration: float = 0.0  # seconds of the clip's presentation span
+    pts: tuple[int, ...] | None = None  # the chosen frames' pts in the stream time base
+    time_base: tuple[int, int] | None = None
+    num_clip_frames: int | None = None  # frames in the clip
+    frames_decoded: int | None = None
+
+
+@dataclass(frozen=True)
+class _Sound(SpanMeta):
+    """How audio became features."""
+
+    preset: str = ""  # audio front end, a name in mmtok.audio.PRESETS
+    stack: int = 1  # feature frames per token
+    duration: float = 0.0  # seconds of 16 kHz audio
+    sample_rate: int = 0  # of the features' input (16 kHz for every preset)
+    tokens_per_second: float = 0.0
+    padded_frames: int = 0  # frames added to fill the last token
+    source_rate: int = 0  # of the file (0 when unknown)
+    channels: int = 0
+
+
+@dataclass(frozen=True)
+class AudioMeta(_Sound):
+    """An audio clip: <start_of_audio>, one placeholder per token, <end_of_audio>."""
+
+    kind: ClassVar[str] = "audio"
+    modality: ClassVar[Modality] = Modality.AUDIO
+
+
+@dataclass(frozen=True)
+class CodesMeta(SpanMeta):
+    """A block of VQ image codes."""
+
+    kind: ClassVar[str] = "image_codes"
+    modality: ClassVar[Modality] = Modality.IMAGE_CODES
+    grid: tuple[int, int] = (0, 0)  # (rows, cols) of codes
+    codebook_size: int = 0
+    downsample: int = 1  # pixels per code side
+    image_size: int = 0  # side of the square picture the codes reconstruct
+    vq_model: str = ""
+    original_size: tuple[int, int] | None = None  # (height, width) of the picture the codes came from
+
+
+@dataclass(frozen=True)
+class _ClipPart(SpanMeta):
+    """What every segment of a clip with its sound repeats about the clip."""
+
+    clip_frames: int = 0
+    clip_duration: float = 0.0
+
+
+@dataclass(frozen=True)
+class ClipFrameMeta(_ClipPart, _Frames):
+    """One frame of a clip with its sound (the first one opens with <start_of_video>)."""
+
+    kind: ClassVar[str] = "clip_frame"
+    modality: ClassVar[Modality] = Modality.VIDEO
+    first_frame: int = 0  # this frame's number among the clip's sampled frames
+
+
+@dataclass(frozen=True)
+class ClipAudioMeta(_ClipPart, _Sound):
+    """The audio tokens of one frame's time slice of a clip with its sound."""
+
+    kind: ClassVar[str] = "clip_audio"
+    modality: ClassVar[Modality] = Modality.AUDIO
+    first_token: int = 0  # the slice's first token among the clip's audio tokens
+    audio_tokens: int = 0  # audio tokens of the whole clip
+    slice: tuple[float, float] = (0.0, 0.0)  # the slice's [start, end) in seconds
+
+
+@dataclass(frozen=True)
+class ClipEndMeta(_ClipPart, _Picture):
+    """<end_of_video> of a clip with its sound."""
+
+    kind: ClassVar[str] = "clip_end"
+    modality: ClassVar[Modality] = Modality.VIDEO
+    rotation: int = 0
+    sampling: str = "exact"
+    audio_tokens: int = 0
+    audio_padded_frames: int = 0
+
+
+META_TYPES: dict[str, type[SpanMeta]] = {t.kind: t for t in (
+    ControlMeta, TextMeta, ImageMeta, VideoMeta, AudioMeta, CodesMeta, ClipFrameMeta, ClipAudioMeta, ClipEndMeta)}
+_DEFAULT = {Modality.CONTROL: ControlMeta, Modality.TEXT: TextMeta, Modality.IMAGE: ImageMeta,
+            Modality.VIDEO: VideoMeta, Modality.AUDIO: AudioMeta, Modality.IMAGE_CODES: CodesMeta}
+
+
+def default_meta(modality: Modality) -> SpanMeta:
+    """The metadata of a segment that gives none: the modality's type with its defaults."""
+    return _DEFAULT[Modality.parse(modality)]()
+
+
+def meta_from_dict(modality: Modality, d: Mapping[str, Any], what: str = "span") -> SpanMeta:
+    """The typed metadata of a ``to_dict`` result (``kind`` picks the type; without ``kind``, the modality's
+    default type). Unknown keys and badly typed values raise ``SequenceError``."""
+    if not isinstance(d, Mapping):
+        raise SequenceError(f"{what}: meta must be a dict, got {type(d).__name__}")
+    modality = Modality.parse(modality)
+    kind = d.get("kind", _DEFAULT[modality].kind)
+    cls = META_TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None or cls.modality != modality:
+        choices = [k for k, t in META_TYPES.items() if t.modality == modality]
+        raise SequenceError(f"{what}: meta kind {kind!r} does not fit a {modality.label} span; use one of {choices}")
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - names - {"kind"}, key=str)
+    if unknown:
+        raise SequenceError(f"{what}: {kind} metadata has no field(s) {unknown}; its fields are {sorted(names)}")
+    try:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+    except SequenceError as e:
+        raise SequenceError(f"{what}: {e}") from None
+
+
+# mmtok 0.1 manifests: keys that later versions derive instead of storing
+_V1_DROPPED = {"video": {"image"}}
+
+
+def meta_from_v1(modality: Modality, d: Mapping[str, Any], what: str = "span") -> SpanMeta:
+    """The typed metadata of a span saved by mmtok 0.1 (``mmtok.sequence/1``): a plain dict whose kind follows
+    from the modality and, for the segments of a clip with its sound, its ``part``."""
+    if not isinstance(d, Mapping):
+        raise SequenceError(f"{what}: meta must be a dict, got {type(d).__name__}")
+    modality = Modality.parse(modality)
+    d = dict(d)
+    part = d.pop("part", None)
+    kind = {"frame": "clip_frame", "audio": "clip_audio", "end": "clip_end"}.get(part, _DEFAULT[modality].kind)
+    for key in _V1_DROPPED.get(kind, ()):
+        d.pop(key, None)
+    return meta_from_dict(modality, d | {"kind": kind}, what)
+
+
+# --- field checks --------------------------------------------------------------------------------------------
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """``value`` as the annotated type (lists become tuples); a value of another type raises ``SequenceError``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], name)
+    if hint is dict or origin is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise SequenceError(f"{name} must be a dict with str keys, got {value!r:.80}")
+        return json.loads(json.dumps(dict(value), allow_nan=False))  # plain JSON values, equal after a save
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise SequenceError(f"{name} must be a list, got {value!r:.80}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_scalar(v, args[0], name) for v in value)
+        if len(value) != len(args):
+            raise SequenceError(f"{name} must hold {len(args)} values, got {value!r:.80}")
+        return tuple(_scalar(v, a, name) for v, a in zip(value, args))
+    return _scalar(value, hint, name)
+
+
+def _scalar(value: Any, t: type, name: str) -> Any:
+    if t is float and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    if t is int and type(value) is int or t is bool and type(value) is bool or t is str and isinstance(value, str):
+        return value
+    raise SequenceError(f"{name} must be {'a finite number' if t is float else t.__name__}, got {value!r:.80}")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
