@@ -14,6 +14,7 @@ and resample (10 minutes in <= 1.2 s); peak memory for 60 min <= 2x that for 10 
 
 from __future__ import annotations
 
+import argparse
 import platform
 import statistics
 import sys
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 import mmtok
+from mmtok.audio.presets import PRESETS, SAMPLE_RATE
 from mmtok.media.audioio import stream_audio
 from mmtok.training.debian import default_cache
 from peak_memory import peak_rss_mb
@@ -85,21 +87,20 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     flac10, wav10 = make_file(cache / "10min.flac", 10, "flac"), make_file(cache / "10min.wav", 10, "wav")
     flac60 = make_file(cache / "60min.flac", 60, "flac")
-    wave = torch.from_numpy(np.concatenate(list(stream_audio(flac10, sample_rate=None, max_duration=1e9,
-                                                             chunk_seconds=30))))
+    wave = torch.from_numpy(np.concatenate(list(stream_audio(flac10, target_rate=SAMPLE_RATE, sample_rate=None,
+                                                             max_duration=1e9, chunk_seconds=30))))
     x = wave.numpy()
-    seconds = len(x) / 16000
+    seconds = len(x) / SAMPLE_RATE
     fe = WhisperFeatureExtractor(feature_size=80)
     fe_np = WhisperFeatureExtractor(feature_size=80)
     fe_np._torch_extract_fbank_features = fe_np._np_extract_fbank_features  # force the NumPy path
-    from mmtok.audio.tokenizer import _filters
-
-    filters = _filters("whisper-80")[0].numpy()
+    filters = PRESETS["whisper-80"].filterbank.numpy()
     tok = mmtok.AudioTokenizer()
 
     def hf(extractor):
-        step = 30 * 16000
-        return [extractor(x[i:i + step], sampling_rate=16000, return_tensors="np") for i in range(0, len(x), step)]
+        step = 30 * SAMPLE_RATE
+        return [extractor(x[i:i + step], sampling_rate=SAMPLE_RATE, return_tensors="np")
+                for i in range(0, len(x), step)]
 
     runs = {"mmtok log_mel (whisper-80)": lambda: mmtok.log_mel(wave, "whisper-80"),
             "HF WhisperFeatureExtractor, NumPy path, 30 s windows": lambda: hf(fe_np),
@@ -107,7 +108,7 @@ def main() -> None:
             "NumPy Whisper formula": lambda: numpy_whisper(x, filters),
             "FFmpeg FLAC decode alone (PyAV, no resample)": lambda: decode_only(flac10),
             "mmtok FLAC decode + resample (stream_audio)": lambda: sum(len(c) for c in stream_audio(
-                flac10, sample_rate=None, max_duration=1e9, chunk_seconds=30)),
+                flac10, target_rate=SAMPLE_RATE, sample_rate=None, max_duration=1e9, chunk_seconds=30)),
             "mmtok encode from FLAC (decode + resample + log-mel + tokens)": lambda: tok.encode(flac10),
             "mmtok encode from WAV (decode + resample + log-mel + tokens)": lambda: tok.encode(wav10)}
     times: dict[str, list[float]] = {k: [] for k in runs}
@@ -138,4 +139,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -1,55 +1,60 @@
-"""Approximate inversion of log-mel features to a 16 kHz waveform: undo the log, least-squares inverse mel
-(``torchaudio.transforms.InverseMelScale``, with Kaldi's own filterbank for the Kaldi preset), Griffin-Lim
-(``torchaudio.transforms.GriffinLim``), and undo the pre-emphasis where the preset has one
-(``torchaudio.functional.deemphasis``)."""
+"""Approximate inversion of log-mel features to a 16 kHz waveform.
+
+Each front end (:mod:`mmtok.audio.frontends`) undoes its own log and pre-emphasis; the two steps they share live
+here: the least-squares inverse mel (``torchaudio.transforms.InverseMelScale``'s formula, fed the front end's own
+filterbank) and Griffin-Lim (``torchaudio.transforms.GriffinLim``).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from .presets import HOP_LENGTH, SAMPLE_RATE, MelPreset
+if TYPE_CHECKING:
+    from .frontends import MelPreset
 
-__all__ = ["invert"]
+__all__ = ["invert", "mel_to_spectrogram", "griffin_lim"]
+
+
+def mel_to_spectrogram(mel: torch.Tensor, filterbank: torch.Tensor) -> torch.Tensor:
+    """Least-squares inverse mel, as ``InverseMelScale`` computes it (driver gelsd, negatives clipped to 0).
+
+    Args:
+        mel: float64 (n_mels, T), linear (the log undone).
+        filterbank: (n_freqs, n_mels), the front end's own.
+
+    Returns:
+        float64 (n_freqs, T), non-negative.
+    """
+    fb = filterbank.double()
+    return torch.relu(torch.linalg.lstsq(fb.T[None], mel[None], driver="gelsd").solution)[0]
+
+
+def griffin_lim(magnitude: torch.Tensor, n_fft: int, window: torch.Tensor, hop_length: int,
+                iters: int) -> torch.Tensor:
+    """Griffin-Lim phase recovery (momentum 0.99, zero initial phase, so the result is deterministic).
+
+    Args:
+        magnitude: (n_fft // 2 + 1, T) magnitude spectrogram.
+        window: [win_length] the analysis window of the front end.
+
+    Returns:
+        float32 [S] waveform.
+    """
+    import torchaudio.transforms as AT
+
+    gl = AT.GriffinLim(n_fft=n_fft, win_length=len(window), hop_length=hop_length, window_fn=lambda _: window,
+                       power=1.0, n_iter=iters, momentum=0.99, rand_init=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return gl(magnitude.float())
 
 
 def invert(features: torch.Tensor, preset: MelPreset, num_samples: int, iters: int = 32) -> torch.Tensor:
-    """float32 [T, n_mels] -> float32 [num_samples] waveform at 16 kHz (approximate)."""
-    import torchaudio.functional as AF
-    import torchaudio.transforms as AT
-
-    mel = features.T.double()  # (n_mels, T)
-    n_stft = preset.n_fft // 2 + 1
-    if preset.kind == "whisper":
-        power, win, window = 2.0, preset.n_fft, torch.hann_window
-        mel = torch.pow(10.0, mel * 4.0 - 4.0)
-        inverse = AT.InverseMelScale(n_stft, preset.n_mels, SAMPLE_RATE, 0.0, 8000.0, norm="slaney",
-                                     mel_scale="slaney", driver="gelsd")
-    elif preset.kind == "usm":
-        power, win, window = 1.0, 512, torch.hann_window
-        mel = torch.exp(mel)
-        inverse = AT.InverseMelScale(n_stft, preset.n_mels, SAMPLE_RATE, preset.f_min, preset.f_max, norm=None,
-                                     mel_scale="htk", driver="gelsd")
-    else:
-        import torchaudio.compliance.kaldi as kaldi
-
-        power, win = 2.0, preset.window
-        window = lambda n, **kw: torch.hann_window(n, periodic=False, **kw).pow(0.85)  # noqa: E731 (Povey)
-        mel = torch.exp(mel) / 32768.0 ** 2
-        inverse = AT.InverseMelScale(n_stft, preset.n_mels, SAMPLE_RATE, driver="gelsd")
-        banks, _ = kaldi.get_mel_banks(preset.n_mels, preset.n_fft, float(SAMPLE_RATE), preset.f_min, 0.0, 100.0,
-                                       -500.0, 1.0)
-        inverse.fb = torch.nn.functional.pad(banks, (0, 1)).T  # Kaldi's own banks; the Nyquist bin gets no weight
-    inverse = inverse.double()
-    spec = inverse(mel)  # (n_freqs, T), non-negative
-    magnitude = spec.pow(1.0 / power) if power != 1.0 else spec
-    n_fft = preset.n_fft
-    gl = AT.GriffinLim(n_fft=n_fft, win_length=win, hop_length=HOP_LENGTH, window_fn=window, power=1.0, n_iter=iters,
-                       momentum=0.99, rand_init=False)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        wave = gl(magnitude.float())
-    if preset.kind != "whisper":
-        wave = AF.deemphasis(wave[None], 0.97)[0]
+    """float32 [T, n_mels] -> float32 [num_samples] waveform at 16 kHz (approximate; cut or zero-filled to
+    ``num_samples``)."""
+    wave = preset.invert(features, iters)
     out = torch.zeros(num_samples)
     n = min(num_samples, len(wave))
     out[:n] = wave[:n]

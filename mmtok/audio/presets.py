@@ -9,6 +9,9 @@ Every preset reads 16 kHz mono audio and makes 100 feature frames per second (10
 | ``usm-128`` | Gemma 3n / USM: 32 ms (512-sample) periodic Hann window, 1024-point FFT, HTK pre-emphasis 0.97 inside each frame, magnitude, HTK mel 125-7600 Hz (no norm), natural log floored at 1e-5 | (L - 513) // 160 + 1 |
 | ``kaldi-fbank-80`` | ``torchaudio.compliance.kaldi.fbank``: 25 ms Povey window, 10 ms shift, pre-emphasis 0.97, DC removal, 80 bins from 20 Hz, log, input scaled to the int16 range | (L - 400) // 160 + 1 |
 
+Each preset is a front-end object (:mod:`mmtok.audio.frontends`: ``WhisperMel``, ``UsmMel``, ``KaldiFbank``)
+registered by name in ``PRESETS``, a :class:`mmtok.core.registry.Registry`; :func:`register_preset` adds one.
+
 Token rates used by budget presets elsewhere: Gemini API 32 tokens/s, Gemma 3n 6.25 tokens/s.
 """
 
@@ -17,69 +20,41 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..core.registry import Registry
 from ..errors import ConfigError
+from .frontends import FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, KaldiFbank, MelPreset, UsmMel, WhisperMel
 
 __all__ = ["SAMPLE_RATE", "HOP_LENGTH", "MelPreset", "AudioConfig", "PRESETS", "register_preset", "num_frames",
            "num_tokens", "min_samples"]
 
-SAMPLE_RATE = 16_000
-HOP_LENGTH = 160  # 10 ms
-FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH
-assert FRAMES_PER_SECOND * HOP_LENGTH == SAMPLE_RATE
-
-
-@dataclass(frozen=True)
-class MelPreset:
-    """One front end. ``kind`` picks the formula; ``window`` is the samples one frame reads."""
-
-    name: str
-    kind: str  # "whisper" | "usm" | "kaldi"
-    n_mels: int
-    window: int  # samples read per frame
-    n_fft: int
-    f_min: float
-    f_max: float
-    source: str  # where the numbers come from
-
-    @property
-    def left_pad(self) -> int:
-        """Samples of reflect padding before the first frame (Whisper's centred STFT), else 0."""
-        return self.n_fft // 2 if self.kind == "whisper" else 0
-
-
-PRESETS: dict[str, MelPreset] = {}
+PRESETS: Registry[MelPreset] = Registry("audio preset")
 
 
 def register_preset(preset: MelPreset) -> MelPreset:
-    if preset.name in PRESETS:
-        raise ConfigError(f"audio preset {preset.name!r} is already registered")
-    if preset.kind not in ("whisper", "usm", "kaldi"):
-        raise ConfigError(f"audio preset kind {preset.kind!r} is not one of whisper, usm, kaldi")
-    PRESETS[preset.name] = preset
-    return preset
+    """Add a front end (a :class:`MelPreset` subclass instance) under its name; a name already taken is an error."""
+    if not isinstance(preset, MelPreset):
+        raise ConfigError(f"an audio preset must be a MelPreset (WhisperMel, UsmMel, KaldiFbank), got "
+                          f"{type(preset).__name__}")
+    return PRESETS.register(preset.name, preset)
 
 
 for _n in (80, 128):
-    register_preset(MelPreset(f"whisper-{_n}", "whisper", _n, 400, 400, 0.0, 8000.0,
-                              "openai/whisper whisper/audio.py log_mel_spectrogram"))
-register_preset(MelPreset("usm-128", "usm", 128, 513, 1024, 125.0, 7600.0,
-                          "transformers Gemma3nAudioFeatureExtractor defaults"))
-register_preset(MelPreset("kaldi-fbank-80", "kaldi", 80, 400, 512, 20.0, 8000.0,
-                          "torchaudio.compliance.kaldi.fbank defaults, num_mel_bins=80"))
+    register_preset(WhisperMel(f"whisper-{_n}", _n, window=400, n_fft=400, f_min=0.0, f_max=8000.0,
+                               source="openai/whisper whisper/audio.py log_mel_spectrogram"))
+register_preset(UsmMel("usm-128", 128, window=513, n_fft=1024, f_min=125.0, f_max=7600.0,
+                       source="transformers Gemma3nAudioFeatureExtractor defaults"))
+register_preset(KaldiFbank("kaldi-fbank-80", 80, window=400, n_fft=512, f_min=20.0, f_max=8000.0,
+                           source="torchaudio.compliance.kaldi.fbank defaults, num_mel_bins=80"))
 
 
 def min_samples(preset: MelPreset) -> int:
     """Fewest 16 kHz samples that give one frame (Whisper's reflect padding needs n_fft/2 + 1)."""
-    return preset.n_fft // 2 + 1 if preset.kind == "whisper" else preset.window
+    return preset.min_samples
 
 
 def num_frames(n_samples: int, preset: MelPreset) -> int:
     """Feature frames for ``n_samples`` at 16 kHz (0 below :func:`min_samples`)."""
-    if n_samples < min_samples(preset):
-        return 0
-    if preset.kind == "whisper":
-        return n_samples // HOP_LENGTH
-    return (n_samples - preset.window) // HOP_LENGTH + 1
+    return preset.num_frames(n_samples)
 
 
 @dataclass(frozen=True)
@@ -93,8 +68,7 @@ class AudioConfig:
     griffin_lim_iters: int = 32  # decode(): Griffin-Lim iterations
 
     def __post_init__(self) -> None:
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown audio preset {self.preset!r}; use one of {sorted(PRESETS)}")
+        PRESETS.get(self.preset)  # an unknown name raises UnknownNameError (a ConfigError) listing the presets
         if type(self.stack) is not int or self.stack < 1:
             raise ConfigError(f"AudioConfig.stack must be a positive int, got {self.stack!r}")
         if not (isinstance(self.max_duration, (int, float)) and self.max_duration > 0):

@@ -1,11 +1,12 @@
-"""Audio in: any common file through PyAV, or a waveform tensor plus its rate, as 16 kHz mono float32 chunks.
+"""Audio in: any common file through PyAV, or a waveform tensor plus its rate, as mono float32 chunks at the
+``target_rate`` the caller asks for (the audio package passes its ``SAMPLE_RATE``; media knows no model's rate).
 
 - Mono is the mean of all channels (LFE included), taken at the source rate before resampling.
 - Files go through one FFmpeg filter graph while decoding (float -> mean of the channels -> libswresample to
-  16 kHz -> chunks), so memory stays bounded and no Python runs per decoded frame beyond handing it on; tensors and
-  arrays resample with ``torchaudio.functional.resample``. Both resamplers are tested to agree.
+  the target rate -> chunks), so memory stays bounded and no Python runs per decoded frame beyond handing it on;
+  tensors and arrays resample with ``torchaudio.functional.resample``. Both resamplers are tested to agree.
 - NaN or infinite samples in a file are found after resampling (they survive it): the error names the first
-  one's position in the 16 kHz audio.
+  one's position in the resampled audio.
 - Errors name the input: a missing, empty, corrupt or truncated file (a WAV or FLAC whose header promises more
   than is there), no audio stream, zero samples, NaN or infinite samples, or more than ``max_duration``.
 """
@@ -13,15 +14,14 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Union
 
 import numpy as np
 import torch
 
-from ..audio.presets import SAMPLE_RATE
-from ..errors import DecodeError, InputError, LimitError
+from ..errors import ConfigError, DecodeError, InputError, LimitError
 from .container import source_name, open_media
 
 __all__ = ["AudioSource", "AudioInfo", "stream_audio"]
@@ -34,29 +34,31 @@ class AudioInfo:
     """Facts about the input, filled while streaming (``samples`` is final once the stream ends)."""
 
     source: str
-    source_rate: int = 0
-    channels: int = 0
-    codec: str = ""
-    samples: int = 0  # 16 kHz mono samples produced
-    resampler: str = ""
-    extra: dict = field(default_factory=dict)
+    source_rate: int = 0  # Hz, of the file or tensor
+    channels: int = 0  # of the source, before the mono mix
+    samples: int = 0  # mono samples produced at the target rate
 
 
-def stream_audio(src: AudioSource, *, sample_rate: int | None, max_duration: float, chunk_seconds: float,
-                 info: AudioInfo | None = None, name: str | None = None) -> Iterator[np.ndarray]:
-    """Yield 16 kHz mono float32 chunks of about ``chunk_seconds``; fills ``info`` as it goes."""
+def stream_audio(src: AudioSource, *, target_rate: int, sample_rate: int | None, max_duration: float,
+                 chunk_seconds: float, info: AudioInfo | None = None, name: str | None = None) -> Iterator[np.ndarray]:
+    """Yield mono float32 chunks [n] at ``target_rate`` Hz of about ``chunk_seconds``; fills ``info`` as it goes.
+
+    ``sample_rate`` is the rate of a waveform tensor or array (files carry their own: give None).
+    """
+    if not isinstance(target_rate, int) or isinstance(target_rate, bool) or target_rate < 1:
+        raise ConfigError(f"target_rate must be a positive int (Hz), got {target_rate!r}")
     name = name or source_name(src)
     info = info if info is not None else AudioInfo(name)
     info.source = name
     if isinstance(src, (torch.Tensor, np.ndarray)):
-        yield from _from_waveform(src, sample_rate, name, max_duration, chunk_seconds, info)
+        yield from _from_waveform(src, sample_rate, target_rate, name, max_duration, chunk_seconds, info)
     else:
         if sample_rate is not None:
             raise InputError(f"{name}: sample_rate is only for waveform tensors; files carry their own rate")
-        yield from _from_file(src, name, max_duration, chunk_seconds, info)
+        yield from _from_file(src, target_rate, name, max_duration, chunk_seconds, info)
 
 
-def _from_waveform(x, sample_rate, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
+def _from_waveform(x, sample_rate, target_rate, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
     import torchaudio.functional as AF
 
     x = torch.as_tensor(x)
@@ -75,12 +77,11 @@ def _from_waveform(x, sample_rate, name, max_duration, chunk_seconds, info) -> I
     if seconds > max_duration:
         raise LimitError(f"{name} lasts {seconds:.1f} s, more than max_duration={max_duration:.0f} s; raise "
                          f"AudioConfig(max_duration=...)")
-    info.source_rate, info.channels, info.codec = sample_rate, x.shape[0], "tensor"
+    info.source_rate, info.channels = sample_rate, x.shape[0]
     mono = x.float().mean(0)
-    if sample_rate != SAMPLE_RATE:
-        mono = AF.resample(mono, sample_rate, SAMPLE_RATE)
-        info.resampler = "torchaudio.functional.resample"
-    step = int(chunk_seconds * SAMPLE_RATE)
+    if sample_rate != target_rate:
+        mono = AF.resample(mono, sample_rate, target_rate)
+    step = int(chunk_seconds * target_rate)
     out = mono.numpy()
     for i in range(0, len(out), step):
         chunk = out[i:i + step]
@@ -146,7 +147,7 @@ def _check_wav_header(path: Path, name: str) -> None:
         i += 8 + size + (size & 1)
 
 
-def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
+def _from_file(src, target_rate, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
     import av
 
     container, stream = _open(src, name)
@@ -158,26 +159,24 @@ def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndar
         if declared and declared > max_duration:
             raise LimitError(f"{name} lasts {declared:.1f} s by its header, more than max_duration={max_duration:.0f} "
                              f"s; raise AudioConfig(max_duration=...)")
-        info.source_rate, info.codec = int(rate), stream.codec_context.name
-        info.channels = stream.codec_context.channels
-        info.resampler = "ffmpeg libswresample" if rate != SAMPLE_RATE else ""
-        limit, step = int(max_duration * rate) + 1, int(chunk_seconds * SAMPLE_RATE)
+        info.source_rate, info.channels = int(rate), stream.codec_context.channels
+        limit, step = int(max_duration * rate) + 1, int(chunk_seconds * target_rate)
         graph, shape, n_in = None, None, 0
         try:
             for frame in container.decode(stream):
                 this = (frame.format.name, frame.layout.name, frame.sample_rate)
                 if this != shape:  # the first frame, or the layout changed mid-stream: a graph for the new shape
-                    # (the resampler restarts there, so what follows may shift by under one 16 kHz sample)
+                    # (the resampler restarts there, so what follows may shift by under one output sample)
                     if graph is not None:
-                        yield from _run(graph, None, name, info)
-                    graph, shape = _mono_16k_graph(frame, step), this
+                        yield from _run(graph, None, target_rate, name, info)
+                    graph, shape = _mono_graph(frame, target_rate, step), this
                 n_in += frame.samples
                 if n_in > limit:
                     raise LimitError(f"{name} lasts more than max_duration={max_duration:.0f} s; raise "
                                      f"AudioConfig(max_duration=...)")
-                yield from _run(graph, frame, name, info)
+                yield from _run(graph, frame, target_rate, name, info)
             if graph is not None:
-                yield from _run(graph, None, name, info)
+                yield from _run(graph, None, target_rate, name, info)
         except av.FFmpegError as e:
             raise DecodeError(f"{name}: decoding failed ({e})"
                               f"; the file is corrupt or truncated: re-export or re-download it") from None
@@ -187,15 +186,14 @@ def _from_file(src, name, max_duration, chunk_seconds, info) -> Iterator[np.ndar
         if declared and got < declared - max(0.05, 0.01 * declared):
             raise DecodeError(f"{name} is truncated: its header says {declared:.2f} s but only {got:.2f} s could be "
                               f"decoded; re-export or re-download it")
-        info.extra["source_samples"] = n_in
     finally:
         container.close()
 
 
-def _mono_16k_graph(frame, step: int):
+def _mono_graph(frame, rate: int, step: int):
     """An FFmpeg filter graph for decoded frames shaped like ``frame``: float planar -> mono as the mean of all
-    channels (pan) -> 16 kHz (aresample: libswresample with its default filter) -> float32 mono frames of ``step``
-    samples (the last one shorter). All of it runs in C, without Python per decoded frame."""
+    channels (pan) -> ``rate`` Hz (aresample: libswresample with its default filter) -> float32 mono frames of
+    ``step`` samples (the last one shorter). All of it runs in C, without Python per decoded frame."""
     import av
 
     n = len(frame.layout.channels)
@@ -204,8 +202,8 @@ def _mono_16k_graph(frame, step: int):
                    channel_layout=frame.layout.name, time_base=str(frame.time_base or f"1/{frame.sample_rate}")),
              g.add("aformat", sample_fmts="fltp"),  # mix in float: the mean is not rounded to the input's integers
              g.add("pan", "mono|c0=" + "+".join(f"{1 / n!r}*c{i}" for i in range(n))),
-             g.add("aresample", str(SAMPLE_RATE)),
-             g.add("aformat", sample_fmts="flt", channel_layouts="mono", sample_rates=str(SAMPLE_RATE)),
+             g.add("aresample", str(rate)),
+             g.add("aformat", sample_fmts="flt", channel_layouts="mono", sample_rates=str(rate)),
              g.add("asetnsamples", nb_out_samples=str(step), pad="0"),
              g.add("abuffersink")]
     for a, b in zip(chain, chain[1:]):
@@ -214,8 +212,8 @@ def _mono_16k_graph(frame, step: int):
     return g
 
 
-def _run(graph, frame, name: str, info: AudioInfo) -> Iterator[np.ndarray]:
-    """Push one decoded frame (None: the end) into the graph; yield the 16 kHz chunks that are ready."""
+def _run(graph, frame, rate: int, name: str, info: AudioInfo) -> Iterator[np.ndarray]:
+    """Push one decoded frame (None: the end) into the graph; yield the chunks at ``rate`` Hz that are ready."""
     import av
 
     graph.push(frame)
@@ -226,6 +224,6 @@ def _run(graph, frame, name: str, info: AudioInfo) -> Iterator[np.ndarray]:
             return
         mono = out.to_ndarray()[0]  # (1, n) packed mono -> (n,)
         if not np.isfinite(mono).all():
-            _check_finite(mono, name, SAMPLE_RATE, info.samples)
+            _check_finite(mono, name, rate, info.samples)
         info.samples += len(mono)
         yield mono
