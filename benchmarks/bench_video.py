@@ -21,11 +21,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+from peak_memory import peak_rss_mb
 
 from mmtok.training.debian import default_cache
-from peak_memory import peak_rss_mb
-from mmtok.video.tokenizer import VideoConfig, _frames
+from mmtok.video.frames import FrameDecoder
 from mmtok.video.index import open_video, read_index, sample_rule
+from mmtok.video.tokenizer import VideoConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,9 +61,9 @@ def _chosen(path):
 
 
 def mmtok_strategy(path):
-    info: dict = {}
-    frames = list(_frames(str(path), str(path), VideoConfig(), info))
-    return frames, info["frames_decoded"]
+    decoded = FrameDecoder(str(path), str(path), VideoConfig())
+    frames = list(decoded)
+    return frames, decoded.frames_decoded
 
 
 def decode_everything(path):

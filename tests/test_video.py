@@ -10,13 +10,13 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 
 import mmtok
 from mmtok import Modality
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
+from mmtok.video.frames import FrameDecoder
 from mmtok.video.tokenizer import VideoConfig, VideoTokenizer, sample_frames
-
-from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder otherwise
 CITY = Path(__file__).resolve().parent.parent / "assets" / "video" / "cityCC0.mpg"
@@ -88,6 +88,24 @@ def test_decoding_is_minimal(tmp_path):
     # 16 targets, each at most one GOP (10 frames) past its keyframe, plus B-frame reordering slack
     assert tokens.frames_decoded <= 16 * 12 < 400
     assert tokens.frame_indices.tolist() == expected_indices([i / 25 for i in range(400)], 16, 1 / 25)
+
+
+def test_frame_decoder_knows_the_picks_first_and_the_counts_after(tmp_path):
+    path = tmp_path / "d.mp4"
+    times = make_clip(path, "mp4", n=60, gop=10, rotation=90)
+    decoded = FrameDecoder(path, "d.mp4", VideoConfig(num_frames=8))
+    want = expected_indices(times, 8, 1 / 25)
+    assert decoded.samples.indices.tolist() == want and len(decoded.index.pts) == 60
+    assert np.allclose(decoded.timestamps, [times[i] - times[0] for i in want], atol=1e-6)
+    assert decoded.frames_decoded == 0  # nothing decoded before iterating
+    frames = list(decoded)
+    assert np.array_equal(np.stack(frames), sample_frames(path, 8)[0])
+    tokens = VideoTokenizer(VideoConfig(num_frames=8)).encode(path)
+    assert decoded.frames_decoded == tokens.frames_decoded > 0 and decoded.rotation == tokens.rotation in (90, 270)
+    with pytest.raises(RuntimeError, match="iterated once"):
+        list(decoded)
+    with pytest.raises(LimitError, match="max_decoded_frames=3"):
+        list(FrameDecoder(path, "d.mp4", VideoConfig(num_frames=8, max_decoded_frames=3)))
 
 
 def test_nearest_keyframe_mode(tmp_path):

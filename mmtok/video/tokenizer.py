@@ -1,9 +1,8 @@
 """Video tokens: N evenly sampled frames (16 by default), each through the image path, decoded minimally.
 
-The sampling rule lives in :mod:`mmtok.video_index`. Decoding visits the chosen frames in time order and, for
-each, decodes forward while the frame comes before the next keyframe, otherwise seeks to the last keyframe at or
-before it; FFmpeg's own threads decode. Only the chosen frames are kept (memory does not grow with the clip's
-length). Display rotation (``frame.rotation``) is applied to the pixels.
+The sampling rule lives in :mod:`mmtok.video.index`, decoding in :mod:`mmtok.video.frames`: each chosen frame is
+decoded once, forward or after a seek to its keyframe, and only one full-resolution frame is in memory at a time
+(memory does not grow with the clip's length). Display rotation (``frame.rotation``) is applied to the pixels.
 
 - ``mmtok.sample_frames(src, num_frames)`` -> (uint8 [N, H, W, 3] at the clip's resolution, float64 [N] seconds).
 - ``VideoTokenizer(VideoConfig(...)).encode(src)`` -> :class:`VideoTokens`; ``decode(tokens)`` -> uint8
@@ -14,27 +13,25 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DecodeError, LimitError, SequenceError
-from ..image.tokenizer import ImageTokenizer, ImageTokens, plan_blocks, view_boxes
-from ..image.plan import ImageConfig
-from ..media.imageio import LoadedImage
 from ..core.meta import ClipEndMeta, ClipFrameMeta, VideoMeta
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.segment import Segment
-from ..media.container import source_name
-from .index import ClipIndex, Samples, VideoSource, nearest_keyframes, open_video, read_index, sample_rule
 from ..core.vocab import Modality, Vocab, default_vocab
+from ..errors import ConfigError, SequenceError
+from ..image.plan import ImageConfig
+from ..image.tokenizer import ImageTokenizer, ImageTokens, plan_blocks, view_boxes
+from ..media.container import source_name
+from ..media.imageio import LoadedImage
+from .frames import FrameDecoder
+from .index import VideoSource
 
 __all__ = ["VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames", "SAMPLING_MODES"]
 
 SAMPLING_MODES = ("exact", "nearest_keyframe")
-# Demuxers whose seeking uses a frame index (MP4/MOV sample tables, Matroska/WebM cues): exact after a seek.
-SEEKABLE_FORMATS = {"mov", "matroska"}  # others decode forward only (tests cover these two)
 
 
 @dataclass(frozen=True)
@@ -111,14 +108,14 @@ class VideoTokenizer(ProvenanceFromTable):
 
     def encode(self, src: VideoSource) -> VideoTokens:
         name = source_name(src)
-        info: dict = {}
+        decoded = FrameDecoder(src, name, self.config)
         frames = []
-        for rgb in _frames(src, name, self.config, info):  # one full-resolution frame in memory at a time
+        for rgb in decoded:  # one full-resolution frame in memory at a time
             h, w = rgb.shape[:2]
             loaded = LoadedImage(torch.from_numpy(rgb).permute(2, 0, 1), (w, h), 1.0, name, "RGB")
             plan = self.image.plan(h, w)
             frames.append(self.image.tokenize_views(self.image.render(loaded, plan), plan, name))
-        return _video_tokens(frames, info, self.config, name)
+        return _video_tokens(frames, decoded, self.config, name)
 
     def decode(self, tokens: VideoTokens) -> torch.Tensor:
         """uint8 [N, 3, H, W]: each frame's processed picture (exact)."""
@@ -202,9 +199,9 @@ def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[np.ndarray, n
 
     Returns (uint8 [N, H, W, 3], float64 [N] seconds from the clip start).
     """
-    info: dict = {}
-    frames = list(_frames(src, source_name(src), VideoConfig(num_frames=num_frames), info))
-    return np.stack(frames), info["timestamps"]
+    decoded = FrameDecoder(src, source_name(src), VideoConfig(num_frames=num_frames))
+    frames = list(decoded)
+    return np.stack(frames), decoded.timestamps
 
 
 def video_layout(plan, num_frames: int, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
@@ -225,117 +222,12 @@ def video_layout(plan, num_frames: int, vocab: Vocab) -> tuple[torch.Tensor, tor
     return torch.cat(ids), torch.cat(pos, 1)
 
 
-# --- decoding ---------------------------------------------------------------------------------------------
-def _frames(src: VideoSource, name: str, cfg: VideoConfig, info: dict) -> Iterator[np.ndarray]:
-    """Yield the N sampled frames (uint8 [H, W, 3], rotation applied) in order, decoding each once.
-
-    ``info`` gets ``index``, ``samples`` and ``timestamps`` before the first frame, ``frames_decoded`` and
-    ``rotation`` after the last.
-    """
-    import av
-
-    container, stream = open_video(src, name)
-    try:
-        w, h = stream.codec_context.width, stream.codec_context.height
-        if w * h > cfg.image.max_pixels:
-            raise LimitError(f"{name} frames are {w}x{h}, more than max_pixels={cfg.image.max_pixels:,}; raise "
-                             f"ImageConfig(max_pixels=...)")
-        idx = read_index(container, stream, name, cfg.max_duration)
-        samples = (sample_rule if cfg.sampling == "exact" else nearest_keyframes)(idx, cfg.num_frames)
-        info.update(index=idx, samples=samples, timestamps=idx.seconds(samples.pts - idx.start))
-        stream.thread_type = "AUTO"
-        if cfg.threads:
-            stream.codec_context.thread_count = cfg.threads
-        counter, rotation, last = [0], 0, None
-        decoder = _decode_chosen(container, stream, idx, samples, name, cfg, counter)
-        try:
-            for repeat in samples.repeats.tolist():  # chosen pts never decrease, so decoding order = sample order
-                if not repeat or last is None:
-                    frame = next(decoder)
-                    rotation = int(getattr(frame, "rotation", 0) or 0)
-                    last = _rgb(frame, rotation)
-                yield last
-        except av.FFmpegError as e:
-            raise DecodeError(f"{name}: decoding failed ({e})"
-                              f"; the file is corrupt or truncated: re-export or re-download it") from None
-        info.update(frames_decoded=counter[0], rotation=rotation % 360)
-    finally:
-        container.close()
-
-
-def _decode_chosen(container, stream, idx: ClipIndex, samples: Samples, name: str, cfg: VideoConfig,
-                   counter: list[int]) -> Iterator:
-    """Yield the frame of each distinct chosen pts, in time order, decoding as little as possible.
-
-    Forward while the next wanted frame comes before the next keyframe, else seek to the last keyframe at or
-    before it. Containers without a frame index (MPEG program/transport streams, GIF, ...) are only decoded
-    forward from the start: seeking in them is by byte position and FFmpeg can label the first frames after a
-    seek with their neighbours' timestamps, which would break exact frame identity. Should a seek land past the
-    frame anyway, the next attempt seeks one keyframe further back, and the last from the start.
-    """
-    keys = idx.keyframes if len(idx.keyframes) else idx.pts[:1]
-    can_seek = container.format.name.split(",")[0] in SEEKABLE_FORMATS
-    it, cur = None, None
-    for c in np.unique(samples.pts).tolist():
-        if it is not None and cur is not None and cur < c:
-            k = int(np.searchsorted(keys, cur, side="right"))
-            forward = not can_seek or k >= len(keys) or c < keys[k]
-        else:
-            forward = False
-        if it is None and not can_seek:
-            it, forward = _seek(container, stream, None), True
-        starts = [int(k) for k in keys[keys <= c][::-1][:3]] + [None]  # where to seek, in order of preference
-        attempt = 0 if not forward else -1
-        while True:
-            if attempt >= 0:
-                if attempt >= len(starts):
-                    raise DecodeError(f"{name}: the frame at {float(idx.seconds(c - idx.start)):.3f} s could not be "
-                                      f"decoded; the file is corrupt or truncated: re-export or re-download it")
-                it = _seek(container, stream, starts[attempt])
-            frame = _advance(it, c, counter, cfg, name)
-            if frame is not None:
-                cur = c
-                yield frame
-                break
-            attempt += 1
-            cur = None
-
-
-def _advance(it, c: int, counter: list[int], cfg: VideoConfig, name: str):
-    """Decode from ``it`` until the frame with pts ``c``; None if the stream ends or passes it."""
-    for frame in it:
-        counter[0] += 1
-        if counter[0] > cfg.max_decoded_frames:
-            raise LimitError(f"{name}: decoded {counter[0]:,} frames, more than max_decoded_frames="
-                             f"{cfg.max_decoded_frames:,}; raise VideoConfig(max_decoded_frames=...)")
-        if frame.pts == c:
-            return frame
-        if frame.pts is not None and frame.pts > c:
-            return None
-    return None
-
-
-def _seek(container, stream, at: int | None):
-    """Seek to the keyframe at or before pts ``at`` (None: the start of the file) and return a frame iterator."""
-    if at is None:
-        container.seek(0, backward=True, any_frame=False)
-    else:
-        container.seek(at, stream=stream, backward=True, any_frame=False)
-    return container.decode(stream)
-
-
-def _rgb(frame, rotation: int) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")  # (H, W, 3)
-    k = (rotation % 360) // 90
-    return np.ascontiguousarray(np.rot90(rgb, k=k)) if k else rgb
-
-
-def _video_tokens(frames: list[ImageTokens], info: dict, cfg: VideoConfig, name: str) -> VideoTokens:
-    idx: ClipIndex = info["index"]
-    s: Samples = info["samples"]
-    return VideoTokens(tuple(frames), torch.from_numpy(info["timestamps"]), torch.from_numpy(s.targets),
+def _video_tokens(frames: list[ImageTokens], decoded: FrameDecoder, cfg: VideoConfig, name: str) -> VideoTokens:
+    """The tokens of the frames of ``decoded``, once it has been iterated to the end."""
+    idx, s = decoded.index, decoded.samples
+    return VideoTokens(tuple(frames), torch.from_numpy(decoded.timestamps), torch.from_numpy(s.targets),
                        torch.from_numpy(s.pts), torch.from_numpy(s.indices), torch.from_numpy(s.repeats),
-                       idx.duration, idx.time_base, len(idx.pts), info["frames_decoded"], info["rotation"],
+                       idx.duration, idx.time_base, len(idx.pts), decoded.frames_decoded, decoded.rotation,
                        cfg.sampling, name)
 
 
