@@ -17,19 +17,18 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
+from peak_memory import peak_rss_mb
 
 import mmtok
 from mmtok.audio.presets import PRESETS, SAMPLE_RATE
 from mmtok.media.audioio import stream_audio
 from mmtok.training.debian import default_cache
-from peak_memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,8 +129,9 @@ def main() -> None:
         print(f"| {k} | {v:.3f} | {min(times[k]):.3f}-{max(times[k]):.3f} | {v / seconds:.1e} | "
               f"{statistics.median(cpu[k]):.3f} |")
     mm_t = med["mmtok log_mel (whisper-80)"]
-    print(f"log-mel: HF NumPy path / mmtok = {med['HF WhisperFeatureExtractor, NumPy path, 30 s windows'] / mm_t:.1f}x; "
-          f"HF torch path / mmtok = {med['HF WhisperFeatureExtractor, its default torch path, 30 s windows'] / mm_t:.1f}x; "
+    hf_np = med["HF WhisperFeatureExtractor, NumPy path, 30 s windows"]
+    hf_torch = med["HF WhisperFeatureExtractor, its default torch path, 30 s windows"]
+    print(f"log-mel: HF NumPy path / mmtok = {hf_np / mm_t:.1f}x; HF torch path / mmtok = {hf_torch / mm_t:.1f}x; "
           f"NumPy formula / mmtok = {med['NumPy Whisper formula'] / mm_t:.1f}x")
     s10, s60 = peak_mb(flac10), peak_mb(flac60)
     print(f"peak RSS while encoding: 10 min {s10[1]:.0f} MB (after imports {s10[0]:.0f}); 60 min {s60[1]:.0f} MB "

@@ -3,11 +3,14 @@
 Every preset reads 16 kHz mono audio and makes 100 feature frames per second (10 ms hop); a token stacks
 ``AudioConfig.stack`` consecutive frames (4 by default -> 25 tokens/s), the last token padded (recorded).
 
-| preset | front end | frames for L samples |
-|---|---|---|
-| ``whisper-80`` / ``whisper-128`` | OpenAI Whisper: 400-point periodic Hann STFT, centred with reflect padding, power, Slaney mel (0-8 kHz, Slaney norm), log10 floored at 1e-10, clamped to (clip max - 8), then (x + 4) / 4 | L // 160 |
-| ``usm-128`` | Gemma 3n / USM: 32 ms (512-sample) periodic Hann window, 1024-point FFT, HTK pre-emphasis 0.97 inside each frame, magnitude, HTK mel 125-7600 Hz (no norm), natural log floored at 1e-5 | (L - 513) // 160 + 1 |
-| ``kaldi-fbank-80`` | ``torchaudio.compliance.kaldi.fbank``: 25 ms Povey window, 10 ms shift, pre-emphasis 0.97, DC removal, 80 bins from 20 Hz, log, input scaled to the int16 range | (L - 400) // 160 + 1 |
+- ``whisper-80`` / ``whisper-128`` (L // 160 frames for L samples): OpenAI Whisper, a 400-point periodic Hann
+  STFT centred with reflect padding, power, Slaney mel (0-8 kHz, Slaney norm), log10 floored at 1e-10, clamped to
+  (clip max - 8), then (x + 4) / 4.
+- ``usm-128`` ((L - 513) // 160 + 1 frames): Gemma 3n / USM, a 32 ms (512-sample) periodic Hann window,
+  1024-point FFT, HTK pre-emphasis 0.97 inside each frame, magnitude, HTK mel 125-7600 Hz (no norm), natural log
+  floored at 1e-5.
+- ``kaldi-fbank-80`` ((L - 400) // 160 + 1 frames): ``torchaudio.compliance.kaldi.fbank``, a 25 ms Povey window,
+  10 ms shift, pre-emphasis 0.97, DC removal, 80 bins from 20 Hz, log, input scaled to the int16 range.
 
 Each preset is a front-end object (:mod:`mmtok.audio.frontends`: ``WhisperMel``, ``UsmMel``, ``KaldiFbank``)
 registered by name in ``PRESETS``, a :class:`mmtok.core.registry.Registry`; :func:`register_preset` adds one.

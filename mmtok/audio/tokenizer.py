@@ -21,15 +21,15 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from .presets import HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, num_tokens
-from ..media.audioio import AudioInfo, AudioSource, stream_audio
-from ..errors import ConfigError, InputError, SequenceError
 from ..core.meta import AudioMeta, ClipAudioMeta
 from ..core.positions import framed_run
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.segment import Segment
 from ..core.threads import one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
+from ..errors import ConfigError, InputError, SequenceError
+from ..media.audioio import AudioInfo, AudioSource, stream_audio
+from .presets import HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, num_tokens
 
 __all__ = ["AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel"]
 

@@ -14,19 +14,20 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError, DecodeError, InputError, LimitError
-from .container import source_name, open_media
+from .container import open_media, source_name
 
 __all__ = ["AudioSource", "AudioInfo", "stream_audio"]
 
-AudioSource = Union[str, Path, bytes, BinaryIO, torch.Tensor, np.ndarray]
+AudioSource = str | Path | bytes | BinaryIO | torch.Tensor | np.ndarray
 
 
 @dataclass
@@ -141,8 +142,8 @@ def _check_wav_header(path: Path, name: str) -> None:
         cid, size = head[i:i + 4], struct.unpack("<I", head[i + 4:i + 8])[0]
         if cid == b"data":
             if size not in (0, 0xFFFFFFFF) and i + 8 + size > path.stat().st_size:
-                raise DecodeError(f"{name} is truncated: its WAV header declares {size:,} bytes of samples but the file "
-                                  f"ends after {path.stat().st_size - i - 8:,}; re-export or re-download it")
+                raise DecodeError(f"{name} is truncated: its WAV header declares {size:,} bytes of samples but the "
+                                  f"file ends after {path.stat().st_size - i - 8:,}; re-export or re-download it")
             return
         i += 8 + size + (size & 1)
 
