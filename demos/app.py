@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 import mmtok
+from mmtok.audio import SAMPLE_RATE
 from mmtok.multimodal import pictures
 from mmtok.media.audioio import stream_audio
 from mmtok.multimodal.files import file_content
@@ -155,7 +156,7 @@ class Demo:
         elif label == "audio" and src:
             wave = self._wave(src)
             t = table["time"][i].tolist()
-            picture = pictures.waveform(wave, 16_000, None if t[0] != t[0] else (t[0], t[1]))
+            picture = pictures.waveform(wave, SAMPLE_RATE, None if t[0] != t[0] else (t[0], t[1]))
         md = f"span {k} · **{label}** · token {token} of {span.length} (sequence index {i})"
         if info["frame"] >= 0:
             md += f" · frame {info['frame']} (clip frame {info['frame_index']}) at {info['time'][0]:.2f} s"
@@ -174,7 +175,8 @@ class Demo:
     def _wave(self, src: str) -> torch.Tensor:
         """The 16 kHz mono waveform float32 [S] the audio tokens were computed from."""
         return torch.cat([torch.from_numpy(c) for c in stream_audio(
-            src, sample_rate=None, max_duration=self.limits.max_media_seconds, chunk_seconds=30.0)])
+            src, target_rate=SAMPLE_RATE, sample_rate=None, max_duration=self.limits.max_media_seconds,
+            chunk_seconds=30.0)])
 
     # --- one modality at a time -------------------------------------------------------------------------
     def image(self, path: str, resize: str, aspect: str):
@@ -210,8 +212,8 @@ class Demo:
         md = (f"<span id='audio-count'>{n}</span> tokens · {tokens.duration:.2f} s · preset {tokens.preset} "
               f"({tokens.stack} frames per token) · Griffin-Lim round trip: mel distance "
               f"{report['mel_mean_abs_loud']:.3f} on the louder half")
-        return (pictures.waveform(original, 16_000), pictures.mel_picture(tokens.features, tokens.stack), md,
-                (16_000, original.numpy()), (16_000, report["waveform"].numpy()))
+        return (pictures.waveform(original, SAMPLE_RATE), pictures.mel_picture(tokens.features, tokens.stack), md,
+                (SAMPLE_RATE, original.numpy()), (SAMPLE_RATE, report["waveform"].numpy()))
 
     def codes(self, path: str):
         path = path or str(EXAMPLES["codes"])

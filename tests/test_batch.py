@@ -73,7 +73,7 @@ def test_pack_rows_is_first_fit(text_tok, vocab):
 
 
 def test_document_mask(vocab, text_tok):
-    seqs = [pack([text_tok.segment(t)], vocab) for t in ("ab cd", "one two three")]
+    seqs = [pack([text_tok.segment(text_tok.encode(t))], vocab) for t in ("ab cd", "one two three")]
     rows = pack_rows(seqs, 32)
     mask = mmtok.document_attention_mask(rows["document_ids"])
     (r0, c0, n0), (r1, c1, n1) = rows["documents"].tolist()

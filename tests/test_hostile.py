@@ -123,7 +123,7 @@ def audio_span(seconds: float, codec_padding: float = 0.0):
     """Sound written as ``seconds``: AudioTokenizer.num_tokens of the decoded duration + 2 markers. The decoded
     duration must be what was written (plus the codec's padding, for AAC): nothing lost, nothing invented."""
     def count(tok, path):
-        n = sum(len(c) for c in stream_audio(path, sample_rate=None, max_duration=1e9, chunk_seconds=30))
+        n = sum(len(c) for c in stream_audio(path, target_rate=mmtok.audio.SAMPLE_RATE, sample_rate=None, max_duration=1e9, chunk_seconds=30))
         assert seconds <= n / 16000 <= seconds + codec_padding, f"{path.name}: decodes to {n / 16000} s"
         return "audio", tok.audio.num_tokens(n / 16000) + 2
     return count

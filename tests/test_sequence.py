@@ -98,8 +98,16 @@ def test_segment_validation(vocab):
         Segment(Modality.TEXT, torch.tensor([1, 2]), sequential_positions(2) + 1)
     with pytest.raises(SequenceError, match="carries no features"):
         Segment(Modality.TEXT, torch.tensor([1]), sequential_positions(1), torch.zeros(1, 4))
-    with pytest.raises(SequenceError, match="JSON-serializable"):
+    with pytest.raises(SequenceError, match=r"text metadata has no field\(s\) \['x'\]"):
         Segment(Modality.TEXT, torch.tensor([1]), sequential_positions(1), meta={"x": object()})
+    with pytest.raises(SequenceError, match="image.grid must hold 2 values"):
+        Segment(Modality.IMAGE, torch.tensor([1]), sequential_positions(1), meta={"grid": [1, 2, 3]})
+    with pytest.raises(SequenceError, match="audio.duration must be a finite number"):
+        Segment(Modality.AUDIO, torch.tensor([1]), sequential_positions(1), meta={"duration": float("nan")})
+    with pytest.raises(SequenceError, match="meta kind 'audio' does not fit a video span"):
+        Segment(Modality.VIDEO, torch.tensor([1]), sequential_positions(1), meta={"kind": "audio"})
+    with pytest.raises(SequenceError, match="made for image segments"):
+        Segment(Modality.AUDIO, torch.tensor([1]), sequential_positions(1), meta=mmtok.core.meta.ImageMeta())
     with pytest.raises(SequenceError, match="2 placeholder ids but 1 feature rows"):
         pack([Segment(Modality.IMAGE, torch.tensor([img, img]), sequential_positions(2), torch.zeros(1, 4))], vocab)
     with pytest.raises(SequenceError, match="placeholders of another modality"):

@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from ..audio import SAMPLE_RATE
 from ..core.registry import Registry
 from ..errors import InputError
 from ..media.imageio import image_size
@@ -76,7 +77,7 @@ def _probe(piece: Any) -> _Media:
                       samples16k=n, with_sound=piece.audio)
     if isinstance(piece, Audio):
         n = _samples16k(piece.src, piece.sample_rate)
-        return _Media("audio", seconds=n / 16000, samples16k=n)
+        return _Media("audio", seconds=n / SAMPLE_RATE, samples16k=n)
     raise InputError(f"cannot budget a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
 
 
@@ -84,7 +85,7 @@ def _samples16k(src, sample_rate) -> int:
     """The exact number of 16 kHz samples mmtok's audio path makes of ``src`` (decoded, not featurized)."""
     from ..media.audioio import stream_audio
 
-    return sum(len(c) for c in stream_audio(src, sample_rate=sample_rate, max_duration=24 * 3600.0, chunk_seconds=30))
+    return sum(len(c) for c in stream_audio(src, target_rate=SAMPLE_RATE, sample_rate=sample_rate, max_duration=24 * 3600.0, chunk_seconds=30))
 
 
 # --- the formulas ------------------------------------------------------------------------------------------
@@ -99,8 +100,8 @@ def _mmtok(m: _Media, tok) -> int | None:
         frames = tok.video.segment_length(m.height, m.width)
         if not m.with_sound:
             return frames
-        return frames + sound_slices_length(tok.audio.num_tokens(m.samples16k / 16000), tok.video.config.num_frames)
-    return tok.audio.segment_length(m.samples16k / 16000)
+        return frames + sound_slices_length(tok.audio.num_tokens(m.samples16k / SAMPLE_RATE), tok.video.config.num_frames)
+    return tok.audio.segment_length(m.samples16k / SAMPLE_RATE)
 
 
 def _gemini_report(m: _Media) -> int | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from ..audio import SAMPLE_RATE
 from ..errors import ConfigError
 
 __all__ = ["Image", "Video", "Audio", "DecodedImage", "DecodedVideo", "DecodedAudio"]
@@ -60,5 +61,5 @@ class DecodedVideo:
 @dataclass(frozen=True, eq=False)
 class DecodedAudio:
     waveform: torch.Tensor  # float32 [S], approximate (Griffin-Lim)
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     source: str | None = None

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..audio import SAMPLE_RATE
 from .contents import DecodedAudio, DecodedImage, DecodedVideo
 
 __all__ = ["write_contents", "write_png", "write_wav"]
@@ -21,7 +22,7 @@ def write_png(pixels: torch.Tensor, path: Path) -> Path:
     return path
 
 
-def write_wav(waveform: torch.Tensor, path: Path, sample_rate: int = 16_000) -> Path:
+def write_wav(waveform: torch.Tensor, path: Path, sample_rate: int = SAMPLE_RATE) -> Path:
     """float [S] in [-1, 1] -> 16-bit PCM WAV (samples beyond full scale are clipped: Griffin-Lim can overshoot)."""
     import av
 

@@ -248,8 +248,13 @@ class VQImageTokenizer(ProvenanceFromTable):
         """``box``: each code's cell in ORIGINAL pixels (when the segment knows its picture's ``original_size``)."""
         table = empty_provenance(len(segment))
         m = segment.meta
-        if isinstance(m, CodesMeta) and m.original_size is not None:
-            plan = plan_image(*m.original_size, ImageConfig(size=m.image_size, aspect="crop", patch_size=m.downsample))
+        if segment.modality != Modality.IMAGE_CODES or not isinstance(m, CodesMeta):
+            raise SequenceError(f"expected an image_codes segment, got {segment.modality.label}")
+        if (m.image_size, m.downsample) != (self.config.image_size, self.config.downsample):
+            raise SequenceError(f"the codes were made at {m.image_size} px / {m.downsample}, this tokenizer works at "
+                                f"{self.config.image_size} / {self.config.downsample}; use at_size({m.image_size})")
+        if m.original_size is not None:
+            plan = plan_image(*m.original_size, picture_config(self.config))
             table["box"][1:-1] = view_boxes(plan.views[0], m.downsample)
         return table
 
