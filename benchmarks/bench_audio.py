@@ -23,12 +23,12 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
-from peak_memory import peak_rss_mb
 
 import mmtok
-from mmtok.audio.presets import PRESETS, SAMPLE_RATE
+from mmtok.audio import PRESETS, SAMPLE_RATE
 from mmtok.media.audioio import stream_audio
 from mmtok.training.debian import default_cache
+from peak_memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,7 +34,7 @@ import pyarrow as pa
 import torch
 
 import mmtok
-from mmtok.data.pipeline import CorpusConfig, tokenize_corpus
+from mmtok.data import CorpusConfig, tokenize_corpus
 from mmtok.data.corpus import RowError, encode_row, read_corpus
 from mmtok.data.shards import RESULT_SCHEMA, sequence_record, write_shard
 
@@ -155,7 +155,7 @@ def main() -> None:
     for name, (secs, steady) in best.items():
         steady_s = "-" if steady != steady else f"{steady:.1f}"
         print(f"| {name} | {secs:.1f} | {args.items / secs:.1f} | {base / secs:.2f}x | {steady_s} |")
-    print(f"\nall runs (seconds): " + "; ".join(f"{k}: {', '.join(f'{s:.1f}' for s, _ in v)}" for k, v in runs.items()))
+    print("\nall runs (seconds): " + "; ".join(f"{k}: {', '.join(f'{s:.1f}' for s, _ in v)}" for k, v in runs.items()))
     print(f"benchmark wall time: {time.perf_counter() - t_start:.0f} s")
     print(json.dumps({name: round(args.items / secs, 2) for name, (secs, _) in best.items()}))
 

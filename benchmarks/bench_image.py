@@ -24,9 +24,8 @@ import torch
 from PIL import Image
 
 import mmtok
-from mmtok.training.debian import default_cache, fetch_packages
-
 from bench_vq import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
+from mmtok.training.debian import default_cache, fetch_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -81,8 +80,9 @@ def main() -> None:
     for f in photos():
         probe = Image.open(f)
         (w, h), progressive = probe.size, bool(probe.info.get("progressive"))
-        t_pil, t_mm, t_timm, t_all = timed([lambda: pil_decode(f), lambda: tok.encode(f), lambda: timm_baseline(f),
-                                            lambda: all_scans.encode(f)], args.repeat)
+        t_pil, t_mm, t_timm, t_all = timed([lambda f=f: pil_decode(f), lambda f=f: tok.encode(f),
+                                            lambda f=f: timm_baseline(f), lambda f=f: all_scans.encode(f)],
+                                           args.repeat)
         first = " (progressive, first pass)" if tok.load(f)[0].first_pass else " (progressive)" if progressive else ""
         rows.append((f.name + first, w, h, f.stat().st_size, t_pil, t_mm, t_timm, t_all))
     print(f"machine: {platform.machine()} {cpu_name()}, {torch.get_num_threads()} torch threads, "

@@ -89,7 +89,7 @@ def main() -> None:
           f"python {platform.python_version()}")
     print(f"sequence: {len(seq):,} tokens, {len(seq.spans)} spans, features "
           + ", ".join(f"{k} {tuple(v.shape)}" for k, v in seq.features.items()))
-    print(f"| step | median ms |\n|---|---|")
+    print("| step | median ms |\n|---|---|")
     print(f"| pack | {t_pack:.3f} |\n| unpack | {t_unpack:.3f} |\n| pack + unpack | {t_both:.3f} |")
     print(f"| pack + concatenate all features (first read of seq.features) | {t_feats:.3f} |")
     print(f"| baseline: cat ids and features, slice back | {t_base:.3f} |\n| save (manifest + safetensors) | {t_save:.1f} |")

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import av
 import numpy as np
-from peak_memory import peak_rss_mb
 
+from mmtok import VideoConfig
 from mmtok.training.debian import default_cache
 from mmtok.video.frames import FrameDecoder
 from mmtok.video.index import open_video, read_index, sample_rule
-from mmtok.video.tokenizer import VideoConfig
+from peak_memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 

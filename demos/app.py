@@ -24,10 +24,10 @@ import torch
 
 import mmtok
 from mmtok.audio import SAMPLE_RATE
-from mmtok.multimodal import pictures
 from mmtok.media.audioio import stream_audio
-from mmtok.multimodal.files import file_content
 from mmtok.media.imageio import load_image
+from mmtok.multimodal import pictures
+from mmtok.multimodal.files import file_content
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"

@@ -12,17 +12,36 @@ Layers (top to bottom; each imports only those below it, held by import-linter):
 from . import roundtrip
 from ._version import __version__
 from .audio import AudioConfig, AudioTokenizer, AudioTokens, log_mel
-from .core.protocol import ModalityTokenizer
 from .core.batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
-from .core.sequence import (DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack,
-                            sequential_positions)
+from .core.protocol import ModalityTokenizer
+from .core.sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack, sequential_positions
 from .core.vocab import PLACEHOLDERS, SPECIAL_TOKENS, Kind, Modality, Vocab
 from .decoder import DecoderConfig, TinyDecoder
-from .errors import (AssetError, ConfigError, ContextLengthError, DecodeError, InputError, LimitError,
-                     ManifestError, MmtokError, SequenceError, TextError, VocabError)
+from .errors import (
+                            AssetError,
+                            ConfigError,
+                            ContextLengthError,
+                            DecodeError,
+                            InputError,
+                            LimitError,
+                            ManifestError,
+                            MmtokError,
+                            SequenceError,
+                            TextError,
+                            VocabError,
+)
 from .image import ImageConfig, ImagePlan, ImageTokenizer, ImageTokens, plan_image
-from .multimodal import (LAYOUTS, Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, LayoutPreset,
-                         MultimodalTokenizer, Video)
+from .multimodal import (
+                            LAYOUTS,
+                            Audio,
+                            DecodedAudio,
+                            DecodedImage,
+                            DecodedVideo,
+                            Image,
+                            LayoutPreset,
+                            MultimodalTokenizer,
+                            Video,
+)
 from .multimodal.budget import MODEL_PRESETS, budget, format_budget
 from .text import TextTokenizer
 from .video import VideoConfig, VideoTokenizer, VideoTokens, sample_frames

@@ -23,8 +23,8 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import InputError, MmtokError
 from .core.sequence import DEFAULT_MAX_LENGTH, TokenSequence
+from .errors import InputError, MmtokError
 
 __all__ = ["main", "items_to_contents", "summary_table"]
 

@@ -37,7 +37,7 @@ def demo_server(*flags: str, log_name: str = "demo-server.log", timeout: float =
                     break
                 except OSError:
                     if proc.poll() is not None or time.time() > deadline:
-                        raise RuntimeError(f"the demo did not start; see {ART / log_name}")
+                        raise RuntimeError(f"the demo did not start; see {ART / log_name}") from None
                     time.sleep(1)
             yield url
         finally:

@@ -8,14 +8,14 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sounds import ASSETS, FORMATS, tone, write_audio
 
 import mmtok
+from mmtok import AudioConfig, AudioTokenizer, log_mel
 from mmtok.audio.frontends import KaldiFbank, MelPreset, UsmMel, WhisperMel
 from mmtok.audio.presets import HOP_LENGTH, PRESETS, SAMPLE_RATE, min_samples, num_frames, register_preset
-from mmtok.audio.tokenizer import AudioConfig, AudioTokenizer, log_mel
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError, UnknownNameError
 from mmtok.media.audioio import stream_audio
+from sounds import ASSETS, FORMATS, tone, write_audio
 
 SPEECH = ASSETS / "speech_en.wav"
 MUSIC = ASSETS / "guit_em9.flac"

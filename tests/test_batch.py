@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 import mmtok
 from mmtok import Modality, collate, pack, pack_rows, uncollate, unpack_rows
 from mmtok.errors import ContextLengthError, SequenceError
-
 from strategies import segment_lists
 
 VOCAB = mmtok.TextTokenizer.default().vocab()

@@ -10,11 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mmtok
-from mmtok import Audio, Image, Video
-from mmtok.multimodal.budget import MODEL_PRESETS, _mmtok, _Media
-from mmtok.errors import ConfigError, InputError
-
 from images import gradient
+from mmtok import Audio, Image, Video
+from mmtok.errors import ConfigError, InputError
+from mmtok.multimodal.budget import MODEL_PRESETS, _Media, _mmtok
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,8 +107,9 @@ def test_audio_and_video_counts_grow_with_duration(layouts, seconds, more):
     for name in ("gemini-api", "gemma-3n"):
         assert MODEL_PRESETS[name](audio(long)) >= MODEL_PRESETS[name](audio(short)), name
     for has_audio in (False, True):
-        clip = lambda s: _Media("video", height=360, width=640, seconds=s, frames=int(s * 25) + 1,  # noqa: E731
-                                has_audio=has_audio, samples16k=round(s * 16000), with_sound=has_audio)
+        clip = lambda s, has_audio=has_audio: _Media(  # noqa: E731
+            "video", height=360, width=640, seconds=s, frames=int(s * 25) + 1, has_audio=has_audio,
+            samples16k=round(s * 16000), with_sound=has_audio)
         assert MODEL_PRESETS["gemini-api"](clip(long)) >= MODEL_PRESETS["gemini-api"](clip(short))
         assert MODEL_PRESETS["gemini-1.0-report"](clip(long)) == MODEL_PRESETS["gemini-1.0-report"](clip(short))
         for t in layouts.values():  # 16 frames whatever the length; the interleaved sound grows with it
@@ -174,4 +174,4 @@ def test_segment_length_of_each_module_equals_its_segment(tok):
     sound = tok.audio.encode(ROOT / "assets/audio/guit_em9.flac")
     assert tok.audio.segment_length(sound.duration) == len(tok.audio.segment(sound, vocab).input_ids)
     codes = torch.zeros(32, 32, dtype=torch.int64)
-    assert mmtok.vq.tokenizer.codes_segment_length(32 * 32) == len(tok.vq.segment(codes, vocab).input_ids)
+    assert mmtok.vq.codes_segment_length(32 * 32) == len(tok.vq.segment(codes, vocab).input_ids)

@@ -94,7 +94,7 @@ def test_budget_decode_and_roundtrip_commands(tmp_path):
     r = run("budget", *files, "text:hello", "--models", "mmtok,gemini-api")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert [l.split()[0] for l in lines] == ["model", "mmtok", "gemini-api"]
+    assert [line.split()[0] for line in lines] == ["model", "mmtok", "gemini-api"]
     seq_len = len(mmtok.MultimodalTokenizer.default()([mmtok.Image(files[0]), mmtok.Audio(files[1]), "hello"]))
     assert lines[1].split()[5] == str(seq_len)
     assert run("tokenize", *files, "text:hi", "--save", tmp_path / "s").returncode == 0

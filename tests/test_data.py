@@ -18,11 +18,10 @@ from PIL import Image as PILImage
 
 import mmtok
 import mmtok.data.pipeline
-from mmtok.cli import main as cli_main
-from mmtok.data.pipeline import CorpusConfig, iter_sequences, read_errors, tokenize_corpus
-from mmtok.multimodal.files import file_content
-
 from images import encoded, gradient
+from mmtok.cli import main as cli_main
+from mmtok.data import CorpusConfig, iter_sequences, read_errors, tokenize_corpus
+from mmtok.multimodal.files import file_content
 from sounds import tone, write_audio
 from videos import make_clip
 

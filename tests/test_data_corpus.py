@@ -11,11 +11,10 @@ import pytest
 from PIL import Image as PILImage
 
 import mmtok
-from mmtok.data.pipeline import CorpusConfig
+from images import gradient
+from mmtok.data import CorpusConfig
 from mmtok.data.corpus import RowError, encode_row, read_corpus, row_pieces
 from mmtok.data.shards import check_plan, record_sequence, sequence_record
-
-from images import gradient
 from sounds import tone, write_audio
 
 ROWS = [

@@ -12,9 +12,8 @@ import shutil
 import pytest
 
 import mmtok
-from mmtok.multimodal.files import file_content
-
 from demo_server import ART, ROOT, demo_server
+from mmtok.multimodal.files import file_content
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = bool(os.environ.get("MMTOK_REQUIRE_BROWSER") or os.environ.get("CI"))
@@ -206,7 +205,7 @@ def test_decoder_round_trip_shows_progress_and_the_codes_match(page, tok):
     import torch
     from PIL import Image as PILImage
 
-    from mmtok.decoder.model import TinyDecoder
+    from mmtok import TinyDecoder
     from mmtok.roundtrip import decoder_config
 
     open_tab(page, "Decoder")

@@ -23,10 +23,9 @@ import pytest
 from PIL import Image as PILImage
 
 import mmtok
-from mmtok.media.audioio import stream_audio
-from mmtok.errors import ContextLengthError, DecodeError, InputError, LimitError
-
 from images import encoded, exif_rotated_jpeg, gradient, png_header_only
+from mmtok.errors import ContextLengthError, DecodeError, InputError, LimitError
+from mmtok.media.audioio import stream_audio
 from sounds import tone, write_audio
 from videos import make_clip, subtitles_only
 
@@ -161,7 +160,7 @@ CASES = {
     "144mp.png": (lambda p: _text(p, png_header_only(12_000, 12_000)), LimitError),  # ImageConfig.max_pixels
     "1x1.png": (lambda p: _image(p, PILImage.new("RGB", (1, 1), "red"), "PNG"), image_span(1, 1)),
     "1x50000.png": (lambda p: _image(p, PILImage.new("RGB", (1, 50_000), "red"), "PNG"), image_span(50_000, 1)),
-    "16bit.png": (lambda p: _image(p, PILImage.fromarray((gradient(64, 48)[..., 0].astype(np.uint16) * 257)), "PNG"),
+    "16bit.png": (lambda p: _image(p, PILImage.fromarray(gradient(64, 48)[..., 0].astype(np.uint16) * 257), "PNG"),
                   image_span(48, 64)),
     "cmyk.jpg": (lambda p: _image(p, PHOTO.convert("CMYK"), "JPEG"), image_span(240, 320)),
     "palette-transparent.png": (lambda p: _image(p, PHOTO.convert("P"), "PNG", transparency=0),

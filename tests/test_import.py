@@ -9,7 +9,7 @@ HEAVY = ("gradio", "timm", "torchaudio", "av", "vector_quantize_pytorch", "torch
 
 
 def test_import_is_light():
-    code = "import sys, mmtok; print(','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    code = f"import sys, mmtok; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == ""

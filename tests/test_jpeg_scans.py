@@ -9,12 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from images import PHOTOS
 from mmtok import ImageConfig, ImageTokenizer
 from mmtok.errors import DecodeError
 from mmtok.media.imageio import load_image
 from mmtok.media.jpeg_scans import first_pass, segments
-
-from images import PHOTOS
 
 SEEDING = next(p for p in PHOTOS if p.name.startswith("seeding")).read_bytes()  # progressive, libjpeg's script
 ROCKET = next(p for p in PHOTOS if p.name == "rocket.jpg").read_bytes()  # baseline

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 import mmtok
 from mmtok import Modality, TokenSequence, pack
 from mmtok.errors import ManifestError
-
 from strategies import segment_lists
 
 VOCAB = mmtok.TextTokenizer.default().vocab()
@@ -189,7 +188,7 @@ def test_a_manifest_of_mmtok_0_1_loads():
     assert isinstance(seq.spans[8].meta, ClipAudioMeta) and isinstance(seq.spans[11].meta, ClipEndMeta)
     assert isinstance(seq.spans[7].meta, ClipFrameMeta)
     # provenance and decoding work on it
-    assert seq.provenance(seq.spans[2].start + 1)["box"] == [0.0, 0.0, 225.0, 150.0]
+    assert seq.provenance(seq.spans[2].start + 1)["box"] == [0.0, 0.0, 225.5, 150.0]  # 451 x 300 squashed to 2 x 2 patches
     assert seq.provenance(seq.spans[4].start + 1)["time"] == [0.0, 0.08]
     with tempfile.TemporaryDirectory() as d:
         seq.save(d)

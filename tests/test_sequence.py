@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 import mmtok
 from mmtok import Modality, Segment, pack, sequential_positions
 from mmtok.errors import ContextLengthError, SequenceError, VocabError
-
-from strategies import segment_lists, segments
+from strategies import segment_lists
 
 VOCAB = mmtok.TextTokenizer.default().vocab()
 

@@ -79,7 +79,7 @@ def test_lone_surrogate_is_a_typed_error(text_tok):
 def test_non_str_and_too_long(text_tok):
     with pytest.raises(TextError, match="must be a str"):
         text_tok.encode(b"bytes")  # type: ignore[arg-type]
-    small = mmtok.TextTokenizer.from_file(mmtok.text.tokenizer.DEFAULT_TEXT_MODEL, max_chars=10)
+    small = mmtok.TextTokenizer.from_file(mmtok.text.DEFAULT_TEXT_MODEL, max_chars=10)
     assert small.decode(small.encode("0123456789")) == "0123456789"
     with pytest.raises(TextError, match="max_chars=10"):
         small.encode("01234567890")

@@ -10,13 +10,12 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 
 import mmtok
-from mmtok import Modality
+from mmtok import Modality, VideoConfig, VideoTokenizer, sample_frames
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
 from mmtok.video.frames import FrameDecoder
-from mmtok.video.tokenizer import VideoConfig, VideoTokenizer, sample_frames
+from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder otherwise
 CITY = Path(__file__).resolve().parent.parent / "assets" / "video" / "cityCC0.mpg"

@@ -5,8 +5,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import mmtok
-from mmtok import Kind, Modality, SPECIAL_TOKENS, Vocab
+from mmtok import SPECIAL_TOKENS, Kind, Modality, Vocab
 from mmtok.errors import ConfigError, VocabError
 
 

@@ -64,7 +64,7 @@ def test_fresh_venv_tokenizes_a_bundled_example(wheel, tmp_path):
     work = tmp_path / "elsewhere"
     work.mkdir()
     where = _run([py, "-c", "import mmtok, mmtok.text, mmtok.vq, mmtok.core.bundled as b; "
-                  "print(mmtok.__file__); print(mmtok.text.tokenizer.DEFAULT_TEXT_MODEL); print(mmtok.vq.tokenizer.DEFAULT_VQ); "
+                  "print(mmtok.__file__); print(mmtok.text.DEFAULT_TEXT_MODEL); print(mmtok.vq.DEFAULT_VQ); "
                   "print(b.asset_path('images', 'chelsea.png'))"], cwd=work, env=env).stdout.split()
     assert len(where) == 4
     for path in map(Path, where):

@@ -8,7 +8,7 @@ row, so ``batch["features"]["image"][k]`` belongs to the k-th image placeholder 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -6,7 +6,7 @@ for a 32k-token prompt) although unpacking, batching or saving can work from the
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 

@@ -16,8 +16,9 @@ import json
 import math
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from ..errors import SequenceError
 from .vocab import Modality
@@ -44,7 +45,7 @@ class SpanMeta:
         """JSON values (tuples as lists) with ``"kind"`` first; :func:`meta_from_dict` inverts it."""
         return {"kind": self.kind} | {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
 
-    def replace(self, **changes: Any) -> "SpanMeta":
+    def replace(self, **changes: Any) -> SpanMeta:
         from dataclasses import replace
 
         return replace(self, **changes)

@@ -12,7 +12,8 @@ in the segment's text (-1 if none), ``box`` [n, 4] (x0, y0, x1, y1) in original 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 

@@ -4,8 +4,9 @@ codes, a control token) already turned into unified ids; a :class:`Span` is wher
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -74,7 +75,7 @@ class Segment:
 
     @classmethod
     def _trusted(cls, modality: Modality, input_ids: torch.Tensor, pos3d: torch.Tensor,
-                 features: torch.Tensor | None, meta: SpanMeta) -> "Segment":
+                 features: torch.Tensor | None, meta: SpanMeta) -> Segment:
         """A segment from parts already validated by :func:`~mmtok.core.sequence.pack` (no checks, no copies)."""
         seg = object.__new__(cls)
         for name, value in (("modality", modality), ("input_ids", input_ids), ("pos3d", pos3d),

@@ -23,8 +23,9 @@ checking every field. A context limit (default 32,768 tokens, Gemini 1.0's) is e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -77,7 +78,7 @@ class TokenSequence:
                                         span.meta))
         return out
 
-    def equals(self, other: "TokenSequence") -> bool:
+    def equals(self, other: TokenSequence) -> bool:
         """Exact equality of every field (tensors bit for bit)."""
         return (isinstance(other, TokenSequence) and self.vocab == other.vocab
                 and self.max_length == other.max_length and self.truncation == other.truncation
@@ -148,7 +149,7 @@ class TokenSequence:
         _manifest.write(self, directory)
 
     @classmethod
-    def load(cls, directory, vocab: Vocab | None = None) -> "TokenSequence":
+    def load(cls, directory, vocab: Vocab | None = None) -> TokenSequence:
         """Read a sequence written by :meth:`save` (or by mmtok 0.1), checking every field; ``vocab`` must match
         if given."""
         path, manifest, features = _manifest.read(directory)

@@ -10,7 +10,7 @@ work loaded the machine (2026-11-24; benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -75,7 +75,7 @@ class Modality(IntEnum):
         return self.name.lower()
 
     @classmethod
-    def parse(cls, value: "Modality | str | int") -> "Modality":
+    def parse(cls, value: Modality | str | int) -> Modality:
         """``Modality.IMAGE``, ``"image"`` or ``2`` -> ``Modality.IMAGE``; anything else is a ``ConfigError``."""
         if isinstance(value, Modality):
             return value
@@ -219,7 +219,7 @@ class Vocab:
         }
 
     @classmethod
-    def from_description(cls, desc: dict) -> "Vocab":
+    def from_description(cls, desc: dict) -> Vocab:
         if not isinstance(desc, dict):
             raise VocabError(f"a vocab description must be a dict, got {type(desc).__name__}")
         specials = desc.get("special_tokens", [])

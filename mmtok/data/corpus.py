@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..multimodal.contents import Audio, Image, Video
-from ..errors import InputError, MmtokError
 from ..core.sequence import TokenSequence, pack
+from ..errors import InputError, MmtokError
+from ..multimodal.contents import Audio, Image, Video
 
 __all__ = ["CorpusRow", "RowError", "read_corpus", "corpus_fingerprint", "row_pieces", "encode_row"]
 
@@ -52,7 +52,7 @@ class RowError:
     message: str
 
     @classmethod
-    def of(cls, path: str, e: Exception) -> "RowError":
+    def of(cls, path: str, e: Exception) -> RowError:
         return cls(path, type(e).__name__, str(e))
 
 

@@ -44,8 +44,19 @@ except ImportError:  # pragma: no cover - depends on the install
         from None
 
 from .corpus import CorpusRow, RowError, corpus_fingerprint, encode_row, read_corpus
-from .shards import (DATASET_FORMAT, RESULT_SCHEMA, SUMMARY_FILE, check_plan, count_rows, finished_shards,
-                          iter_sequences, read_errors, remove_partial, sequence_record, write_shard)
+from .shards import (
+    DATASET_FORMAT,
+    RESULT_SCHEMA,
+    SUMMARY_FILE,
+    check_plan,
+    count_rows,
+    finished_shards,
+    iter_sequences,
+    read_errors,
+    remove_partial,
+    sequence_record,
+    write_shard,
+)
 
 __all__ = ["CorpusConfig", "CorpusSummary", "TokenizeBatch", "tokenize_corpus", "iter_sequences", "read_errors",
            "read_corpus"]
@@ -109,7 +120,7 @@ class TokenizeBatch:
         self.tokenizer = MultimodalTokenizer(layout)
         self.truncate = truncate
 
-    def __call__(self, batch: "pa.Table") -> "pa.Table":
+    def __call__(self, batch: pa.Table) -> pa.Table:
         out = []
         for r in batch.to_pylist():
             row = CorpusRow(**r)

@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError, InputError, ManifestError
 from ..core.sequence import TokenSequence
+from ..errors import ConfigError, InputError, ManifestError
 
 __all__ = ["DATASET_FORMAT", "SEQUENCE_SCHEMA", "ERROR_SCHEMA", "RESULT_SCHEMA", "sequence_record", "record_sequence",
            "shard_path", "error_path", "write_shard", "finished_shards", "remove_partial", "check_plan",

@@ -100,7 +100,7 @@ class ImageConfig:
         return {f.name: list(v) if isinstance(v, tuple) else v for f in fields(self) for v in [getattr(self, f.name)]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ImageConfig":
+    def from_dict(cls, d: dict) -> ImageConfig:
         """The config :meth:`to_dict` (or span metadata) describes; unknown fields raise ``ConfigError``."""
         names = {f.name for f in fields(cls)}
         if not isinstance(d, dict) or set(d) - names:

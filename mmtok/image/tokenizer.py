@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 from einops import rearrange
 
-from ..errors import ConfigError, SequenceError
-from .plan import ImageConfig, ImagePlan, View, plan_image
-from ..media.imageio import ImageSource, LoadedImage, load_image
 from ..core.meta import ImageMeta
 from ..core.positions import framed_blocks
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.segment import Segment
 from ..core.threads import one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
+from ..errors import ConfigError, SequenceError
+from ..media.imageio import ImageSource, LoadedImage, load_image
+from .plan import ImageConfig, ImagePlan, View, plan_image
 
 __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes",
            "plan_blocks", "image_layout"]

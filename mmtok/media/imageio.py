@@ -27,10 +27,10 @@ import io
 import struct
 import warnings
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
-from typing import Any, Callable, Union
+from typing import Any, Union
 
 import numpy as np
 import torch

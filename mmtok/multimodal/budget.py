@@ -20,8 +20,9 @@ model's own. ``None`` means the model takes no such input.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..audio import SAMPLE_RATE
 from ..core.registry import Registry

@@ -56,7 +56,7 @@ class TextFile(str):
 
     source: str
 
-    def __new__(cls, text: str, source: str) -> "TextFile":
+    def __new__(cls, text: str, source: str) -> TextFile:
         obj = super().__new__(cls, text)
         obj.source = source
         return obj

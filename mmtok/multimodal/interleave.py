@@ -17,9 +17,9 @@ clip (``source``) and part it is, so ``MultimodalTokenizer.decode`` regroups the
 
 from __future__ import annotations
 
-import torch
-
 from dataclasses import replace
+
+import torch
 
 from ..audio.tokenizer import AudioTokens, sound_meta
 from ..core.meta import ClipEndMeta, ClipFrameMeta

@@ -16,8 +16,9 @@ one registry (:data:`LAYOUTS`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -89,7 +90,7 @@ class MultimodalTokenizer:
         self._vq = None
 
     @classmethod
-    def default(cls) -> "MultimodalTokenizer":
+    def default(cls) -> MultimodalTokenizer:
         return cls("gemini-like")
 
     @property
@@ -107,8 +108,8 @@ class MultimodalTokenizer:
     def vq_num_tokens(self, height: int, width: int) -> int:
         """Codes for ``Image(..., as_="codes")`` of that size (:func:`mmtok.vq.num_codes` of the VQ preset; no
         weights needed)."""
-        from ..vq.tokenizer import num_codes
         from ..vq.model import VQ_PRESETS
+        from ..vq.tokenizer import num_codes
 
         return num_codes(VQ_PRESETS[self.layout.vq_model], height, width)
 

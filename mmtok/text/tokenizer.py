@@ -13,18 +13,18 @@ A lone surrogate (``"\\ud800"``) is not a Unicode scalar value and has no UTF-8 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from ..core.bundled import asset_path
-from ..errors import AssetError, TextError, VocabError
-from ..core.positions import sequential_positions
-from ..core.segment import Segment
 from ..core.meta import TextMeta
+from ..core.positions import sequential_positions
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.segment import Segment
 from ..core.vocab import Modality, Vocab, text_model_id
+from ..errors import AssetError, TextError, VocabError
 
 __all__ = ["TextTokenizer", "DEFAULT_TEXT_MODEL", "DEFAULT_MAX_CHARS"]
 
@@ -61,7 +61,7 @@ class TextTokenizer(ProvenanceFromTable):
 
     # --- construction -----------------------------------------------------------------------------------
     @classmethod
-    def from_file(cls, path: str | Path, max_chars: int = DEFAULT_MAX_CHARS) -> "TextTokenizer":
+    def from_file(cls, path: str | Path, max_chars: int = DEFAULT_MAX_CHARS) -> TextTokenizer:
         """Load any SentencePiece ``.model`` file (for example Gemma's ``tokenizer.model``)."""
         path = Path(path)
         try:
@@ -72,7 +72,7 @@ class TextTokenizer(ProvenanceFromTable):
         return cls(proto, source=str(path), max_chars=max_chars)
 
     @classmethod
-    def default(cls) -> "TextTokenizer":
+    def default(cls) -> TextTokenizer:
         """The bundled 32k multilingual model (cached: every call returns the same object)."""
         return _default_tokenizer()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ..media.container import open_media
 
 __all__ = ["VideoSource", "ClipIndex", "Samples", "open_video", "read_index", "sample_rule", "nearest_keyframes"]
 
-VideoSource = Union[str, Path, bytes, BinaryIO]
+VideoSource = str | Path | bytes | BinaryIO
 
 
 def open_video(src: VideoSource, name: str):

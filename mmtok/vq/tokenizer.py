@@ -17,22 +17,22 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from ..core.bundled import asset_path
-from ..errors import AssetError, ConfigError, InputError, SequenceError, VocabError
-from ..image.tokenizer import ImageTokenizer, view_boxes
-from ..image.plan import ImageConfig, plan_image
-from ..media.imageio import ImageSource
 from ..core.meta import CodesMeta
 from ..core.positions import framed_blocks
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.segment import Segment
 from ..core.vocab import Modality, Vocab, default_vocab
+from ..errors import AssetError, ConfigError, InputError, SequenceError, VocabError
+from ..image.plan import ImageConfig, plan_image
+from ..image.tokenizer import ImageTokenizer, view_boxes
+from ..media.imageio import ImageSource
 from .model import VQ_PRESETS, VQConfig, VQModel
 
 __all__ = ["VQImageTokenizer", "DEFAULT_VQ", "codes_segment", "codes_segment_length", "codes_positions", "num_codes",
@@ -100,19 +100,19 @@ class VQImageTokenizer(ProvenanceFromTable):
 
     # --- construction -----------------------------------------------------------------------------------
     @classmethod
-    def without_weights(cls, config: VQConfig | str = "vq-f8-4096") -> "VQImageTokenizer":
+    def without_weights(cls, config: VQConfig | str = "vq-f8-4096") -> VQImageTokenizer:
         """A tokenizer that knows a VQ preset's layout (counts, segments, provenance) but has no weights:
         ``encode`` and ``decode`` raise ``AssetError``."""
         return cls(None, f"<layout of {config if isinstance(config, str) else 'a config'}>",
                    config=VQ_PRESETS[config] if isinstance(config, str) else config)
 
     @classmethod
-    def default(cls) -> "VQImageTokenizer":
+    def default(cls) -> VQImageTokenizer:
         """The bundled model (loaded once per call; cheap: ~15 MB)."""
         return cls.from_pretrained(DEFAULT_VQ)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> "VQImageTokenizer":
+    def from_pretrained(cls, path: str | Path) -> VQImageTokenizer:
         """Load ``NAME.safetensors`` and the ``NAME.json`` beside it (config + training record)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -139,7 +139,7 @@ class VQImageTokenizer(ProvenanceFromTable):
         return cls(model, str(path), meta.get("training"))
 
     @classmethod
-    def from_config(cls, config: VQConfig | str = "vq-f8-4096", seed: int = 0) -> "VQImageTokenizer":
+    def from_config(cls, config: VQConfig | str = "vq-f8-4096", seed: int = 0) -> VQImageTokenizer:
         """An untrained model of a preset (random weights from ``seed``), e.g. to train or to test shapes."""
         cfg = VQ_PRESETS[config] if isinstance(config, str) else config
         with torch.random.fork_rng():
@@ -152,7 +152,7 @@ class VQImageTokenizer(ProvenanceFromTable):
                 cb.initted.fill_(True)
         return cls(model, f"<untrained {config if isinstance(config, str) else 'config'}>")
 
-    def at_size(self, image_size: int) -> "VQImageTokenizer":
+    def at_size(self, image_size: int) -> VQImageTokenizer:
         """The same model (shared, not copied) for ``image_size`` x ``image_size`` pictures.
 
         The encoder and decoder are convolutional, so any multiple of ``downsample`` works: 64 gives 8 x 8 codes
