@@ -1,7 +1,7 @@
 """The mmtok Gradio demo: every modality, pictures of every step, round trips and budgets.
 
 Run: ``mmtok demo [--port 7860] [--host 127.0.0.1] [--share]`` (or ``python demos/app.py``). A thin shell over the
-library: each handler calls mmtok and draws with :mod:`mmtok.pictures`; typed mmtok errors become messages in the
+library: each handler calls mmtok and draws with :mod:`mmtok.multimodal.pictures`; typed mmtok errors become messages in the
 page. Limits (:class:`DemoLimits`, flags below) bound upload size, media duration, request time and concurrency.
 """
 

@@ -1,4 +1,4 @@
-"""Progressive JPEGs decoded without their luma AC refinement scans (mmtok.jpeg_scans, ImageConfig(draft=True))."""
+"""Progressive JPEGs decoded without their luma AC refinement scans (mmtok.media.jpeg_scans, ImageConfig(draft=True))."""
 
 import dataclasses
 import io

@@ -3,7 +3,7 @@
 - ``mmtok.log_mel(waveform, preset)``: float [S] at 16 kHz -> float32 [T, n_mels] (a plain function).
 - ``AudioTokenizer(AudioConfig(...)).encode(src, sample_rate=None)`` -> :class:`AudioTokens` (features, stacked
   tokens, duration, per-token time spans); ``decode(tokens)`` -> an approximate 16 kHz waveform (inverse mel +
-  Griffin-Lim); ``num_tokens(duration_seconds)`` is THE count (``mmtok.audio_presets.num_tokens``).
+  Griffin-Lim); ``num_tokens(duration_seconds)`` is THE count (``mmtok.audio.presets.num_tokens``).
 
 Features are computed chunk by chunk as the audio decodes (``AudioConfig.chunk_seconds``), so an hour of audio
 never exists as one waveform in memory; every frame reads exactly the samples it would read in one pass, so
@@ -110,7 +110,7 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> 
     """Log-mel features of a 16 kHz mono waveform float [S] -> float32 [T, n_mels] (T from the preset's formula).
 
     The same code path as the streaming tokenizer, fed in one piece, and like it on one torch thread
-    (:mod:`mmtok.threads`: two spinning OpenMP workers lost up to 10x when other work held the cores).
+    (:mod:`mmtok.core.threads`: two spinning OpenMP workers lost up to 10x when other work held the cores).
     """
     p = PRESETS.get(preset)  # an unknown name raises UnknownNameError (a ConfigError) listing the presets
     x = torch.as_tensor(waveform)
@@ -155,7 +155,7 @@ class AudioTokenizer(ProvenanceFromTable):
             raise ConfigError(f"config must be an AudioConfig, got {type(self.config).__name__}")
 
     def num_tokens(self, duration_seconds: float) -> int:
-        """THE audio token count (see :func:`mmtok.audio_presets.num_tokens`)."""
+        """THE audio token count (see :func:`mmtok.audio.presets.num_tokens`)."""
         return num_tokens(duration_seconds, self.config)
 
     def segment_length(self, duration_seconds: float) -> int:

@@ -4,7 +4,7 @@ A :class:`Segment` is one piece of a prompt (a text run, an image, a clip, an au
 codes, a control token) already turned into unified ids. :func:`pack` lays segments end to end:
 
 - ``input_ids`` [L]: unified ids; a placeholder id wherever a continuous feature row sits.
-- ``modality`` [L]: the :class:`~mmtok.vocab.Modality` of each token (that of its segment).
+- ``modality`` [L]: the :class:`~mmtok.core.vocab.Modality` of each token (that of its segment).
 - ``positions`` [L]: ``0 .. L-1``.
 - ``positions_3d`` [3, L]: (t, h, w) rotary positions, M-RoPE style (Qwen2-VL). Each segment gives its own
   relative coordinates (``Segment.pos3d``, smallest value 0); pack shifts them by the segment's offset, which

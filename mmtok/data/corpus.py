@@ -68,7 +68,7 @@ def read_corpus(source: str | Path) -> list[CorpusRow]:
     if path.suffix == ".parquet":
         return _parquet_rows(path)
     raise InputError(f"{source} is neither a folder nor a .jsonl / .parquet manifest; give one of those (rows of "
-                     f'{{"contents": [...]}}, see mmtok.data_corpus)')
+                     f'{{"contents": [...]}}, see mmtok.data.corpus)')
 
 
 def corpus_fingerprint(rows: list[CorpusRow]) -> str:

@@ -11,10 +11,10 @@
         ...
 
 The corpus description (a folder tree, a JSONL or a Parquet manifest of interleaved contents) is read on the
-driver (:mod:`mmtok.data_corpus`); its rows go through ``Dataset.map_batches`` with :class:`TokenizeBatch`, a
+driver (:mod:`mmtok.data.corpus`); its rows go through ``Dataset.map_batches`` with :class:`TokenizeBatch`, a
 stateful class run by a pool of actors (one CPU each), so the text model, filterbanks and VQ weights load once
 per worker; the driver groups the results into shards of ``shard_size`` corpus rows and writes each as it
-completes (layout in :mod:`mmtok.data_shards`). Each row gives exactly the sequence
+completes (layout in :mod:`mmtok.data.shards`). Each row gives exactly the sequence
 ``MultimodalTokenizer(layout).encode`` gives for its pieces, or one row of the errors table: a bad file never
 stops the job, and rows in = rows written + rows in the errors table.
 
@@ -107,7 +107,7 @@ class CorpusSummary:
 
 class TokenizeBatch:
     """The stateful callable Ray Data runs in each actor: builds the tokenizer once, then turns a batch of corpus
-    rows (a ``pyarrow.Table`` of :class:`~mmtok.data_corpus.CorpusRow` fields) into a table of
+    rows (a ``pyarrow.Table`` of :class:`~mmtok.data.corpus.CorpusRow` fields) into a table of
     ``RESULT_SCHEMA``: per row either a sequence (``length``, ``manifest``, ``features``) or an error (``path``,
     ``error``, ``message``)."""
 

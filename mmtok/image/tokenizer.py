@@ -7,11 +7,11 @@
   order, normalized by the timm preset's mean/std), ``grid`` (rows, cols) of each block, processed and
   original sizes.
 - ``decode(tokens)`` -> uint8 [3, H, W], equal to ``preprocess(img)`` bit for bit.
-- ``num_tokens(height, width)`` is THE count (it calls :func:`~mmtok.image_plan.plan_image`).
+- ``num_tokens(height, width)`` is THE count (it calls :func:`~mmtok.image.plan.plan_image`).
 - ``patch_boxes(tokens)`` -> float [N, 4] boxes (x0, y0, x1, y1) in ORIGINAL pixels; NaN for patches that show
   only padding.
 - ``embed(tokens)`` -> float [N, D] through a timm ViT's patch projection and (resampled) position embedding.
-- ``segment(tokens, vocab)`` -> a :class:`~mmtok.sequence.Segment` for :func:`mmtok.pack`.
+- ``segment(tokens, vocab)`` -> a :class:`~mmtok.core.segment.Segment` for :func:`mmtok.pack`.
 
 Resizing is bicubic with antialiasing (timm's ViT default) on 8-bit RGB through torch's uint8 kernel, which
 matches PIL's ``BICUBIC`` to within one level.
@@ -41,7 +41,7 @@ __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "
            "plan_blocks", "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
-# filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.jpeg_scans,
+# filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.media.jpeg_scans,
 # ImageConfig.first_pass), which is what makes it faster: its cost is entropy decoding, which no DCT scale reduces.
 # Tolerance against a full decode, per photo and policy: benchmarks/RESULTS.md (bench_image.py --tolerance).
 DRAFT_OVERSAMPLE = 3
@@ -127,7 +127,7 @@ class ImageTokenizer(ProvenanceFromTable):
 
     # --- the common face --------------------------------------------------------------------------------
     def encode(self, img: ImageSource) -> ImageTokens:
-        with one_torch_thread():  # a picture's few small ops: see mmtok.threads
+        with one_torch_thread():  # a picture's few small ops: see mmtok.core.threads
             loaded, plan = self.load(img)
             return self.tokenize_views(self.render(loaded, plan), plan, loaded.source)
 
@@ -173,7 +173,7 @@ class ImageTokenizer(ProvenanceFromTable):
     def embed(self, tokens: ImageTokens, model=None) -> torch.Tensor:
         """float [N, D]: the timm ViT's patch projection plus its position embedding resampled to each block's
         grid (what the ViT blocks would read, without the class token). ``model`` defaults to
-        ``mmtok.vit.create_vit(config.vit_model)``."""
+        ``mmtok.image.vit.create_vit(config.vit_model)``."""
         from .vit import create_vit, embed_patches
 
         if model is None:

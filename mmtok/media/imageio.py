@@ -12,7 +12,7 @@ Rules (documented in the README and tested):
 - JPEGs may be decoded at a reduced DCT scale (PIL ``draft``) when the caller asks for a smaller size: the
   decoded image is never smaller than asked, and ``LoadedImage.scale`` records the scale.
 - On request (``first_pass``, as ``ImageConfig(first_pass=True)``, the default, asks), a progressive RGB/grey
-  JPEG shrunk by the draft margin or more decodes without its luma AC refinement scans (:mod:`mmtok.jpeg_scans`):
+  JPEG shrunk by the draft margin or more decodes without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`):
   within a stated tolerance, and ``LoadedImage.first_pass`` records it.
 - 8-bit RGB and greyscale JPEGs decode through simplejpeg (the same libjpeg-turbo as PIL, same settings, same
   DCT scale, so the same pixels bit for bit — tested) straight into a numpy array, which saves PIL's copy of the
@@ -62,7 +62,7 @@ class LoadedImage:
     scale: float
     source: str
     mode: str  # the file's own PIL mode before conversion, e.g. "P", "I;16", "CMYK"
-    first_pass: bool = False  # a progressive JPEG decoded without its luma AC refinement scans (mmtok.jpeg_scans)
+    first_pass: bool = False  # a progressive JPEG decoded without its luma AC refinement scans (mmtok.media.jpeg_scans)
 
 
 DraftRule = Callable[[int, int], "tuple[int, int] | None"]
@@ -76,7 +76,7 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     ``draft(width, height)`` is called with the oriented original size of an encoded JPEG and returns the
     smallest (width, height) the caller needs, or None; PIL then decides the largest DCT reduction (1/2, 1/4,
     1/8) that stays at least that large. With ``first_pass``, a progressive RGB/grey JPEG whose needed size is
-    no larger than the picture decodes without its luma AC refinement scans (:mod:`mmtok.jpeg_scans`;
+    no larger than the picture decodes without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`;
     ``LoadedImage.first_pass`` says so).
     """
     from PIL import Image

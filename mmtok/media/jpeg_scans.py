@@ -9,7 +9,7 @@ exact, the luma AC coefficients lack their last 1-2 bits, which libjpeg-turbo's 
 After a shrink of 3x or more the picture differs from a full decode by under a level on average (measured per
 photo and policy in ``benchmarks/RESULTS.md``, tested); dropping the chroma refinements too was measured and
 not adopted (chroma is subsampled: its lost bits cost up to 1.3 levels on average for a few % of the bytes).
-:mod:`mmtok.imageio` uses it only where it already decodes at a reduced DCT scale (``ImageConfig(draft=True)``).
+:mod:`mmtok.media.imageio` uses it only where it already decodes at a reduced DCT scale (``ImageConfig(draft=True)``).
 
 The walk checks the file's structure: a missing EOI, a marker segment running past the end or anything else
 unexpected returns ``None``, and the caller decodes the whole file, whose errors then stand.

@@ -207,7 +207,7 @@ class MultimodalTokenizer:
         return batch
 
     def _segment(self, piece: Any, i: int) -> Segment:
-        if isinstance(piece, str):  # a TextFile (mmtok.files) also names its file
+        if isinstance(piece, str):  # a TextFile (mmtok.multimodal.files) also names its file
             return self.text.segment(self.text.encode(str(piece)), self.vocab, getattr(piece, "source", None))
         if isinstance(piece, Image):
             if piece.as_ == "patches":

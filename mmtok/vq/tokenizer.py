@@ -84,7 +84,7 @@ def codes_segment(codes: torch.Tensor, vocab: Vocab, config: VQConfig, vq_model:
 
 
 class VQImageTokenizer(ProvenanceFromTable):
-    """Pictures <-> discrete codes through a :class:`~mmtok.vq_model.VQModel` (see the module docstring)."""
+    """Pictures <-> discrete codes through a :class:`~mmtok.vq.model.VQModel` (see the module docstring)."""
 
     def __init__(self, model: VQModel | None, source: str = "<model>", record: dict | None = None,
                  image_size: int | None = None, config: VQConfig | None = None) -> None:
