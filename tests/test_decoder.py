@@ -302,7 +302,7 @@ def test_overfit_writes_a_real_images_codes_back(one_thread):
     m = TinyDecoder(cfg)
     assert m.num_parameters() <= 2_000_000
     opt = torch.optim.AdamW(m.parameters(), lr=3e-3)
-    for step in range(150):
+    for _step in range(150):
         logits, targets = m.target_logits(train)
         if (logits.argmax(-1) == targets).all():
             break  # these weights predict every target (teacher forcing): generate with them

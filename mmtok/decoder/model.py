@@ -15,22 +15,23 @@ check round trips through a model (``mmtok.roundtrip.decoder_roundtrip``):
   the first token of the next packed document are never targets.
 
 Generation (KV cache, greedy / temperature / top-k, constrained image-codes blocks) lives in
-:mod:`mmtok.decoder_generate`; ``TinyDecoder.generate`` calls it.
+:mod:`mmtok.decoder.generate`; ``TinyDecoder.generate`` calls it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
 from ..core.batch import collate, document_attention_mask
-from ..errors import ConfigError, SequenceError
 from ..core.sequence import TokenSequence
 from ..core.vocab import PLACEHOLDERS, Modality, Vocab
+from ..errors import ConfigError, SequenceError
 from ..vq.model import VQConfig
 
 __all__ = ["DecoderConfig", "TinyDecoder", "KVCache"]
@@ -342,10 +343,10 @@ class TinyDecoder(nn.Module):
         return F.cross_entropy(logits.float(), b["input_ids"][:, 1:][keep]), n
 
     def generate(self, seq: TokenSequence, max_new_tokens: int, *, temperature: float = 0.0,
-                 top_k: int | None = None, seed: int | None = None, vq: "str | VQConfig" = "vq-f8-4096",
+                 top_k: int | None = None, seed: int | None = None, vq: str | VQConfig = "vq-f8-4096",
                  stop_at_eos: bool = True, start_image: bool = False) -> TokenSequence:
         """Continue ``seq`` with a KV cache; image-codes blocks are constrained (exactly rows x cols code ids,
-        then ``<end_of_image_codes>``). See :func:`mmtok.decoder_generate.generate`."""
+        then ``<end_of_image_codes>``). See :func:`mmtok.decoder.generate.generate`."""
         from .generate import generate
 
         return generate(self, seq, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed,
