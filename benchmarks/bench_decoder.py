@@ -23,9 +23,8 @@ from dataclasses import replace
 import torch
 
 import mmtok
-from mmtok.roundtrip import decoder_config
-
 from bench_vq import cpu_name, median_seconds  # benchmarks/ is on the path when a benchmark runs as a script
+from mmtok.roundtrip import decoder_config
 
 
 def interleaved(mt: mmtok.MultimodalTokenizer, target: int = 4096) -> mmtok.TokenSequence:
