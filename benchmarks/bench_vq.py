@@ -11,7 +11,8 @@ Images: two sets of 50 uint8 256x256 images, both from the 5 Lomiri wallpapers h
   the mean difference);
 - "training eval set": the 50 crops the training record was evaluated on (mmtok.training.vq.eval_crops: centre and
   one seeded random crop at short sides 256, 384, 512, 768, 1024).
-Metrics: mmtok.training.vq.evaluate (torchmetrics PSNR / SSIM on the 8-bit reconstructions, codes used over the 50).
+Metrics: mmtok.training.vq.evaluate (PSNR / SSIM of the 8-bit reconstructions through mmtok.vq.quality.psnr_ssim,
+torchmetrics, as in `mmtok roundtrip`; codes used over the 50).
 
 Speed, median of 3 runs after a warm-up, images/s, with torch's default threads (2 here) and again with one
 (on a shared machine two spinning OpenMP threads can lose more than they gain):
@@ -36,8 +37,8 @@ import torch
 import torch.nn.functional as F
 
 from mmtok.media.imageio import load_image
-from mmtok.vq.tokenizer import DEFAULT_VQ, VQImageTokenizer
 from mmtok.training.vq import eval_crops, evaluate, photo_files
+from mmtok.vq.tokenizer import DEFAULT_VQ, VQImageTokenizer
 
 SCALES = (256, 320, 384, 448, 512, 576, 640, 768, 896, 1024)
 
@@ -119,7 +120,7 @@ def main() -> None:
     print(f"held-out photos: {', '.join(p.name for p in held)}; centre crop at scale 256 vs preprocess(file): "
           f"mean |difference| {preprocess_gap:.2f} levels")
     a, b = metrics["centre crops"], metrics["training eval set"]
-    print(f"| metric | 50 centre crops (5 photos x 10 scales) | training eval set (25 centre + 25 random) |")
+    print("| metric | 50 centre crops (5 photos x 10 scales) | training eval set (25 centre + 25 random) |")
     print("|---|---|---|")
     print(f"| PSNR (dB), mean | {a['psnr']:.2f} | {b['psnr']:.2f} |")
     print(f"| SSIM, mean | {a['ssim']:.3f} | {b['ssim']:.3f} |")

@@ -7,7 +7,7 @@ evaluation (:data:`HELD_OUT`). Training and evaluation both run at the target re
 evaluation set is 50 fixed crops of the held-out photos (5 photos x 5 scales x centre + one seeded position).
 
 Every photo's origin, author and licence is written beside the weights as ``NAME.sources.json``
-(:mod:`mmtok.vq_sources`; ``--sources-only`` writes just that file). Everything is resumable and deterministic
+(:mod:`mmtok.training.vq_sources`; ``--sources-only`` writes just that file). Everything is resumable and deterministic
 with a seed: checkpoints (safetensors + JSON, never pickle) hold the model, the optimizer, the step and every
 random state. Code usage is logged from the first evaluation on.
 """
@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,11 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from ..core.bundled import asset_path
-from .debian import default_cache, fetch_packages
 from ..errors import AssetError, InputError
 from ..media.imageio import load_image
-from ..vq.model import VQ_PRESETS, VQConfig, VQModel
+from ..vq.model import VQ_PRESETS, VQModel
+from ..vq.quality import psnr_ssim
+from .debian import default_cache, fetch_packages
 from .vq_sources import WALLPAPER_PACKAGE, photo_sources, sources_path, write_sources
 
 __all__ = ["HELD_OUT", "photo_files", "training_sources", "training_photos", "eval_crops", "evaluate", "main"]
@@ -100,7 +102,7 @@ def photo_files(cache: Path | None = None, folder: Path | None = None,
 
 def training_sources(train: list[Path], held: list[Path], folder: Path | None = None,
                      cache: Path | None = None) -> list[dict]:
-    """File, origin, author, licence and role of every photo (see :mod:`mmtok.vq_sources`)."""
+    """File, origin, author, licence and role of every photo (see :mod:`mmtok.training.vq_sources`)."""
     return photo_sources(train, held, None if folder is not None else _wallpapers(cache), BUNDLED_DIR)
 
 
@@ -148,9 +150,8 @@ def _batch(photos: list[list[torch.Tensor]], n: int, rng: np.random.Generator) -
 
 @torch.no_grad()
 def evaluate(model: VQModel, crops: torch.Tensor, batch: int = 10) -> dict:
-    """PSNR and SSIM (torchmetrics) of the reconstructions, codebook usage and perplexity over the crops."""
-    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
-
+    """PSNR and SSIM (:func:`mmtok.vq.quality.psnr_ssim`, torchmetrics) of the reconstructions of the uint8
+    [N, 3, 256, 256] ``crops``, averaged over the crops; codebook usage and perplexity over all their codes."""
     was_training = model.training
     model.eval()
     psnr, ssim, codes = [], [], []
@@ -158,11 +159,10 @@ def evaluate(model: VQModel, crops: torch.Tensor, batch: int = 10) -> dict:
         x = crops[i:i + batch].float().div(127.5).sub(1.0)
         c = model.encode(x)
         r = model.decode(c).clamp(-1, 1)
-        xr = ((r + 1) * 127.5).round().div(255.0)  # what a user sees: the reconstruction as 8-bit pixels
-        x01 = crops[i:i + batch].float().div(255.0)
-        for a, b in zip(xr, x01):
-            psnr.append(float(peak_signal_noise_ratio(a[None], b[None], data_range=1.0)))
-            ssim.append(float(structural_similarity_index_measure(a[None], b[None], data_range=1.0)))
+        pixels = ((r + 1) * 127.5).round().to(torch.uint8)  # what a user sees: the reconstruction as 8-bit pixels
+        p, q = psnr_ssim(pixels, crops[i:i + batch])
+        psnr += p.tolist()
+        ssim += q.tolist()
         codes.append(c.reshape(-1))
     model.train(was_training)
     codes = torch.cat(codes)
@@ -240,9 +240,7 @@ def _lr(step: int, total: int, base: float, warmup: int = 200) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t))))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm
-
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mmtok train-vq", description="Train the VQ image tokenizer.")
     ap.add_argument("--preset", default="vq-f8-4096", choices=sorted(VQ_PRESETS))
     ap.add_argument("--steps", type=int, default=4000)
@@ -260,9 +258,126 @@ def main(argv: list[str] | None = None) -> int:
                     help="weight of the code-spread loss (raises codebook usage; recorded per step range)")
     ap.add_argument("--sources-only", action="store_true",
                     help="only write NAME.sources.json (every photo's origin, author, licence) beside the export")
-    args = ap.parse_args(argv)
+    return ap
+
+
+@dataclass
+class _Run:
+    """One ``train-vq`` run: its settings, model, optimizer, data, random state, training record and step."""
+
+    args: argparse.Namespace
+    model: VQModel
+    opt: torch.optim.Optimizer
+    photos: list[list[torch.Tensor]]  # per training photo: uint8 [3, H, W] at each scale
+    crops: torch.Tensor  # uint8 [50, 3, 256, 256]: the evaluation set
+    rng: np.random.Generator  # draws the training crops
+    work: Path  # checkpoint and log.jsonl
+    record: dict
+    step: int = 0
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.work / "checkpoint.safetensors"
+
+    def save(self) -> None:
+        save_checkpoint(self.checkpoint, self.model, self.opt, self.step, self.rng, self.record)
+
+
+def _open_phase(record: dict, step: int, args: argparse.Namespace) -> None:
+    """Continue the last phase or open one. One phase per setting: steps from_step..to_step ran with that spread
+    and lr under a cosine schedule set for schedule_steps (a run stopped by --time-limit ends before its schedule)."""
+    phases = record.setdefault("phases", [])
+    for ph in phases:  # checkpoints of earlier versions called the schedule length "steps"
+        ph.setdefault("schedule_steps", ph.pop("steps", None))
+    if not phases or step < args.steps and (phases[-1]["spread"], phases[-1]["lr"], phases[-1]["schedule_steps"]) != (
+            args.spread, args.lr, args.steps):
+        phases.append({"from_step": step, "to_step": step, "schedule_steps": args.steps, "spread": args.spread,
+                       "lr": args.lr})
+
+
+def _start(args: argparse.Namespace, work: Path, rng: np.random.Generator, train_files: list[Path],
+           held: list[Path]) -> _Run:
+    """Load the photos and the evaluation crops, build the model and optimizer, resume from ``work``'s checkpoint."""
+    photos, crops = training_photos(train_files), eval_crops(held, args.seed)
+    model = VQModel(VQ_PRESETS[args.preset])
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    record: dict = {"preset": args.preset, "seed": args.seed, "batch": args.batch, "lr": args.lr,
+                    "train_photos": [p.name for p in train_files], "held_out": [p.name for p in held],
+                    "eval_images": len(crops), "seconds": 0.0, "evals": []}
+    run = _Run(args, model, opt, photos, crops, rng, work, record)
+    if run.checkpoint.exists():
+        run.step, run.record = load_checkpoint(run.checkpoint, model, opt, rng)
+        print(f"resumed at step {run.step} from {run.checkpoint}", file=sys.stderr)
+    _open_phase(run.record, run.step, args)
+    return run
+
+
+def _train_step(model: VQModel, opt: torch.optim.Optimizer, x: torch.Tensor, lr: float,
+                spread: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One AdamW step at ``lr`` on x [B, 3, 256, 256] in [-1, 1]: (loss, mse, codes [B, h, w]), detached."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    z = model.encoder(x)
+    q, codes, qloss = model.quantize(z)
+    rec = model.decoder(q)
+    mse = F.mse_loss(rec, x)
+    loss = mse + F.l1_loss(rec, x) + qloss
+    if spread:
+        loss = loss + spread * code_spread_loss(model, z)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.detach(), mse.detach(), codes
+
+
+def _train(run: _Run) -> None:
+    """Train until ``--steps`` or ``--time-limit``: log every step, evaluate and checkpoint on schedule."""
+    from tqdm import tqdm
+
+    args = run.args
+    start, spent = time.time(), run.record["seconds"]
+    bar = tqdm(total=args.steps, initial=run.step, desc=f"train-vq {args.preset}", dynamic_ncols=True)
+    run.model.train()
+    with open(run.work / "log.jsonl", "a") as log:
+        while run.step < args.steps and spent + time.time() - start < args.time_limit:
+            x = _batch(run.photos, args.batch, run.rng)
+            loss, mse, codes = _train_step(run.model, run.opt, x, _lr(run.step, args.steps, args.lr), args.spread)
+            run.step += 1
+            run.record["phases"][-1]["to_step"] = run.step
+            psnr = float(10 * torch.log10(4.0 / mse))  # range [-1, 1] -> peak-to-peak 2
+            used = int(codes.unique().numel())
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{psnr:.2f}", codes=used)
+            entry = {"step": run.step, "loss": round(loss.item(), 5), "batch_psnr": round(psnr, 3),
+                     "batch_codes": used, "seconds": round(spent + time.time() - start, 1)}
+            if run.step % args.eval_every == 0 or run.step == args.steps:
+                entry["eval"] = evaluate(run.model, run.crops)
+                run.record["evals"].append(entry)
+                print(json.dumps(entry), file=sys.stderr)
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            if run.step % args.checkpoint_every == 0:
+                run.record["seconds"] = round(spent + time.time() - start, 1)
+                run.save()
+    bar.close()
+    run.record["seconds"] = round(spent + time.time() - start, 1)
+
+
+def _finish(run: _Run, export_path: Path, sources: list[dict]) -> None:
+    """Evaluate once more, checkpoint, export the weights with the record and the photos' sources; print a summary."""
+    run.record["steps"] = run.step
+    run.record["final"] = evaluate(run.model, run.crops)
+    run.record["machine"] = f"{os.cpu_count()} CPU cores, torch {torch.__version__}"
+    run.save()
+    export(run.model, export_path, run.record)
+    write_sources(sources_path(export_path), sources)
+    print(json.dumps({"exported": str(export_path), **run.record["final"], "steps": run.step}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
-    cfg: VQConfig = VQ_PRESETS[args.preset]
     work = args.work / args.preset
     work.mkdir(parents=True, exist_ok=True)
     export_path = args.export or asset_path("vq", f"{args.preset}.safetensors")
@@ -274,72 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         write_sources(sources_path(export_path), sources)
         print(f"wrote {sources_path(export_path)} ({len(sources)} photos)")
         return 0
-    photos, crops = training_photos(train_files), eval_crops(held, args.seed)
-    model = VQModel(cfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
-    ckpt = work / "checkpoint.safetensors"
-    record: dict = {"preset": args.preset, "seed": args.seed, "batch": args.batch, "lr": args.lr,
-                    "train_photos": [p.name for p in train_files], "held_out": [p.name for p in held],
-                    "eval_images": len(crops), "seconds": 0.0, "evals": []}
-    step = 0
-    if ckpt.exists():
-        step, record = load_checkpoint(ckpt, model, opt, rng)
-        print(f"resumed at step {step} from {ckpt}", file=sys.stderr)
-    # one phase per setting: steps from_step..to_step ran with that spread and lr under a cosine schedule set for
-    # schedule_steps (a run stopped by --time-limit ends before its schedule does)
-    phases = record.setdefault("phases", [])
-    for ph in phases:  # checkpoints of earlier versions called the schedule length "steps"
-        ph.setdefault("schedule_steps", ph.pop("steps", None))
-    if not phases or step < args.steps and (phases[-1]["spread"], phases[-1]["lr"], phases[-1]["schedule_steps"]) != (
-            args.spread, args.lr, args.steps):
-        phases.append({"from_step": step, "to_step": step, "schedule_steps": args.steps, "spread": args.spread,
-                       "lr": args.lr})
-    log = open(work / "log.jsonl", "a")
-    start, spent = time.time(), record["seconds"]
-    bar = tqdm(total=args.steps, initial=step, desc=f"train-vq {args.preset}", dynamic_ncols=True)
-    model.train()
-    while step < args.steps and spent + time.time() - start < args.time_limit:
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, args.steps, args.lr)
-        x = _batch(photos, args.batch, rng)
-        z = model.encoder(x)
-        q, codes, qloss = model.quantize(z)
-        rec = model.decoder(q)
-        mse = F.mse_loss(rec, x)
-        loss = mse + F.l1_loss(rec, x) + qloss
-        if args.spread:
-            loss = loss + args.spread * code_spread_loss(model, z)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        phases[-1]["to_step"] = step
-        psnr = float(10 * torch.log10(4.0 / mse.detach()))  # range [-1, 1] -> peak-to-peak 2
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", psnr=f"{psnr:.2f}", codes=int(codes.unique().numel()))
-        entry = {"step": step, "loss": round(loss.item(), 5), "batch_psnr": round(psnr, 3),
-                 "batch_codes": int(codes.unique().numel()), "seconds": round(spent + time.time() - start, 1)}
-        if step % args.eval_every == 0 or step == args.steps:
-            entry["eval"] = evaluate(model, crops)
-            record["evals"].append(entry)
-            print(json.dumps(entry), file=sys.stderr)
-        log.write(json.dumps(entry) + "\n")
-        log.flush()
-        if step % args.checkpoint_every == 0:
-            record["seconds"] = round(spent + time.time() - start, 1)
-            save_checkpoint(ckpt, model, opt, step, rng, record)
-    bar.close()
-    record["seconds"] = round(spent + time.time() - start, 1)
-    record["steps"] = step
-    record["final"] = evaluate(model, crops)
-    record["machine"] = f"{os.cpu_count()} CPU cores, torch {torch.__version__}"
-    save_checkpoint(ckpt, model, opt, step, rng, record)
-    export(model, export_path, record)
-    write_sources(sources_path(export_path), sources)
-    print(json.dumps({"exported": str(export_path), **record["final"], "steps": step}))
+    run = _start(args, work, rng, train_files, held)
+    _train(run)
+    _finish(run, export_path, sources)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
