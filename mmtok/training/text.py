@@ -1,6 +1,6 @@
 """Rebuild the default text model: an openly licensed multilingual corpus from Debian, then SentencePiece.
 
-Run ``mmtok train-text`` (or ``python -m mmtok.text_train``). It needs Debian's ``apt-get`` and ``dpkg-deb``
+Run ``mmtok train-text`` (or ``python -m mmtok.training.text``). It needs Debian's ``apt-get`` and ``dpkg-deb``
 (it downloads the documentation packages below with ``apt-get download`` into a cache folder; nothing is
 installed on the system) and writes ``assets/text/mmtok-text-32k.model`` plus ``sources.json`` (every source
 file with its package, version and licence) and ``training.json`` (settings, corpus size, time).
@@ -117,6 +117,16 @@ def build_corpus(cache: Path, corpus: Path) -> list[dict]:
     return sources
 
 
+# Trains in a child process started in the corpus folder (SentencePiece writes its model there, named relative
+# to the working directory); the options arrive as JSON in argv[1]. The parent's working directory never changes.
+_TRAIN_SCRIPT = """
+import json, sys
+import sentencepiece as spm
+spm.set_random_generator_seed(int(sys.argv[2]))
+spm.SentencePieceTrainer.train(**json.loads(sys.argv[1]))
+"""
+
+
 def train(corpus: Path, out_dir: Path, vocab_size: int = VOCAB_SIZE, threads: int = 2) -> Path:
     """Train the SentencePiece model on ``corpus``; returns the ``.model`` path.
 
@@ -124,16 +134,14 @@ def train(corpus: Path, out_dir: Path, vocab_size: int = VOCAB_SIZE, threads: in
     and a fixed thread count: the same corpus gives the same bytes on any machine.
     """
     import shutil
+    import subprocess
 
-    import sentencepiece as spm
-
-    spm.set_random_generator_seed(SEED)
-    cwd = os.getcwd()
-    os.chdir(corpus.parent)
-    try:
-        _train_here(spm, corpus.name, vocab_size, threads)
-    finally:
-        os.chdir(cwd)
+    options = json.dumps(_trainer_options(corpus.name, vocab_size, threads))
+    done = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, options, str(SEED)], cwd=corpus.parent,
+                          capture_output=True, text=True)
+    if done.returncode:  # the trainer's own error (a RuntimeError in the child), e.g. a vocabulary too large
+        why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        raise RuntimeError(f"SentencePiece training on {corpus} failed: {why}")
     out_dir.mkdir(parents=True, exist_ok=True)
     model = out_dir / f"{MODEL_NAME}.model"
     shutil.move(corpus.parent / f"{MODEL_NAME}.model", model)
@@ -141,8 +149,10 @@ def train(corpus: Path, out_dir: Path, vocab_size: int = VOCAB_SIZE, threads: in
     return model
 
 
-def _train_here(spm, corpus_name: str, vocab_size: int, threads: int) -> None:
-    spm.SentencePieceTrainer.train(
+def _trainer_options(corpus_name: str, vocab_size: int, threads: int) -> dict:
+    """SentencePiece trainer options (Gemma's settings, see the module docstring); names relative to the corpus
+    folder, where training runs."""
+    return dict(
         input=corpus_name,
         model_prefix=MODEL_NAME,
         model_type="bpe",
