@@ -94,7 +94,7 @@ def _rules(vocab: Vocab, vq_cfg: VQConfig, temperature: float, top_k: int | None
     codes = torch.zeros(vocab.size, dtype=torch.bool)
     codes[vocab.code_offset:vocab.code_offset + vq_cfg.codebook_size] = True
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    return _Rules(free, codes, start, end, vq_cfg.grid, vq_cfg.grid, temperature, top_k, gen)
+    return _Rules(free, codes, start, end, *vq_cfg.grid, temperature, top_k, gen)
 
 
 class _Cursor:
@@ -222,9 +222,9 @@ def _segments(new: list[int], vocab: Vocab, vq_cfg: VQConfig, vq_name: str) -> l
     start_codes = vocab.special("<start_of_image_codes>")
     while i < len(new):
         if new[i] == start_codes:
-            n = vq_cfg.grid ** 2
+            n = vq_cfg.grid[0] * vq_cfg.grid[1]
             codes = torch.tensor(new[i + 1:i + 1 + n]) - vocab.code_offset
-            out.append(codes_segment(codes.reshape(vq_cfg.grid, vq_cfg.grid), vocab, vq_cfg,
+            out.append(codes_segment(codes.reshape(vq_cfg.grid), vocab, vq_cfg,
                                      vq_name, source="generated"))
             i += n + 2
         elif new[i] < vocab.text_size:

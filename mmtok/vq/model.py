@@ -60,8 +60,10 @@ class VQConfig:
         object.__setattr__(self, "fsq_levels", tuple(self.fsq_levels))
 
     @property
-    def grid(self) -> int:
-        return self.image_size // self.downsample
+    def grid(self) -> tuple[int, int]:
+        """(rows, cols) of codes of one picture, like every other grid in mmtok."""
+        side = self.image_size // self.downsample
+        return side, side
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -51,7 +51,8 @@ def num_codes(config: VQConfig, height: int, width: int) -> int:
     """THE code count of a ``height`` x ``width`` picture: (image_size / downsample)^2, whatever the size (the crop
     policy makes it independent of it); the size is still checked like every image path's. Needs no weights."""
     plan_image(height, width, picture_config(config))
-    return config.grid ** 2
+    rows, cols = config.grid
+    return rows * cols
 
 
 def codes_positions(h: int, w: int) -> torch.Tensor:
@@ -173,7 +174,7 @@ class VQImageTokenizer(ProvenanceFromTable):
 
     @property
     def grid(self) -> tuple[int, int]:
-        return self.config.grid, self.config.grid
+        return self.config.grid
 
     def num_tokens(self, height: int, width: int) -> int:
         """THE code count for a ``height`` x ``width`` picture (:func:`num_codes`)."""
