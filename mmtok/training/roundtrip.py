@@ -26,6 +26,9 @@ __all__ = ["RoundTripTask", "decoder_config", "roundtrip_task", "train_decoder",
            "decoder_roundtrip"]
 
 WARMUP_STEPS = 20  # the learning rate rises linearly over the first steps (AdamW on one sequence from scratch)
+# Training stops when every target leads the best other token by this many logits: the incremental (KV-cache)
+# forward pass of generation rounds differently from the full one, so a near tie could flip.
+MIN_MARGIN = 0.1
 
 
 def decoder_config(vocab: Vocab, seq: TokenSequence) -> DecoderConfig:
@@ -59,24 +62,26 @@ def roundtrip_task(image: ImageSource, prompt: str, image_size: int | None) -> R
     return RoundTripTask(mt, vq, prompt_seq, target, train)
 
 
-def _train_step(model: TinyDecoder, opt: torch.optim.Optimizer, seq: TokenSequence, lr: float) -> tuple[float, float]:
-    """One AdamW step at ``lr`` on every target of ``seq`` (teacher forcing): (loss, accuracy before the step)."""
-    for g in opt.param_groups:
-        g["lr"] = lr
+def _measure(model: TinyDecoder, seq: TokenSequence) -> tuple[torch.Tensor, float, float]:
+    """Teacher forcing on every target of ``seq`` with the current weights: (loss, accuracy, margin), the margin
+    being the smallest lead of a target's logit over the best other logit (negative where a target is missed)."""
     logits, targets = model.target_logits(seq)  # (n, V), (n,)
     loss = torch.nn.functional.cross_entropy(logits, targets)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss.item(), float((logits.detach().argmax(-1) == targets).double().mean())
+    with torch.no_grad():
+        right = logits.gather(1, targets[:, None])[:, 0]
+        best_other = logits.scatter(1, targets[:, None], float("-inf")).amax(-1)
+        acc = float((logits.argmax(-1) == targets).double().mean())
+    return loss, acc, float((right - best_other).min())
 
 
 def train_decoder(model: TinyDecoder, seq: TokenSequence, *, max_steps: int, lr: float, confirm: int,
                   deadline: float, progress: bool = True) -> tuple[int, float]:
     """Train ``model`` on ``seq`` alone (AdamW, full batch, a short warm-up to ``lr``).
 
-    Stops once every target is predicted right (argmax, teacher forcing) ``confirm`` steps in a row, after
-    ``max_steps``, or when ``time.perf_counter()`` passes ``deadline``. Returns (steps, accuracy of the last step).
+    Stops once the current weights predict every target right, each by at least :data:`MIN_MARGIN` logits, at
+    ``confirm`` measurements in a row (teacher forcing) -- keeping the weights of the last measurement, so greedy
+    generation reads exactly the weights that were checked -- after ``max_steps`` updates, or when
+    ``time.perf_counter()`` passes ``deadline``. Returns (updates made, accuracy of the last measurement).
     """
     from tqdm import tqdm
 
@@ -84,12 +89,19 @@ def train_decoder(model: TinyDecoder, seq: TokenSequence, *, max_steps: int, lr:
     streak, step, acc = 0, 0, 0.0
     bar = tqdm(total=max_steps, desc="decoder round trip: training", disable=not progress, dynamic_ncols=True)
     model.train()
-    while step < max_steps and streak < confirm and time.perf_counter() < deadline:
-        loss, acc = _train_step(model, opt, seq, lr * min(1.0, (step + 1) / WARMUP_STEPS))
+    while step < max_steps and time.perf_counter() < deadline:
+        loss, acc, margin = _measure(model, seq)
+        streak = streak + 1 if margin >= MIN_MARGIN else 0
+        bar.set_postfix(loss=f"{loss.item():.4f}", accuracy=f"{acc:.4f}")
+        if streak >= confirm:
+            break  # keep these weights: they are the ones just checked
+        for g in opt.param_groups:
+            g["lr"] = lr * min(1.0, (step + 1) / WARMUP_STEPS)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
         step += 1
-        streak = streak + 1 if acc == 1.0 else 0
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", accuracy=f"{acc:.4f}")
     bar.close()
     return step, acc
 
@@ -122,10 +134,10 @@ def decoder_roundtrip(image: ImageSource, *, prompt: str = "Redraw this picture 
 
     The training sequence is ``<bos>``, ``prompt``, the image as ViT patches (the default ``gemini-like`` layout),
     then the image's VQ codes (``<start_of_image_codes>`` ... ``<end_of_image_codes>``) and ``<eos>``. Training
-    (AdamW, full batch of that one sequence) stops once every target is predicted right (argmax, teacher forcing)
-    ``confirm`` steps in a row, or after ``max_steps`` / ``time_limit`` seconds. Then greedy generation from the
-    prompt + image writes the codes back through the KV cache, and ``MultimodalTokenizer.decode`` turns them into
-    pixels through the VQ decoder.
+    (AdamW, full batch of that one sequence) stops once every target is predicted right (argmax, teacher forcing, by
+    at least ``MIN_MARGIN`` logits) ``confirm`` measurements in a row, keeping the weights last measured, or after
+    ``max_steps`` / ``time_limit`` seconds. Then greedy generation from the prompt + image writes the codes back
+    through the KV cache, and ``MultimodalTokenizer.decode`` turns them into pixels through the VQ decoder.
 
     ``image_size`` is the side of the square the VQ codes are made from (default: the VQ model's, 256 -> 32 x 32
     codes). A smaller multiple of the downsampling is the same loop in seconds instead of a minute or two: 64
