@@ -12,6 +12,7 @@ one back into an ``ImageConfig`` (``ImageConfig.from_dict``).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import types
@@ -37,7 +38,7 @@ class SpanMeta:
     source: str | None = None
 
     def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+        hints = _hints(type(self))
         for f in fields(self):
             object.__setattr__(self, f.name, _coerce(getattr(self, f.name), hints[f.name], f"{self.kind}.{f.name}"))
 
@@ -244,6 +245,12 @@ def meta_from_v1(modality: Modality, d: Mapping[str, Any], what: str = "span") -
 
 
 # --- field checks --------------------------------------------------------------------------------------------
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The evaluated field annotations of a metadata class (evaluated once per class)."""
+    return typing.get_type_hints(cls)
+
+
 def _coerce(value: Any, hint: Any, name: str) -> Any:
     """``value`` as the annotated type (lists become tuples); a value of another type raises ``SequenceError``."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)

@@ -67,16 +67,21 @@ class TokenSequence:
         """The segments this sequence was packed from (tensors are views; exact inverse of :func:`pack`)."""
         out, rows, part = [], {m.label: 0 for m in PLACEHOLDERS}, {m.label: 0 for m in PLACEHOLDERS}
         for span in self.spans:
-            features = None
+            label = span.modality.label
+            out.append(self._segment(span, rows.get(label, 0), part.get(label, 0)))
             if span.num_features:
-                label = span.modality.label
-                features = self.features.rows(label, rows[label], span.num_features, part[label])
                 rows[label] += span.num_features
                 part[label] += 1
-            out.append(Segment._trusted(span.modality, self.input_ids[span.start:span.end],
-                                        self.positions_3d[:, span.start:span.end] - span.offset, features,
-                                        span.meta))
         return out
+
+    def _segment(self, span: Span, first_row: int, part: int) -> Segment:
+        """The segment of ``span``, whose feature rows start at ``first_row`` of its modality (``part``: how many
+        spans of that modality with features come before it)."""
+        features = None
+        if span.num_features:
+            features = self.features.rows(span.modality.label, first_row, span.num_features, part)
+        return Segment._trusted(span.modality, self.input_ids[span.start:span.end],
+                                self.positions_3d[:, span.start:span.end] - span.offset, features, span.meta)
 
     def equals(self, other: TokenSequence) -> bool:
         """Exact equality of every field (tensors bit for bit)."""
@@ -125,14 +130,8 @@ class TokenSequence:
     def segment(self, k: int) -> Segment:
         """Segment ``k``, as :meth:`unpack` gives it, without unpacking the others."""
         span = self.spans[k]
-        features = None
-        if span.num_features:
-            label = span.modality.label
-            before = [s for s in self.spans[:k] if s.modality == span.modality and s.num_features]
-            first = sum(s.num_features for s in before)
-            features = self.features.rows(label, first, span.num_features, len(before))
-        return Segment._trusted(span.modality, self.input_ids[span.start:span.end],
-                                self.positions_3d[:, span.start:span.end] - span.offset, features, span.meta)
+        before = [s for s in self.spans[:k] if s.modality == span.modality and s.num_features]
+        return self._segment(span, sum(s.num_features for s in before), len(before))
 
     def _tokenizer(self, seg: Segment, text_tokenizer: ModalityTokenizer | None) -> ModalityTokenizer | None:
         if seg.modality == Modality.TEXT and text_tokenizer is not None:
