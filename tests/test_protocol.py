@@ -158,3 +158,19 @@ def test_every_0_1_name_still_imports_from_mmtok():
         assert name in mmtok.__all__, name
         exec(f"from mmtok import {name}", {})
     assert callable(mmtok.roundtrip.decoder_roundtrip) and callable(mmtok.roundtrip.image_report)
+
+
+def test_typed_metadata_round_trips_and_refuses_what_it_does_not_know():
+    from mmtok.core.meta import META_TYPES, AudioMeta, ImageMeta
+
+    for cls in META_TYPES.values():
+        meta = cls(source="x.bin")
+        assert cls.from_dict(meta.to_dict()) == meta and meta.to_dict()["kind"] == cls.kind
+    image = ImageMeta(grid=[14, 14], original_size=(300, 451), image_config={"size": 224})
+    assert image.grid == (14, 14) and ImageMeta.from_dict(image.to_dict()) == image
+    with pytest.raises(mmtok.SequenceError, match="no field"):
+        ImageMeta.from_dict({"grid": [1, 1], "colour": "red"})
+    with pytest.raises(mmtok.SequenceError, match="does not fit"):
+        ImageMeta.from_dict(AudioMeta().to_dict())
+    with pytest.raises(mmtok.SequenceError, match="must be int"):
+        AudioMeta(stack=2.5)

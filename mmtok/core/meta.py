@@ -46,10 +46,16 @@ class SpanMeta:
         """JSON values (tuples as lists) with ``"kind"`` first; :func:`meta_from_dict` inverts it."""
         return {"kind": self.kind} | {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
 
-    def replace(self, **changes: Any) -> SpanMeta:
-        from dataclasses import replace
-
-        return replace(self, **changes)
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SpanMeta:
+        """The metadata a :meth:`to_dict` result describes (its ``kind`` may be left out); it must be of this
+        class. Unknown keys and badly typed values raise ``SequenceError``."""
+        if not isinstance(d, Mapping):
+            raise SequenceError(f"{cls.__name__}.from_dict takes a dict, got {type(d).__name__}")
+        meta = meta_from_dict(cls.modality, {"kind": cls.kind, **d}, cls.__name__)
+        if not isinstance(meta, cls):
+            raise SequenceError(f"{cls.__name__}.from_dict got a {type(meta).__name__} description")
+        return meta
 
 
 @dataclass(frozen=True)
