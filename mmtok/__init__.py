@@ -31,6 +31,7 @@ from .errors import (
                             VocabError,
 )
 from .image import ImageConfig, ImagePlan, ImageTokenizer, ImageTokens, plan_image
+from .models import ModelProcessor, list_models
 from .multimodal import (
                             LAYOUTS,
                             Audio,
@@ -58,5 +59,5 @@ __all__ = [
     "roundtrip", "DecoderConfig", "TinyDecoder", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS",
     "Image", "Video", "Audio", "DecodedImage", "DecodedVideo", "DecodedAudio",
     "budget", "format_budget", "MODEL_PRESETS", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
-    "ModalityTokenizer", "__version__",
+    "ModalityTokenizer", "ModelProcessor", "list_models", "__version__",
 ]

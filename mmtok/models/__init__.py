@@ -1,2 +1,13 @@
-"""Model-exact processors, one module per real model family (Gemma, Qwen-VL, Whisper, Chameleon, Gemini API);
-each registers its processors. Empty until they land."""
+"""Model-exact processors: how a real model sees a prompt, with the same counts and tensors as its transformers
+processor. One module per model family registers its models in :data:`MODELS`; :class:`ModelProcessor` looks a
+name up and hands each call to the family.
+
+| name | family module | what is here |
+|---|---|---|
+| ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` | images: counts, markers, ``hf_inputs`` |
+"""
+
+from . import qwen
+from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
+
+__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "qwen"]
