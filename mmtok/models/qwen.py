@@ -27,7 +27,7 @@ Refused, as the processor refuses them: a picture whose longer side is more than
 input.
 
 Exactness (``tests/test_models.py``, against the transformers classes built with the values above): counts and
-grids equal over 300 sizes (1x1 to 20000x20000, rounding ties, each limit); ``pixel_values`` equal (max abs
+grids equal over 317 sizes (1x1 to 20000x20000, rounding ties, each limit); ``pixel_values`` equal (max abs
 difference measured 0.0) on the bundled photos and on random-noise pictures from 1x1 up, given the same decoded RGB
 picture. Pictures are decoded by :mod:`mmtok.media.imageio` (EXIF orientation applied, alpha on white), which for
 8-bit files gives what ``ImageOps.exif_transpose(PIL.Image.open(f)).convert("RGB")`` gives; on the bundled photos
