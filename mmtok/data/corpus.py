@@ -25,7 +25,7 @@ from typing import Any
 
 from ..core.sequence import TokenSequence, pack
 from ..errors import InputError, MmtokError
-from ..multimodal.contents import Audio, Image, Video
+from ..media.contents import Audio, Image, Video
 
 __all__ = ["CorpusRow", "RowError", "read_corpus", "corpus_fingerprint", "row_pieces", "encode_row"]
 

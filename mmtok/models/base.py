@@ -2,9 +2,8 @@
 text ids, and :class:`ModelProcessor`, a thin class that hands each call to the family module that implements the
 model (``mmtok.models.qwen``, ...).
 
-``mmtok.models`` sits beside ``mmtok.multimodal`` in the glue layer and may not import it, so the prompt contents
-(``mmtok.Image``, ``mmtok.Video``, ``mmtok.Audio``) are recognised by their class (``type(c).__name__`` in the
-``mmtok.multimodal`` package) instead of ``isinstance``.
+The prompt contents (``mmtok.Image``, ``mmtok.Video``, ``mmtok.Audio``) are the same classes
+``MultimodalTokenizer`` reads (:mod:`mmtok.media.contents`).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import torch
 
 from ..core.registry import Registry
 from ..errors import ConfigError, InputError
+from ..media.contents import Audio, Image, Video
 
 __all__ = ["MODELS", "ModelSpec", "ModelProcessor", "Piece", "TextIds", "list_models", "register_model",
            "as_pieces"]
@@ -39,9 +39,6 @@ class Piece:
     value: Any
 
 
-_CONTENT_KINDS = {"Image": "image", "Video": "video", "Audio": "audio"}
-
-
 def _piece(content: Any) -> Piece:
     if isinstance(content, str):
         return Piece("text", content)
@@ -50,11 +47,10 @@ def _piece(content: Any) -> Piece:
             raise InputError(f"a picture size is (height, width) in pixels, two ints >= 1; got {content!r}")
         return Piece("size", content)
     cls = type(content)
-    if cls.__module__.startswith("mmtok.multimodal") and cls.__name__ in _CONTENT_KINDS:
-        kind = _CONTENT_KINDS[cls.__name__]
-        if kind == "image":
-            return Piece("image" if content.as_ == "patches" else "codes", content.src)
-        return Piece(kind, content)
+    if isinstance(content, Image):
+        return Piece("image" if content.as_ == "patches" else "codes", content.src)
+    if isinstance(content, (Video, Audio)):
+        return Piece("video" if isinstance(content, Video) else "audio", content)
     if isinstance(content, (Path, bytes, bytearray, np.ndarray, torch.Tensor)) or cls.__module__.startswith("PIL."):
         return Piece("image", content)
     raise InputError(f"cannot read a {cls.__name__} as a prompt piece; give text (str), mmtok.Image(...), "

@@ -27,9 +27,9 @@ from typing import Any
 from ..audio import SAMPLE_RATE
 from ..core.registry import Registry
 from ..errors import InputError
+from ..media.contents import Audio, Image, Video
 from ..media.imageio import image_size
 from ..vq.tokenizer import codes_segment_length
-from .contents import Audio, Image, Video
 from .interleave import sound_slices_length
 
 __all__ = ["budget", "MODEL_PRESETS", "format_budget"]

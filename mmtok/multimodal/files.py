@@ -64,7 +64,7 @@ class TextFile(str):
 
 def file_content(path: str | Path, as_codes: bool = False):
     """The prompt piece for one file: its text, or mmtok.Image / Video / Audio by its sniffed modality."""
-    from .contents import Audio, Image, Video
+    from ..media.contents import Audio, Image, Video
 
     path = Path(path)
     kind = file_kind(path)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..audio import SAMPLE_RATE
-from .contents import DecodedAudio, DecodedImage, DecodedVideo
+from ..media.contents import DecodedAudio, DecodedImage, DecodedVideo
 
 __all__ = ["write_contents", "write_png", "write_wav"]
 

@@ -32,9 +32,9 @@ from ..core.vocab import DEFAULT_IMAGE_CODES, Modality
 from ..errors import ConfigError, ContextLengthError, InputError, SequenceError
 from ..image.plan import ImageConfig
 from ..image.tokenizer import ImageTokenizer
+from ..media.contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
 from ..text.tokenizer import TextTokenizer
 from ..video.tokenizer import VideoConfig, VideoTokenizer
-from .contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
 
 __all__ = ["LayoutPreset", "LAYOUTS", "register_layout", "MultimodalTokenizer"]
 

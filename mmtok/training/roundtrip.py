@@ -17,8 +17,8 @@ from ..core.sequence import Segment, TokenSequence, pack, sequential_positions
 from ..core.vocab import Modality, Vocab
 from ..decoder.model import DecoderConfig, TinyDecoder
 from ..errors import LimitError
+from ..media.contents import Image
 from ..media.imageio import ImageSource
-from ..multimodal.contents import Image
 from ..multimodal.tokenizer import MultimodalTokenizer
 from ..vq.tokenizer import VQImageTokenizer
 

@@ -1,4 +1,5 @@
-"""The pieces of a prompt a user hands to ``MultimodalTokenizer``, and what ``decode`` gives back."""
+"""The pieces of a prompt a user hands to ``MultimodalTokenizer`` or a ``ModelProcessor`` (references to media: a
+picture, a clip, a sound), and what ``decode`` gives back (pixels and samples). Plain data, no tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from typing import Any
 
 import torch
 
-from ..audio import SAMPLE_RATE
 from ..errors import ConfigError
 
 __all__ = ["Image", "Video", "Audio", "DecodedImage", "DecodedVideo", "DecodedAudio"]
@@ -61,5 +61,5 @@ class DecodedVideo:
 @dataclass(frozen=True, eq=False)
 class DecodedAudio:
     waveform: torch.Tensor  # float32 [S], approximate (Griffin-Lim)
-    sample_rate: int = SAMPLE_RATE
+    sample_rate: int  # Hz (16 kHz from MultimodalTokenizer.decode: mmtok.audio.SAMPLE_RATE)
     source: str | None = None
