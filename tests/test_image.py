@@ -348,6 +348,15 @@ def test_resize_bicubic_equals_interpolate(h, w, out_h, out_w, layout):
     assert got.permute(1, 2, 0).is_contiguous()  # channels-last, what the patch gather reads in runs
 
 
+def test_resize_bicubic_takes_a_planar_picture_too():
+    """A contiguous CHW picture (torch's usual layout) made torch's channels-last kernel assert; it is copied first."""
+    x = torch.randint(0, 256, (3, 100, 120), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    want = torch.nn.functional.interpolate(x[None], size=(50, 60), mode="bicubic", antialias=True)[0]
+    assert torch.equal(mmtok.image.resize_bicubic(x, (50, 60)), want)
+    with pytest.raises(mmtok.InputError, match="uint8"):
+        mmtok.image.resize_bicubic(x.float(), (50, 60))
+
+
 @pytest.mark.parametrize("photo", PHOTOS, ids=lambda p: p.name)
 def test_resize_is_within_one_level_of_pil_bicubic(photo):
     pil = Image.open(photo).convert("RGB")

@@ -33,7 +33,7 @@ from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segm
 from ..core.segment import Segment
 from ..core.threads import one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
-from ..errors import ConfigError, SequenceError
+from ..errors import ConfigError, InputError, SequenceError
 from ..media.imageio import ImageSource, LoadedImage, load_image
 from .plan import ImageConfig, ImagePlan, View, plan_image
 
@@ -261,8 +261,13 @@ def resize_bicubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
     The result has channels-last strides, which the patch gather reads in runs of p*c bytes. F.interpolate's
     3-channel uint8 kernel writes planar CHW instead and takes longer doing so (0.21 vs 0.16 ms for 640x427 ->
-    224x224), so the kernel is called with a channels-last output buffer (benchmarks/RESULTS.md, images).
+    224x224), so the kernel is called with a channels-last output buffer (benchmarks/RESULTS.md, images). That
+    kernel also needs a channels-last input (decoded pictures are): a planar one is copied to channels-last first.
     """
+    if x.dim() != 3 or x.dtype != torch.uint8:
+        raise InputError(f"resize_bicubic takes uint8 [c, h, w], got {x.dtype} {tuple(x.shape)}")
+    if x.stride(0) != 1 and x.shape[0] > 1:  # planar (CHW-contiguous): the channels-last kernel asserts on it
+        x = rearrange(rearrange(x, "c h w -> h w c").contiguous(), "h w c -> c h w")
     out = torch.empty(size[0], size[1], x.shape[0], dtype=x.dtype).permute(2, 0, 1)
     torch.ops.aten._upsample_bicubic2d_aa.out(x[None], list(size), False, None, None, out=out[None])
     return out
