@@ -2,9 +2,7 @@
 bench_sequence's 100-span sequence, fixed-224 encode of rocket.jpg, and log_mel of 60 s of noise. Run from the
 checkout under test (its mmtok first on the path)."""
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,18 +11,7 @@ import torch
 sys.path.insert(0, str(Path.cwd() / "benchmarks"))  # the checkout's own bench_sequence
 
 import mmtok  # noqa: E402
-from bench_sequence import build_segments  # noqa: E402
-
-
-def median_ms(fn, n: int) -> float:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+from bench_sequence import build_segments, timed  # noqa: E402
 
 
 def main() -> None:
@@ -32,9 +19,9 @@ def main() -> None:
     segs = build_segments(vocab, torch.Generator().manual_seed(0))
     tok = mmtok.ImageTokenizer()
     wave = torch.from_numpy(np.random.default_rng(0).standard_normal(60 * 16000).astype(np.float32) * 0.1)
-    print(f"pack+unpack {median_ms(lambda: mmtok.pack(segs, vocab).unpack(), 200):.3f} ms, "
-          f"rocket {median_ms(lambda: tok.encode('assets/images/rocket.jpg'), 300):.3f} ms, "
-          f"log_mel 60 s {median_ms(lambda: mmtok.log_mel(wave), 20):.2f} ms")
+    print(f"pack+unpack {timed(lambda: mmtok.pack(segs, vocab).unpack(), 200):.3f} ms, "
+          f"rocket {timed(lambda: tok.encode('assets/images/rocket.jpg'), 300):.3f} ms, "
+          f"log_mel 60 s {timed(lambda: mmtok.log_mel(wave), 20):.2f} ms")
 
 
 if __name__ == "__main__":
