@@ -277,10 +277,6 @@ def _stack(feats: torch.Tensor, info: AudioInfo, cfg: AudioConfig) -> AudioToken
     padded = torch.cat([feats, feats.min().expand(pad, feats.shape[1])]) if pad else feats
     tokens = rearrange(padded, "(n k) m -> n (k m)", k=k)
     duration = info.samples / SAMPLE_RATE
-    edges = torch.arange(len(tokens) + 1, dtype=torch.float64) * (k * HOP_LENGTH) / SAMPLE_RATE
-    starts, ends = edges[:-1], torch.minimum(edges[1:], torch.tensor(duration, dtype=torch.float64))
-    if len(ends):
-        ends[-1] = duration
     assert len(tokens) == num_tokens(duration, cfg), "THE count formula and the features disagree"
-    return AudioTokens(feats, tokens, torch.stack([starts, ends], 1), duration, info.samples, pad, cfg.preset, k,
-                       info.source, info.source_rate, info.channels)
+    return AudioTokens(feats, tokens, token_spans(len(tokens), k, duration), duration, info.samples, pad, cfg.preset,
+                       k, info.source, info.source_rate, info.channels)
