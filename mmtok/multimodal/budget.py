@@ -1,20 +1,29 @@
-"""What the same prompt costs under other models: one formula per model preset, with its source.
+"""What the same prompt costs under other models: each model row's rule, with its source.
 
 ``mmtok.budget(contents, models=[...])`` probes each piece (picture size from the header; a clip's size,
 rotation, duration and frame count from its packets; audio's exact sample count by decoding without features)
 and returns one row per model: tokens per modality and the total. Text is counted with mmtok's SentencePiece
-model for every preset (the other models' tokenizers are not bundled), so only the media columns are each
-model's own. ``None`` means the model takes no such input.
+model for every row (the other models' tokenizers are not bundled), so only the media columns are each
+model's own. A piece a row cannot count is listed in the row's ``unsupported`` with the reason.
 
-| preset | image | video | audio | source |
+The Qwen-VL rows keep no formula here: each piece is counted by ``mmtok.ModelProcessor(name).segment_length`` (a
+picture by its size), the count that equals the model's transformers processor (``tests/test_models.py``), and a
+piece the processor refuses is unsupported with the processor's own message (its aspect-ratio limit, media it
+does not take). The other rows are formulas of this module, written from their sources and not yet run against
+the models' processors (issue 19).
+
+| row | image | video | audio | source |
 |---|---|---|---|---|
 | ``mmtok`` | this project's layout (``MultimodalTokenizer``), markers included | 16 frames x image + markers (+ the sound's tokens and 2 markers per frame for ``Video(src, audio=True)``) | the layout's audio preset + 2 markers | equals ``len(tok(contents))`` (tested) |
 | ``gemini-1.0-report`` | 196 (224-pixel ViT, 16-pixel patches) | 16 frames x 196 | none stated | Gemini 1.0 report: 16 frames per video, ViT patches |
 | ``gemini-api`` | 258 if both sides <= 384, else 258 per 768x768 tile (ceil per side) | 258 per frame at 1 frame/s + 32/s of audio | 32 per second | Gemini API token counting docs |
-| ``qwen2-vl`` | smart_resize to multiples of 28 within [56*56, 28*28*1280] pixels, 2x2 merge: (h/28)(w/28) + 2 | frames at 2 fps (4..768, even), 2 frames per temporal patch, per-frame pixels within [128, 768]*28*28 | none | qwen-vl-utils / Qwen2VLImageProcessor defaults |
+| ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | ``ModelProcessor(name).segment_length``: the model's smart_resize, 2x2-merged patches + 2 markers; an aspect ratio over 200 is refused | not yet: mmtok.models has no Qwen video path, so a clip is listed as unsupported (the earlier ``qwen2-vl`` estimate, 2 frames/s with qwen-vl-utils' frame limits, is gone: it was never run against a processor, and transformers' ``Qwen2VLVideoProcessor`` keeps every frame it is given unless ``do_sample_frames=True``) | none (the model takes no audio) | :mod:`mmtok.models.qwen`, equal to transformers' processors |
 | ``gemma-3`` | 256 + 2 per image (pan-and-scan off, the default) | none | none | Gemma 3 technical report / processor |
 | ``gemma-3n`` | 256 + 2 per image | none | 6.25 per second | Gemma 3n model card |
 | ``chameleon`` | 1024 per image (512x512, VQ f16) + 2 | none | none | Chameleon paper |
+
+A picture to write as VQ codes (``Image(src, as_="codes")``) counts as a picture in the formula rows; the Qwen-VL
+processors refuse it (they read pictures, they write none).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from ..audio import SAMPLE_RATE
@@ -29,6 +39,7 @@ from ..core.registry import Registry
 from ..errors import InputError
 from ..media.contents import Audio, Image, Video
 from ..media.imageio import image_size
+from ..models import ModelProcessor
 from ..vq.tokenizer import codes_segment_length
 from .interleave import sound_slices_length
 
@@ -46,14 +57,15 @@ class _Media:
     samples16k: int = 0  # audio (and a clip whose sound is interleaved): exact 16 kHz sample count
     has_audio: bool = False
     with_sound: bool = False  # Video(audio=True)
+    content: Any = None  # the prompt piece itself, for the model processors (they refuse what they cannot read)
 
 
 def _probe(piece: Any) -> _Media:
     if isinstance(piece, str):
-        return _Media("text", text=piece)
+        return _Media("text", text=piece, content=piece)
     if isinstance(piece, Image):
         w, h = image_size(piece.src)
-        return _Media("image" if piece.as_ == "patches" else "codes", height=h, width=w)
+        return _Media("image" if piece.as_ == "patches" else "codes", height=h, width=w, content=piece)
     if isinstance(piece, Video):
         from ..media.container import source_name
         from ..video.index import open_video, read_index
@@ -75,10 +87,10 @@ def _probe(piece: Any) -> _Media:
             w, h = h, w
         n = _samples16k(piece.src, None) if piece.audio else 0
         return _Media("video", height=h, width=w, seconds=idx.duration, frames=len(idx.pts), has_audio=has_audio,
-                      samples16k=n, with_sound=piece.audio)
+                      samples16k=n, with_sound=piece.audio, content=piece)
     if isinstance(piece, Audio):
         n = _samples16k(piece.src, piece.sample_rate)
-        return _Media("audio", seconds=n / SAMPLE_RATE, samples16k=n)
+        return _Media("audio", seconds=n / SAMPLE_RATE, samples16k=n, content=piece)
     raise InputError(f"cannot budget a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
 
 
@@ -121,28 +133,23 @@ def _gemini_api(m: _Media) -> int | None:
     return None
 
 
-def _smart_resize(h: int, w: int, min_pixels: int, max_pixels: int, factor: int = 28) -> tuple[int, int]:
-    hb, wb = max(factor, round(h / factor) * factor), max(factor, round(w / factor) * factor)
-    if hb * wb > max_pixels:
-        beta = math.sqrt(h * w / max_pixels)
-        hb, wb = max(factor, math.floor(h / beta / factor) * factor), max(factor, math.floor(w / beta / factor) * factor)
-    elif hb * wb < min_pixels:
-        beta = math.sqrt(min_pixels / (h * w))
-        hb, wb = math.ceil(h * beta / factor) * factor, math.ceil(w * beta / factor) * factor
-    return hb, wb
+class _ModelRow:
+    """A row counted by :mod:`mmtok.models`: ``ModelProcessor(name).segment_length`` of each piece (a picture by
+    its probed size), no formula here. A piece the processor refuses raises its ``InputError``, which names the
+    model and its rule; :func:`budget` lists the piece as unsupported with that message."""
 
+    def __init__(self, name: str) -> None:
+        self.name = name
 
-def _qwen2_vl(m: _Media) -> int | None:
-    if m.kind in ("image", "codes"):
-        h, w = _smart_resize(m.height, m.width, 56 * 56, 28 * 28 * 1280)
-        return (h // 28) * (w // 28) + 2
-    if m.kind == "video":
-        n = round(m.seconds * 2.0 / 2) * 2  # 2 fps, rounded to the 2-frame temporal patch
-        n = max(4, min(n, 768, m.frames // 2 * 2 if m.frames >= 4 else 4))
-        max_pixels = max(min(768 * 28 * 28, 24576 * 28 * 28 / n * 2), int(128 * 28 * 28 * 1.05))
-        h, w = _smart_resize(m.height, m.width, 128 * 28 * 28, int(max_pixels))
-        return (n // 2) * (h // 28) * (w // 28) + 2
-    return None
+    @cached_property
+    def processor(self) -> ModelProcessor:  # built on first use: import mmtok builds no processor
+        return ModelProcessor(self.name)
+
+    def __call__(self, m: _Media) -> int:
+        return self.processor.segment_length((m.height, m.width) if m.kind == "image" else m.content)
+
+    def __repr__(self) -> str:
+        return f"_ModelRow({self.name!r})"
 
 
 MODEL_PRESETS: Registry[Callable] = Registry("model preset")
@@ -150,7 +157,9 @@ for _name, _formula in (
         ("mmtok", _mmtok),
         ("gemini-1.0-report", _gemini_report),
         ("gemini-api", _gemini_api),
-        ("qwen2-vl", _qwen2_vl),
+        ("qwen2-vl", _ModelRow("qwen2-vl")),
+        ("qwen2.5-vl", _ModelRow("qwen2.5-vl")),
+        ("qwen3-vl", _ModelRow("qwen3-vl")),
         ("gemma-3", lambda m: 258 if m.kind in ("image", "codes") else None),
         ("gemma-3n", lambda m: 258 if m.kind in ("image", "codes") else math.ceil(6.25 * m.seconds)
          if m.kind == "audio" else None),
@@ -162,9 +171,12 @@ _COLUMNS = ("text", "image", "video", "audio")
 def budget(contents: Sequence[Any], models: Sequence[str] = tuple(MODEL_PRESETS), tokenizer=None) -> list[dict]:
     """One row per model: ``{"model", "text", "image", "video", "audio", "total", "unsupported"}``.
 
-    Image codes count in the image column. ``unsupported`` lists the pieces a model cannot take (their tokens
-    are left out of its total, and the row says so). ``tokenizer`` is the ``MultimodalTokenizer`` whose layout the
-    ``mmtok`` row describes (the default layout if None).
+    Image codes count in the image column. ``unsupported`` lists the pieces a model cannot take, each as
+    ``"piece i (kind): reason"`` (``i`` counts from 0 in ``contents``); their tokens are left out of the row's
+    total. The reason is the model processor's refusal for the rows of :mod:`mmtok.models` (e.g. ``"piece 0
+    (image): qwen2-vl refuses a 5000x10 picture (width x height): its aspect ratio 500.0 is over 200, ..."``), and
+    ``"the NAME preset has no KIND rule"`` for the formula rows. ``tokenizer`` is the ``MultimodalTokenizer`` whose
+    layout the ``mmtok`` row describes (the default layout if None).
     """
     from .tokenizer import MultimodalTokenizer
 
@@ -178,12 +190,18 @@ def budget(contents: Sequence[Any], models: Sequence[str] = tuple(MODEL_PRESETS)
             row["text"] += 1
         for i, m in enumerate(media):
             col = "image" if m.kind == "codes" else m.kind
+            reason = f"the {name} preset has no {m.kind} rule"
             if m.kind == "text":
                 n = tok.text.num_tokens(m.text)
+            elif name == "mmtok":
+                n = _mmtok(m, tok)
             else:
-                n = _mmtok(m, tok) if name == "mmtok" else formulas[name](m)
+                try:
+                    n = formulas[name](m)
+                except InputError as e:  # a model processor refuses the piece: its message names the rule
+                    n, reason = None, str(e)
             if n is None:
-                row["unsupported"].append(f"piece {i} ({m.kind})")
+                row["unsupported"].append(f"piece {i} ({m.kind}): {reason}")
             else:
                 row[col] += n
         row["total"] = sum(row[c] for c in _COLUMNS)
@@ -192,10 +210,13 @@ def budget(contents: Sequence[Any], models: Sequence[str] = tuple(MODEL_PRESETS)
 
 
 def format_budget(rows: list[dict]) -> str:
-    """A readable table of :func:`budget` rows."""
+    """A readable table of :func:`budget` rows: the counts, the unsupported pieces by name, then (when there are
+    any) one line per unsupported piece with its reason."""
     head = ("model",) + _COLUMNS + ("total", "not supported")
-    body = [(r["model"], *(str(r[c]) for c in _COLUMNS), str(r["total"]), ", ".join(r["unsupported"]) or "-")
-            for r in rows]
+    body = [(r["model"], *(str(r[c]) for c in _COLUMNS), str(r["total"]),
+             ", ".join(u.split(": ", 1)[0] for u in r["unsupported"]) or "-") for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
-    return "\n".join("  ".join(c.ljust(w) if j in (0, 6) else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths)))
-                     .rstrip() for line in (head, *body))
+    table = ["  ".join(c.ljust(w) if j in (0, 6) else c.rjust(w) for j, (c, w) in enumerate(zip(line, widths)))
+             .rstrip() for line in (head, *body)]
+    reasons = [f"{r['model'].ljust(widths[0])}  {u}" for r in rows for u in r["unsupported"]]
+    return "\n".join(table + ([""] + reasons if reasons else []))
