@@ -1,6 +1,7 @@
 """The ``mmtok`` command line: a thin shell over the library.
 
     mmtok tokenize ITEM... [--layout NAME] [--codes] [--json] [--save DIR] [--max-length N] [--truncate]
+    mmtok tokenize --model NAME ITEM... [--json] [--save DIR]
     mmtok budget ITEM... [--models a,b,...] [--layout NAME]
     mmtok decode DIR [--out DIR]
     mmtok dataset INPUT OUTPUT [--address ADDR] [--shard-size N] [--workers N] [--batch-size N] [--layout NAME]
@@ -88,6 +89,8 @@ def _tokenizer(layout: str, max_length: int = DEFAULT_MAX_LENGTH):
 
 
 def _cmd_tokenize(args: argparse.Namespace) -> int:
+    if args.model:
+        return _cmd_tokenize_model(args)
     tok = _tokenizer(args.layout, args.max_length)
     seq = tok(items_to_contents(args.items, args.codes), truncate=args.truncate)
     if args.save:
@@ -101,10 +104,68 @@ def _cmd_tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_budget(args: argparse.Namespace) -> int:
-    from .multimodal.budget import MODEL_PRESETS, budget, format_budget
+def _cmd_tokenize_model(args: argparse.Namespace) -> int:
+    """``tokenize --model NAME``: each piece's count under that model, then the tensors its processor returns."""
+    from .models import ModelProcessor
 
-    models = [m.strip() for m in args.models.split(",")] if args.models else list(MODEL_PRESETS)
+    ignored = [flag for flag, given in (("--layout", args.layout != "gemini-like"), ("--codes", args.codes),
+                                        ("--truncate", args.truncate),
+                                        ("--max-length", args.max_length != DEFAULT_MAX_LENGTH)) if given]
+    if ignored:
+        raise InputError(f"{', '.join(ignored)} set mmtok's own layout; with --model the model's processor decides "
+                         f"(drop {ignored[0]}, or drop --model)")
+    proc = ModelProcessor(args.model)
+    contents = items_to_contents(args.items)
+    pieces = []
+    for i, c in enumerate(contents):
+        kind = "text" if isinstance(c, str) else type(c).__name__.lower()
+        source = c[:40] if isinstance(c, str) else Path(str(c.src)).name
+        pieces.append({"piece": i, "kind": kind, "tokens": proc.num_tokens(c), "with_markers": proc.segment_length(c),
+                       "source": source})
+    try:
+        inputs = proc.hf_inputs(contents)
+    except InputError as e:  # a counts-only model (gemini-api): say so, still show the counts
+        inputs, note = {}, str(e)
+    else:
+        note = ""
+    tensors = {k: {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape)} for k, v in inputs.items()}
+    if args.save:
+        from safetensors.torch import save_file
+
+        out = Path(args.save)
+        out.mkdir(parents=True, exist_ok=True)
+        if inputs:
+            save_file({k: v.contiguous() for k, v in inputs.items()}, str(out / "inputs.safetensors"))
+        (out / "counts.json").write_text(json.dumps({"model": args.model, "pieces": pieces, "tensors": tensors},
+                                                    ensure_ascii=False, indent=1))
+    if args.json:
+        print(json.dumps({"model": args.model, "pieces": pieces, "tensors": tensors, "note": note},
+                         ensure_ascii=False))
+        return 0
+    rows = [("#", "kind", "tokens", "with markers", "source")]
+    rows += [(str(p["piece"]), p["kind"], str(p["tokens"]), str(p["with_markers"]), p["source"]) for p in pieces]
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
+    print(f"model {args.model}")
+    for r in rows:
+        print("  ".join(x.ljust(w) if c in (1, 4) else x.rjust(w) for c, (x, w) in zip(range(5), zip(r, widths)))
+              .rstrip())
+    print(f"total: {sum(p['with_markers'] for p in pieces):,} tokens (text: mmtok's SentencePiece pieces, the "
+          f"model's markers after them; the counts of the model, not its text ids)")
+    if inputs:
+        print(f"tensors (ModelProcessor({args.model!r}).hf_inputs, as the model's transformers processor returns):")
+        for k, t in tensors.items():
+            print(f"  {k:<24} {t['dtype']:<8} {t['shape']}")
+    else:
+        print(f"tensors: none ({note})")
+    if args.save:
+        print(f"saved to {args.save}")
+    return 0
+
+
+def _cmd_budget(args: argparse.Namespace) -> int:
+    from .multimodal.budget import budget, budget_models, format_budget
+
+    models = [m.strip() for m in args.models.split(",")] if args.models else budget_models()
     print(format_budget(budget(items_to_contents(args.items), models, _tokenizer(args.layout))))
     return 0
 
@@ -213,21 +274,36 @@ def _cmd_train(module: str):
     return run
 
 
+def _model_names() -> list[str]:
+    from .models import list_models
+
+    return list_models()
+
+
+def _budget_rows() -> list[str]:
+    from .multimodal.budget import budget_models
+
+    return budget_models()
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="mmtok", description="Multimodal tokenization playground.")
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("tokenize", help="tokenize files or text and print a table per span")
     t.add_argument("items", nargs="+", metavar="ITEM", help="a file path or literal text")
     t.add_argument("--layout", default="gemini-like", help="layout preset (default gemini-like)")
+    t.add_argument("--model", metavar="NAME", help="show how model NAME sees the input instead of mmtok's layout: "
+                   "its counts and the tensors of its processor; one of: " + ", ".join(_model_names()))
     t.add_argument("--codes", action="store_true", help="images as VQ codes instead of ViT patches")
-    t.add_argument("--json", action="store_true", help="print the manifest as JSON instead of the table")
-    t.add_argument("--save", metavar="DIR", help="write manifest.json (+ features.safetensors) to DIR")
+    t.add_argument("--json", action="store_true", help="print the manifest (with --model: the counts and tensor shapes) as JSON instead of the table")
+    t.add_argument("--save", metavar="DIR", help="write manifest.json (+ features.safetensors) to DIR; with --model: counts.json and "
+                   "inputs.safetensors (the processor's tensors)")
     t.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH, help="context limit (default 32768)")
     t.add_argument("--truncate", action="store_true", help="drop whole spans past the context limit (recorded)")
     t.set_defaults(func=_cmd_tokenize)
     b = sub.add_parser("budget", help="token counts of the same input under several models")
     b.add_argument("items", nargs="+", metavar="ITEM")
-    b.add_argument("--models", default="", help="comma-separated model presets (default: all)")
+    b.add_argument("--models", default="", help="comma-separated rows (default: all): " + ", ".join(_budget_rows()))
     b.add_argument("--layout", default="gemini-like")
     b.set_defaults(func=_cmd_budget)
     d = sub.add_parser("decode", help="write the contents of a saved sequence back to files")

@@ -15,7 +15,7 @@ import mmtok
 from images import PHOTOS, gradient, png_header_only
 from mmtok import Audio, Image, Video
 from mmtok.errors import ConfigError, InputError
-from mmtok.multimodal.budget import MODEL_PRESETS, _Media, _mmtok
+from mmtok.multimodal.budget import MODEL_PRESETS, _Media, _mmtok, budget_models
 
 ROOT = Path(__file__).resolve().parent.parent
 QWEN = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")  # the rows counted by mmtok.models
@@ -47,20 +47,34 @@ def test_mmtok_row_equals_the_tokenizer(layout, tmp_path):
 
 def test_spot_values():
     img = lambda h, w: _Media("image", height=h, width=w)  # noqa: E731
-    assert MODEL_PRESETS["gemini-api"](img(384, 300)) == 258
-    assert MODEL_PRESETS["gemini-api"](img(1000, 2000)) == 258 * 2 * 3
-    assert MODEL_PRESETS["gemini-api"](_Media("audio", seconds=10.0)) == 320
-    assert MODEL_PRESETS["gemini-api"](_Media("video", seconds=7.6, has_audio=True)) == 258 * 8 + 244
-    assert MODEL_PRESETS["gemini-1.0-report"](img(5, 5000)) == 196
-    assert MODEL_PRESETS["gemini-1.0-report"](_Media("video", seconds=60)) == 16 * 196
     assert MODEL_PRESETS["qwen2-vl"](img(224, 224)) == 8 * 8 + 2
     # the published max_pixels 12845056 (not the class default 28*28*1280): 10000 / sqrt(1e8 / 12845056) / 28 is
     # 128.0 in exact arithmetic and 127.99... in floats, floored as transformers' smart_resize does
     assert MODEL_PRESETS["qwen2-vl"](img(10000, 10000)) == 127 * 127 + 2
     assert MODEL_PRESETS["qwen3-vl"](img(1, 1)) == 8 * 8 + 2  # min_pixels 65536: 256x256 pixels, 32 per token
-    assert MODEL_PRESETS["gemma-3"](img(10, 10)) == 258 and MODEL_PRESETS["gemma-3"](_Media("audio")) is None
-    assert MODEL_PRESETS["gemma-3n"](_Media("audio", seconds=10.0)) == 63
-    assert MODEL_PRESETS["chameleon"](img(10, 10)) == 1026
+    assert MODEL_PRESETS["gemini-api"](img(1000, 2000)) == 258 * 2 * 3
+
+
+def test_rows_are_mmtok_and_every_registered_model(tok):
+    """The default rows: mmtok's layout, then each model of the registry, each counted by its ModelProcessor."""
+    assert budget_models() == ["mmtok", *mmtok.list_models()]
+    contents = ["Watch ", Video(ROOT / "assets/video/cityCC0.mpg"), Image(PHOTOS[0]),
+                Audio(ROOT / "assets/audio/speech_ja.wav")]
+    rows = mmtok.budget(contents, tokenizer=tok)
+    assert [r["model"] for r in rows] == budget_models()
+    for r in rows[1:]:
+        proc = mmtok.ModelProcessor(r["model"])
+        expected, unsupported = {"text": 0, "image": 0, "video": 0, "audio": 0}, []
+        for i, piece in enumerate(contents):
+            kind = "text" if isinstance(piece, str) else type(piece).__name__.lower()
+            try:
+                n = tok.text.num_tokens(piece) if kind == "text" else proc.segment_length(piece)
+            except InputError as e:
+                unsupported.append(f"piece {i} ({kind}): {e}")
+            else:
+                expected[kind] += n
+        assert {k: r[k] for k in expected} == expected and r["unsupported"] == unsupported, r["model"]
+        assert r["total"] == sum(expected.values())
 
 
 @pytest.mark.parametrize("name", QWEN)
@@ -135,26 +149,21 @@ def layouts():
     return {name: mmtok.MultimodalTokenizer(name) for name in LAYOUTS}
 
 
-@given(h=SIDE, w=SIDE, seconds=SECONDS)
-def test_formulas_hold_for_any_size(layouts, h, w, seconds):
-    media = (_Media("image", height=h, width=w, content=Image("photo.png")),
-             _Media("codes", height=h, width=w, content=Image("photo.png", as_="codes")),
-             _Media("video", height=h, width=w, seconds=seconds, frames=int(seconds * 25) + 1, has_audio=True,
-                    content=Video("clip.mp4")),
-             _Media("audio", seconds=seconds, samples16k=round(seconds * 16000), content=Audio("speech.wav")))
-    for m in media:
+@given(h=SIDE, w=SIDE)
+def test_every_row_counts_or_refuses_any_picture_size(layouts, h, w):
+    """A picture of any size: each row gives a positive int, or the processor's refusal naming the model."""
+    for m in (_Media("image", height=h, width=w, content=Image("photo.png")),
+              _Media("codes", height=h, width=w, content=Image("photo.png", as_="codes"))):
         for name, f in MODEL_PRESETS.items():
-            if name in QWEN:  # a count, or the processor's refusal naming the model
+            if name == "mmtok":
+                counts = [_mmtok(m, t) for t in layouts.values()]
+            else:
                 try:
                     counts = [f(m)]
                 except InputError as e:
                     assert str(e).startswith(name), (name, m, e)
-                    assert m.kind != "image" or max(h, w) > 200 * min(h, w), (name, m, e)
                     continue
-                assert m.kind == "image", (name, m, counts)
-            else:
-                counts = [_mmtok(m, t) for t in layouts.values()] if name == "mmtok" else [f(m)]
-            assert all(n is None or (isinstance(n, int) and n > 0) for n in counts), (name, m, counts)
+            assert all(isinstance(n, int) and n > 0 for n in counts), (name, m, counts)
 
 
 def _img(h: int, w: int) -> _Media:
@@ -164,7 +173,7 @@ def _img(h: int, w: int) -> _Media:
 @given(h=SIDE, w=SIDE, dh=st.integers(0, 5000), dw=st.integers(0, 5000))
 def test_image_counts_follow_each_rule(layouts, h, w, dh, dw):
     small, big = _img(h, w), _img(h + dh, w + dw)
-    for name in ("gemini-1.0-report", "gemini-api", "gemma-3", "gemma-3n", "chameleon"):  # never fewer for more
+    for name in ("gemini-1.0-mmtok-reading", "gemini-api"):  # never fewer for more
         assert MODEL_PRESETS[name](big) >= MODEL_PRESETS[name](small), name
     # the Qwen-VL rows: smart_resize keeps the picture within each model's published [min_pixels, max_pixels],
     # 28x28 pixels per token (32x32 for Qwen3-VL), or refuses an aspect ratio over 200
@@ -189,14 +198,10 @@ def test_image_counts_follow_each_rule(layouts, h, w, dh, dw):
 def test_audio_and_video_counts_grow_with_duration(layouts, seconds, more):
     short, long = seconds, seconds + more
     audio = lambda s: _Media("audio", seconds=s, samples16k=round(s * 16000))  # noqa: E731
-    for name in ("gemini-api", "gemma-3n"):
-        assert MODEL_PRESETS[name](audio(long)) >= MODEL_PRESETS[name](audio(short)), name
     for has_audio in (False, True):
         clip = lambda s, has_audio=has_audio: _Media(  # noqa: E731
             "video", height=360, width=640, seconds=s, frames=int(s * 25) + 1, has_audio=has_audio,
             samples16k=round(s * 16000), with_sound=has_audio)
-        assert MODEL_PRESETS["gemini-api"](clip(long)) >= MODEL_PRESETS["gemini-api"](clip(short))
-        assert MODEL_PRESETS["gemini-1.0-report"](clip(long)) == MODEL_PRESETS["gemini-1.0-report"](clip(short))
         for t in layouts.values():  # 16 frames whatever the length; the interleaved sound grows with it
             grows = _mmtok(clip(long), t) >= _mmtok(clip(short), t)
             assert grows and (has_audio or _mmtok(clip(long), t) == _mmtok(clip(short), t))
@@ -240,16 +245,16 @@ def test_errors(tok):
 
 
 def test_format_budget(tok):
-    rows = mmtok.budget(["hi", Audio(ROOT / "assets/audio/speech_ja.wav")], ["mmtok", "chameleon"], tokenizer=tok)
+    rows = mmtok.budget(["hi", Audio(ROOT / "assets/audio/speech_ja.wav")], ["mmtok", "qwen2-vl"], tokenizer=tok)
     text = mmtok.format_budget(rows)
     assert text.splitlines()[0].split()[:6] == ["model", "text", "image", "video", "audio", "total"]
     assert "piece 1 (audio)" in text
-    assert rows[1]["unsupported"] == ["piece 1 (audio): the chameleon preset has no audio rule"]
+    assert rows[1]["unsupported"] == ["piece 1 (audio): qwen2-vl takes no audio (a Qwen-VL model reads text, "
+                                      "images and video)"]
     lines = text.splitlines()
     assert lines[2].endswith("  piece 1 (audio)") and lines[3] == ""  # the table, then the reasons
-    assert lines[4].split() == ["chameleon", "piece", "1", "(audio):", "the", "chameleon", "preset", "has", "no",
-                                "audio", "rule"]
-    assert "\n\n" not in mmtok.format_budget(mmtok.budget(["hi"], ["mmtok", "chameleon"], tokenizer=tok))
+    assert lines[4].split()[:6] == ["qwen2-vl", "piece", "1", "(audio):", "qwen2-vl", "takes"]
+    assert "\n\n" not in mmtok.format_budget(mmtok.budget(["hi"], ["mmtok", "qwen2-vl"], tokenizer=tok))
 
 
 def test_segment_length_of_each_module_equals_its_segment(tok):

@@ -136,3 +136,34 @@ def test_roundtrip_through_decoder_bad_image_size():
     r = run("roundtrip", "--through-decoder", "assets/images/chelsea.png", "--image-size", "60")
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "image_size=60: use a positive multiple of downsample=8" in r.stderr, r.stderr
+
+
+def test_tokenize_with_a_model_prints_its_counts_and_saves_its_tensors(tmp_path):
+    """``tokenize --model NAME``: the counts are ModelProcessor's, the saved tensors are its hf_inputs."""
+    from safetensors.torch import load_file
+
+    photo, clip = ROOT / "assets/images/chelsea.png", ROOT / "assets/video/cityCC0.mpg"
+    r = run("tokenize", "--model", "qwen2-vl", "text:Describe", photo, "--save", tmp_path / "q")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    proc = mmtok.ModelProcessor("qwen2-vl")
+    assert lines[0] == "model qwen2-vl" and lines[1].split() == ["#", "kind", "tokens", "with", "markers", "source"]
+    assert lines[3].split()[:4] == ["1", "image", str(proc.num_tokens(mmtok.Image(photo))),
+                                    str(proc.segment_length(mmtok.Image(photo)))]
+    saved = load_file(str(tmp_path / "q" / "inputs.safetensors"))
+    expected = proc.hf_inputs(["Describe", mmtok.Image(photo)])
+    assert saved.keys() == expected.keys() and all(torch.equal(saved[k], expected[k]) for k in expected)
+    counts = json.loads((tmp_path / "q" / "counts.json").read_text())
+    assert [p["kind"] for p in counts["pieces"]] == ["text", "image"]
+    r = run("tokenize", "--model", "gemini-api", clip, "--json")  # counts only: no tensors, said so
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["tensors"] == {} and "not an open model" in out["note"]
+    assert out["pieces"][0]["tokens"] == mmtok.ModelProcessor("gemini-api").num_tokens(mmtok.Video(clip))
+    for args, message in ((("--model", "qwen2-vl", ROOT / "assets/audio/speech_ja.wav"), "qwen2-vl takes no audio"),
+                          (("--model", "gpt-9", photo), "unknown model 'gpt-9'"),
+                          (("--model", "qwen2-vl", "--truncate", photo), "--truncate set mmtok's own layout")):
+        r = run("tokenize", *args)
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    r = run("tokenize", "--help")
+    assert all(name in " ".join(r.stdout.split()) for name in mmtok.list_models())

@@ -5,9 +5,10 @@ name up and hands each call to the family.
 | name | family module | what is here |
 |---|---|---|
 | ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` | images: counts, markers, ``hf_inputs`` |
+| ``gemini-api``, ``gemini-1.0-mmtok-reading`` | :mod:`mmtok.models.gemini` | counts only: the API's published rule; mmtok's reading of the 1.0 report, assumptions marked |
 """
 
-from . import qwen
+from . import gemini, qwen
 from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
 
-__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "qwen"]
+__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "gemini", "qwen"]
