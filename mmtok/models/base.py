@@ -67,14 +67,107 @@ def as_pieces(contents: Any) -> list[Piece]:
 
 
 # --- text ids ------------------------------------------------------------------------------------------------
+class _Encoder(Protocol):
+    """The two calls :class:`TextIds` needs from a real tokenizer."""
+
+    def ids(self, text: str, add_special_tokens: bool) -> list[int]: ...
+
+    def token_id(self, token: str) -> int | None: ...
+
+
+class _HFObject:
+    """A Hugging Face tokenizer object (``transformers`` ``PreTrainedTokenizer*``), called as the processor calls it."""
+
+    def __init__(self, tok: Any) -> None:
+        self.tok, self.vocab = tok, tok.get_vocab()
+
+    def ids(self, text: str, add_special_tokens: bool) -> list[int]:
+        return list(self.tok(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+    def token_id(self, token: str) -> int | None:
+        return int(self.tok.convert_tokens_to_ids(token)) if token in self.vocab else None
+
+
+class _TokenizersFile:
+    """A ``tokenizers.Tokenizer`` (a model's ``tokenizer.json``): the same ids as the transformers fast tokenizer
+    built on that file, post-processor (BOS) included."""
+
+    def __init__(self, tok: Any) -> None:
+        self.tok = tok
+
+    def ids(self, text: str, add_special_tokens: bool) -> list[int]:
+        return list(self.tok.encode(text, add_special_tokens=add_special_tokens).ids)
+
+    def token_id(self, token: str) -> int | None:
+        return self.tok.token_to_id(token)
+
+
+class _SentencePieceFile:
+    """A SentencePiece ``.model`` file (Gemma's ``tokenizer.model``). Marker tokens are looked up as pieces, never
+    encoded from text; with special tokens the model's BOS piece (when it has one) goes first, as Gemma's
+    tokenizer adds it."""
+
+    def __init__(self, sp: Any) -> None:
+        self.sp = sp
+
+    def ids(self, text: str, add_special_tokens: bool) -> list[int]:
+        bos = [self.sp.bos_id()] if add_special_tokens and self.sp.bos_id() >= 0 else []
+        return bos + list(self.sp.encode(text))
+
+    def token_id(self, token: str) -> int | None:
+        i = self.sp.piece_to_id(token)
+        return i if self.sp.id_to_piece(i) == token and i != self.sp.unk_id() else None
+
+
+def _encoder(tokenizer: Any) -> _Encoder:
+    """The tokenizer a user gave, as an :class:`_Encoder`; anything else is a ConfigError naming what works."""
+    if isinstance(tokenizer, (str, Path)):
+        path = Path(tokenizer)
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        if not path.is_file():
+            raise ConfigError(f"tokenizer={str(tokenizer)!r}: no such file; give a model's tokenizer.json, its "
+                              f"SentencePiece .model file, a folder holding tokenizer.json, or a tokenizer object")
+        if path.suffix == ".json":
+            from tokenizers import Tokenizer
+
+            try:
+                return _TokenizersFile(Tokenizer.from_file(str(path)))
+            except Exception as e:  # the tokenizers library raises its own Exception type
+                raise ConfigError(f"{path} is not a tokenizers tokenizer.json ({e})") from e
+        if path.suffix == ".model":
+            import sentencepiece as spm
+
+            try:
+                return _SentencePieceFile(spm.SentencePieceProcessor(model_file=str(path)))
+            except (OSError, RuntimeError) as e:
+                raise ConfigError(f"{path} is not a SentencePiece model ({e})") from e
+        raise ConfigError(f"tokenizer={str(path)!r}: give a tokenizer.json or a SentencePiece .model file")
+    if type(tokenizer).__module__.startswith("tokenizers") and hasattr(tokenizer, "encode"):
+        return _TokenizersFile(tokenizer)
+    if callable(tokenizer) and hasattr(tokenizer, "convert_tokens_to_ids") and hasattr(tokenizer, "get_vocab"):
+        return _HFObject(tokenizer)
+    raise ConfigError(f"tokenizer= takes a Hugging Face tokenizer object, a tokenizers.Tokenizer, a path to a "
+                      f"tokenizer.json or SentencePiece .model file (or None for mmtok's SentencePiece model), got a "
+                      f"{type(tokenizer).__name__}")
+
+
 class TextIds:
     """The ids of a prompt's text and of the model's marker tokens.
 
-    With a Hugging Face tokenizer (any object with ``convert_tokens_to_ids`` and ``get_vocab`` that is callable on a
-    list of strings) the whole prompt string, markers included, goes through it in one call, exactly as the
-    transformers processor does, so the ids are the model's real ids. Without one (``None``), each text piece is
-    encoded with mmtok's bundled SentencePiece model and the model's marker tokens take the ids after its pieces
-    (``vocab_size + i`` for the i-th name in ``specials``): the shape and the counts of the model, not its ids.
+    ``tokenizer`` is one of:
+
+    - ``None``: each text piece is encoded with mmtok's bundled SentencePiece model and the model's marker tokens
+      take the ids after its pieces (``vocab_size + i`` for the i-th name in ``specials``): the shape and the
+      counts of the model, not its ids;
+    - a Hugging Face tokenizer object (``AutoTokenizer.from_pretrained(...)`` of the model), or a
+      ``tokenizers.Tokenizer``, or the path of the model's ``tokenizer.json`` (or of a folder holding it): the
+      whole prompt string, markers included, goes through it in one call with its special tokens (BOS where the
+      model adds one), exactly as the transformers processor calls it, so the ids are the model's real ids;
+    - the path of a SentencePiece ``.model`` file (Gemma's ``tokenizer.model``): text pieces encoded by it, the
+      markers looked up as its pieces, its BOS first.
+
+    A tokenizer that lacks one of the model's marker tokens is a ConfigError naming it. Nothing is downloaded.
     """
 
     def __init__(self, tokenizer: Any, specials: Sequence[str]) -> None:
@@ -82,42 +175,48 @@ class TextIds:
         if tokenizer is None:
             from ..text import TextTokenizer
 
-            self.hf = None
+            self.enc = None
             self.sp = TextTokenizer.default()
             self.special_ids = {s: self.sp.vocab_size + i for i, s in enumerate(self.specials)}
             return
-        if not (callable(tokenizer) and hasattr(tokenizer, "convert_tokens_to_ids") and hasattr(tokenizer, "get_vocab")):
-            raise ConfigError(f"tokenizer= takes a Hugging Face tokenizer object (or None for mmtok's SentencePiece "
-                              f"model), got a {type(tokenizer).__name__}")
-        vocab = tokenizer.get_vocab()
-        missing = [s for s in self.specials if s not in vocab]
+        self.enc, self.sp = _encoder(tokenizer), None
+        found = {s: self.enc.token_id(s) for s in self.specials}
+        missing = [s for s, i in found.items() if i is None]
         if missing:
             raise ConfigError(f"the tokenizer has no {', '.join(missing)}; give the model's own tokenizer (its "
                               f"tokenizer.json carries them) or add them as special tokens")
-        self.hf, self.sp = tokenizer, None
-        self.special_ids = {s: int(tokenizer.convert_tokens_to_ids(s)) for s in self.specials}
+        self.special_ids = {s: int(i) for s, i in found.items()}
+
+    @property
+    def hf(self) -> Any:
+        """True-ish when the model's own tokenizer makes the ids (kept for the families' checks)."""
+        return self.enc
 
     def count(self, text: str) -> int:
         """Tokens of a text piece on its own (no BOS/EOS added)."""
-        if self.hf is None:
+        if self.enc is None:
             return self.sp.num_tokens(text)
-        return len(self.hf(text, add_special_tokens=False)["input_ids"])
+        return len(self.enc.ids(text, add_special_tokens=False))
 
     def encode(self, parts: Sequence[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(input_ids, attention_mask)``, int64 [1, L] each, of a prompt given as ``("text", s)`` and
-        ``("special", name)`` parts, markers already repeated as the model expands them. With a Hugging Face
-        tokenizer a marker written inside a text piece would become the marker itself, so it is refused."""
-        if self.hf is not None:
+        ``("special", name)`` parts, markers already repeated as the model expands them. With the model's tokenizer
+        a marker written inside a text piece would become the marker itself, so it is refused."""
+        if isinstance(self.enc, (_HFObject, _TokenizersFile)):
             for kind, s in parts:
                 found = [m for m in self.specials if kind == "text" and m in s]
                 if found:
                     raise InputError(f"the text {s[:40]!r} contains the marker {found[0]}, which the model's "
                                      f"tokenizer reads as the marker itself; remove it from the text")
-            enc = self.hf(["".join(s for _, s in parts)], return_tensors="pt")
-            return enc["input_ids"].long(), enc["attention_mask"].long()
-        ids: list[int] = []
-        for kind, s in parts:
-            ids += [self.special_ids[s]] if kind == "special" else self.sp.encode(s)
+            ids = self.enc.ids("".join(s for _, s in parts), add_special_tokens=True)
+        elif isinstance(self.enc, _SentencePieceFile):
+            ids = self.enc.ids("", add_special_tokens=True)
+            for kind, s in parts:
+                ids += [self.special_ids[s]] if kind == "special" else self.enc.ids(s, add_special_tokens=False)
+        else:
+            ids = []
+            for kind, s in parts:
+                ids += [self.special_ids[s]] if kind == "special" else self.sp.encode(s)
         t = torch.tensor([ids], dtype=torch.long)
         return t, torch.ones_like(t)
 
@@ -161,8 +260,9 @@ class ModelProcessor:
 
     Args:
         name: a registered model (:func:`list_models`); an unknown name raises ``UnknownNameError``.
-        tokenizer: a Hugging Face tokenizer object for the model's real text ids, or None for mmtok's SentencePiece
-            model (see :class:`TextIds`).
+        tokenizer: the model's tokenizer for its real text ids: a Hugging Face tokenizer object, a
+            ``tokenizers.Tokenizer``, or a local path to its ``tokenizer.json`` or SentencePiece ``.model``; None
+            (default) for mmtok's SentencePiece model with the model's markers (see :class:`TextIds`).
         fast: False (default) gives the processor's exact tensors; True may decode JPEGs at a reduced DCT scale,
             with counts and grids still exact (each family states its measured pixel tolerance).
 
