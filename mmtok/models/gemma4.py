@@ -36,7 +36,17 @@ over 300+ sizes for each budget; ``pixel_values``, ``image_position_ids``, ``inp
 ``mm_token_type_ids`` equal (max abs 0.0) on the bundled photos; audio counts over 0.1 s .. 10 min and the features
 (0.0) on the bundled sounds given the same 16 kHz waveform; video frames, timestamps and tensors (0.0) on the bundled
 clip given the same decoded frames. ``fast=True`` decodes a JPEG at a reduced DCT scale when that still covers the
-resized size: same counts, other pixels (the tolerance measured is stated in the test).
+resized size: the same counts, shapes and position ids; on the bundled 5312x2988 JPEG (decoded at 1/4 or 1/2
+scale) ``pixel_values`` differ from the processor's by at most 0.110 (mean 0.0029) at budget 70, 0.086 (mean
+0.0018) at 280 and 0.082 (mean 0.0015) at 1120, on the [0, 1] scale; the 640x427 JPEG is exact (0.0).
+
+Video decoding: transformers would decode the file itself with torchcodec (``VideoDecoder(seek_mode="exact")``,
+``get_frames_at(indices)``); torchcodec is not installed here (and ``load_video(backend="pyav")`` reads
+``stream.frames``, 0 for an MPEG program stream), so the comparison feeds the processor the clip's frames decoded by PyAV with metadata of
+190 frames at 25 fps, and mmtok decodes the 32 sampled frames with :class:`mmtok.video.frames.FrameDecoder`.
+The count of a clip needs no decoding (packet index: frame count, span, size); the frame size is the coded size
+(for a clip with display rotation num_tokens uses the coded size; hf_inputs counts from the rotated frames it
+decodes, so its markers always match its tensors).
 """
 
 from __future__ import annotations
@@ -52,9 +62,10 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from ..errors import ConfigError, InputError
+from ..media.audioio import stream_audio
 from ..media.imageio import image_size, load_image
 from .base import ModelSpec, Piece, TextIds, register_model
-from .gemma4_media import Clip, audio_count, log_mel
+from .gemma4_media import MAX_SAMPLES, SAMPLE_RATE, AudioCount, Clip, VideoPlan, audio_count, log_mel
 
 __all__ = ["Gemma4Config", "GEMMA_4", "SOFT_TOKEN_BUDGETS", "resized_size", "num_image_tokens", "patchify"]
 
@@ -195,10 +206,11 @@ class Gemma4Processor:
             return n
         if piece.kind != "video":
             return n + 2
-        parts = self._video_parts(self._video(piece.value).plan)
+        plan = self._video(piece.value).plan
+        parts = self._video_parts(plan, self._frame_tokens(plan.height, plan.width))
         return sum(self.text.count(s) if kind == "text" else 1 for kind, s in parts)
 
-    def audio_info(self, piece: Piece):
+    def audio_info(self, piece: Piece) -> AudioCount:
         """:class:`~mmtok.models.gemma4_media.AudioCount` of an audio piece: tokens, samples, ``truncated``."""
         return audio_count(len(self._waveform(piece, stop=True)))
 
@@ -209,9 +221,8 @@ class Gemma4Processor:
     def _video(self, content: Any) -> Clip:
         return Clip(content.src, self.cfg.num_frames, self.cfg.name)
 
-    def _video_parts(self, plan) -> list[tuple[str, str]]:
-        """The replacement of one ``<|video|>``: ``mm:ss <|image>`` + video tokens + ``<image|>``, joined by ' '."""
-        n = self._frame_tokens(plan.height, plan.width)
+    def _video_parts(self, plan: VideoPlan, n: int) -> list[tuple[str, str]]:
+        """The replacement of one ``<|video|>``: ``mm:ss <|image>`` + n video tokens + ``<image|>``, joined by ' '."""
         parts: list[tuple[str, str]] = []
         for k, label in enumerate(plan.labels):
             parts += [("text", (" " if k else "") + label + " "), ("special", BOI)]
@@ -220,9 +231,6 @@ class Gemma4Processor:
 
     def _waveform(self, piece: Piece, stop: bool = False) -> np.ndarray:
         """float32 [S] mono at 16 kHz; with ``stop``, reading ends once past the processor's 30 s."""
-        from ..media.audioio import stream_audio
-        from .gemma4_media import MAX_SAMPLES, SAMPLE_RATE
-
         chunks, total = [], 0
         for chunk in stream_audio(piece.value.src, target_rate=SAMPLE_RATE, sample_rate=piece.value.sample_rate,
                                   max_duration=24 * 3600.0, chunk_seconds=30.0):
@@ -243,7 +251,9 @@ class Gemma4Processor:
         size = resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
         x = _resize(loaded.pixels[None], size) * RESCALE  # uint8 * float, as the processor rescales
         pv, pos = patchify(x, c.max_soft_tokens * c.pooling_kernel_size**2, c.patch_size)
-        return pv[0], pos[0], num_image_tokens(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
+        n = num_image_tokens(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
+        assert int((pos[0, :, 0] >= 0).sum()) == n * c.pooling_kernel_size**2, (pos.shape, n)
+        return pv[0], pos[0], n
 
     def hf_inputs(self, pieces: list[Piece]) -> dict[str, torch.Tensor]:
         """What ``Gemma4Processor(text=[prompt], images=[[pictures]], videos=[clips], audio=[waveforms],
@@ -277,11 +287,11 @@ class Gemma4Processor:
                 parts += [("special", BOA)] + [("special", AUDIO)] * n + [("special", EOA)]
             else:
                 clip = self._video(piece.value)
-                pv, pos = self._video_tensors(clip)
+                pv, pos, n = self._video_tensors(clip)
                 videos.append(pv)
                 video_pos.append(pos)
                 video_frames.append(len(pv))
-                parts += self._video_parts(clip.plan)
+                parts += self._video_parts(clip.plan, n)
         input_ids, attention_mask = self.text.encode(parts)
         type_ids = torch.zeros_like(input_ids)
         for token, t in TYPE_IDS.items():
@@ -299,15 +309,19 @@ class Gemma4Processor:
             out["input_features_mask"] = torch.from_numpy(np.stack([m for _, m in feats]))
         return out
 
-    def _video_tensors(self, clip) -> tuple[torch.Tensor, torch.Tensor]:
-        """pixel_values_videos [N, max_patches, 768] and video_position_ids [N, max_patches, 2] of a clip."""
+    def _video_tensors(self, clip: Clip) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """pixel_values_videos [N, max_patches, 768], video_position_ids [N, max_patches, 2] of a clip and the soft
+        tokens per frame (from the decoded frames' size, display rotation applied)."""
         c = self.cfg
         frames = clip.frames()  # uint8 [N, 3, H, W]
         size = resized_size(frames.shape[-2], frames.shape[-1], c.video_max_soft_tokens, c.patch_size,
                             c.pooling_kernel_size)
         std = (torch.tensor([1.0, 1.0, 1.0]) * (1.0 / RESCALE)).view(1, 3, 1, 1)  # mean 0, std 1, fused with 1/255
         x = _resize(frames, size).to(torch.float32) / std
-        return patchify(x, c.video_max_soft_tokens * c.pooling_kernel_size**2, c.patch_size)
+        pv, pos = patchify(x, c.video_max_soft_tokens * c.pooling_kernel_size**2, c.patch_size)
+        n = self._frame_tokens(frames.shape[-2], frames.shape[-1])
+        assert int((pos[0, :, 0] >= 0).sum()) == n * c.pooling_kernel_size**2, (pos.shape, n)
+        return pv, pos, n
 
 
 def _build(cfg: Gemma4Config, tokenizer: Any, fast: bool, **options: Any) -> Gemma4Processor:
