@@ -16,16 +16,19 @@ Audio and video: :mod:`mmtok.models.gemma4_media` (the count rule, the 30 s trun
 processor normalizes with mean 0, std 1, which divides by 255 instead of multiplying by 1/255); each frame is
 written ``mm:ss <|image>`` + ``<|video|>`` x its tokens + ``<image|>``, frames joined by a space.
 
-Published values: ``processor_config.json`` of the google/gemma-4 checkpoints (google/gemma-4-E2B-it,
-google/gemma-4-E4B-it, google/gemma-4-31B-it; not downloaded: read from copies quoted in public repositories: the
-``IMAGE_CONFIG`` / ``VIDEO_CONFIG`` of a Rust port's test pinned to ``image_processing_gemma4.py``, ollama's Gemma 4
-audio metadata validator, and several tokenizer_config.json copies for the marker strings). They equal the class
-defaults: image ``max_soft_tokens`` 280, patch 16, pooling 3, bicubic, rescale 1/255, no normalization,
-``image_seq_length`` 280; video ``max_soft_tokens`` 70, ``num_frames`` 32, ``do_sample_frames``, mean 0 / std 1
-normalization; audio 128 mels, 16 kHz, frames 320 / hop 160, FFT 512, 0..8000 Hz, ``mel_floor`` 0.001, no
-pre-emphasis, dither or per-bin normalization, ``audio_seq_length`` 750, ``audio_ms_per_token`` 40. Markers (the
-tokenizer's ``extra_special_tokens``): ``<|image>`` ``<|image|>`` ``<image|>``, ``<|audio>`` ``<|audio|>``
-``<audio|>``, ``<|video|>``.
+Published values: the google/gemma-4 checkpoints' ``processor_config.json`` (nothing downloaded; read from copies
+quoted in public repositories: the "released checkpoints' processor_config.json sections" pinned in a Rust port's
+test of ``image_processing_gemma4.py`` (crate ``llm_multimodal``); the processor config of google/gemma-4-E4B-it
+recorded in a dataset-prep spec; google/gemma-4-E2B's config.json quoted in a test (``image_seq_length`` 280,
+``audio_seq_length`` 750, ``audio_ms_per_token`` 40, ``image_token_count_options`` [70, 140, 280, 560, 1120]);
+ollama's Gemma 4 audio validator (ollama/ollama, ``x/``), which accepts only the released feature extractor; and
+tokenizer_config.json copies for the marker strings). They equal the transformers class defaults, so
+``GEMMA_4.checkpoint`` names google/gemma-4-E4B-it but every size reads the same: image ``max_soft_tokens`` 280,
+patch 16, pooling 3, bicubic, rescale 1/255, no normalization; video ``max_soft_tokens`` 70, ``num_frames`` 32,
+``do_sample_frames``, mean 0 / std 1 normalization; audio 128 mels, 16 kHz, frames 320 / hop 160, FFT 512,
+0..8000 Hz, ``mel_floor`` 0.001, no pre-emphasis, dither or per-bin normalization. Markers (the tokenizer's
+``extra_special_tokens``): ``<|image>`` ``<|image|>`` ``<image|>``, ``<|audio>`` ``<|audio|>`` ``<audio|>``,
+``<|video|>``.
 
 Refused (:class:`~mmtok.errors.InputError` naming the model and the rule): VQ codes (Gemma 4 reads pictures, it does
 not write them), a clip of fewer than 32 frames (the video processor's sampling rule), ``Video(audio=True)`` (the
