@@ -92,7 +92,7 @@ REFUSED = [(1, 10000), (10000, 1), (1, 201), (201, 1), (10, 2001), (5000, 10), (
 
 
 def test_registry_names_and_errors():
-    assert mmtok.list_models()[:3] == list(QWEN)
+    assert set(QWEN) <= set(mmtok.list_models())
     assert all(name in mmtok.models.MODELS for name in QWEN)
     with pytest.raises(UnknownNameError, match="qwen2-vl"):
         mmtok.ModelProcessor("qwen9-vl")

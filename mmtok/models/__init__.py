@@ -5,10 +5,14 @@ name up and hands each call to the family.
 | name | family module | what is here |
 |---|---|---|
 | ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` | images: counts, markers, ``hf_inputs`` |
+| ``gemma-4`` | :mod:`mmtok.models.gemma4` | images (``max_soft_tokens``), audio, video: counts, markers, ``hf_inputs`` |
 | ``gemini-api``, ``gemini-1.0-mmtok-reading`` | :mod:`mmtok.models.gemini` | counts only: the API's published rule; mmtok's reading of the 1.0 report, assumptions marked |
+
+The family modules register in the order they are imported here (alphabetical), which is the order of
+:func:`list_models` and of ``mmtok.budget``'s rows.
 """
 
-from . import gemini, qwen
+from . import gemini, gemma4, qwen
 from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
 
-__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "gemini", "qwen"]
+__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "gemini", "gemma4", "qwen"]

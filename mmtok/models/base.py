@@ -239,7 +239,8 @@ class ModelSpec:
     name: str  # the public name, e.g. "qwen2-vl"
     family: str  # the module of mmtok.models that implements it, e.g. "qwen"
     config: Any  # the family's frozen config: the model's preprocessing values, with their source
-    build: Callable[[Any, Any, bool], FamilyProcessor]  # (config, tokenizer, fast) -> the family's processor
+    build: Callable[..., FamilyProcessor]  # (config, tokenizer, fast, **options) -> the family's processor
+    options: tuple[str, ...] = ()  # the keyword options ModelProcessor(name, ..., **options) accepts for this model
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
@@ -265,17 +266,24 @@ class ModelProcessor:
             (default) for mmtok's SentencePiece model with the model's markers (see :class:`TextIds`).
         fast: False (default) gives the processor's exact tensors; True may decode JPEGs at a reduced DCT scale,
             with counts and grids still exact (each family states its measured pixel tolerance).
+        **options: the model's own processor options, the names in ``MODELS[name].options`` (e.g. ``gemma-4``'s
+            ``max_soft_tokens=560``), handed to the family's build; a name the model does not take raises
+            ``ConfigError`` naming the ones it does, and each family validates the values.
 
     A prompt piece is text (str), ``mmtok.Image(src)`` (or a raw picture source: path as ``pathlib.Path``, bytes,
     PIL image, numpy HWC / torch CHW uint8 array), or, for counts only, a picture size ``(height, width)``.
     """
 
-    def __init__(self, name: str, tokenizer: Any = None, fast: bool = False) -> None:
+    def __init__(self, name: str, tokenizer: Any = None, fast: bool = False, **options: Any) -> None:
         spec = MODELS[name]
         if not isinstance(fast, bool):
             raise ConfigError(f"fast must be True or False, got {fast!r}")
-        self.name, self.spec, self.fast = name, spec, fast
-        self._impl = spec.build(spec.config, tokenizer, fast)
+        unknown = sorted(set(options) - set(spec.options))
+        if unknown:
+            allowed = ", ".join(spec.options) or "none"
+            raise ConfigError(f"{name} takes no option {', '.join(unknown)}; its options are: {allowed}")
+        self.name, self.spec, self.fast, self.options = name, spec, fast, dict(options)
+        self._impl = spec.build(spec.config, tokenizer, fast, **options)
 
     def num_tokens(self, content: Any) -> int:
         """THE count of one piece for this model, without its markers: image placeholder tokens, or text tokens.
