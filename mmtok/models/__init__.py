@@ -5,9 +5,13 @@ name up and hands each call to the family.
 | name | family module | what is here |
 |---|---|---|
 | ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` | images: counts, markers, ``hf_inputs`` |
+| ``whisper``, ``whisper-large-v3`` | :mod:`mmtok.models.whisper` | audio in 30 s windows: counts, ``hf_inputs`` |
 """
 
-from . import qwen
+from . import qwen  # registered first: registration order is list_models() order
+
+# isort: split
+from . import whisper
 from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
 
-__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "qwen"]
+__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "qwen", "whisper"]
