@@ -25,13 +25,15 @@ same layout, because Chameleon writes pictures as the same 1024 codes between ``
 (``ChameleonModel.get_image_tokens`` and generation); ``hf_inputs`` refuses it, since the ids would be
 Chameleon's codes, which mmtok cannot compute.
 
-Preprocessing values: facebook/chameleon-7b (and -30b) were converted by transformers'
-``convert_chameleon_weights_to_hf.py``, which saves ``ChameleonImageProcessor()`` and ``ChameleonProcessor()`` with
-the class defaults (``size = {shortest_edge: 512}``, ``crop_size`` 512x512, ``resample`` LANCZOS (1),
-``rescale_factor`` 0.0078, ``image_mean`` = ``image_std`` = [1.0, 1.0, 1.0], ``do_convert_rgb``;
-``image_seq_length`` 1024, ``image_token`` ``<image>`` = ``<reserved08707>`` renamed) and sets ``sep_token_id``
-8710 (``<reserved08706>``) and ``pad_token_id`` 1; the hub's published preprocessor_config.json itself could not be
-read here (no copy found), so these are the values the conversion writes.
+Preprocessing values (nothing is downloaded here): facebook/chameleon-7b's ``processor_config.json``
+(``image_seq_length`` 1024, ``image_token`` ``<image>``; read from FriendliAI/chameleon-7b, "Duplicate from
+facebook/chameleon-7b"); its ``preprocessor_config.json`` (``size = {shortest_edge: 512}``, ``crop_size`` 512x512,
+``resample`` 1 = LANCZOS, ``rescale_factor`` 0.0078, ``image_mean`` = ``image_std`` = [1.0, 1.0, 1.0],
+``do_convert_rgb``, ``do_center_crop``) as published for the Chameleon-7b derivative GAIR/Anole-7b and as
+transformers' ``convert_chameleon_weights_to_hf.py`` writes it (``ChameleonImageProcessor()`` with the class
+defaults, which equal these); the same script sets ``sep_token_id`` 8710 (``<reserved08706>``), ``pad_token_id`` 1
+and renames ``<reserved08707>`` to ``<image>``. No copy of facebook/chameleon-7b's own preprocessor_config.json
+was found; the values above are the class defaults, so they hold either way.
 
 Exactness (``tests/test_models_chameleon.py``, against the transformers classes built with the values above): counts
 and markers equal ``_get_num_multimodal_tokens`` and the processor's ``input_ids`` over 230 sizes (1x1, 1x10000,

@@ -16,7 +16,8 @@ per forward pass. That is THE count rule:
 
     num_tokens(audio) = ceil(n_samples / 480000) * 1500     (n_samples after decoding to 16 kHz mono)
 
-``segment_length`` is the same number: Whisper's encoder input has no marker tokens (the decoder prompt's
+The count decodes the clip (streamed, memory bounded): the sample count at 16 kHz decides the windows, and a
+header's duration can be off by a few samples at a window boundary. ``segment_length`` is the same number: Whisper's encoder input has no marker tokens (the decoder prompt's
 ``<|startoftranscript|>`` ... tokens belong to the text side). A 0.1 s clip is 1500 positions, 30 s is 1500,
 30.0001 s is 3000, 10 min is 30000.
 
@@ -34,13 +35,14 @@ tokenizer, or mmtok's SentencePiece ids between ``<|startoftranscript|><|notimes
 (the prefix of a WhisperTokenizer with no language or task set) without one. Images and video are refused
 (:class:`~mmtok.errors.InputError` naming the model).
 
-Preprocessing values: each model's published ``preprocessor_config.json`` (copies quoted in public repositories,
-e.g. Xenova/whisper-tiny.en's, and the 128-mel one of openai/whisper-large-v3; nothing is downloaded here):
-``feature_size`` 80 (openai/whisper-tiny, -base, -small, -medium, -large, -large-v2: registered as ``whisper``)
-or 128 (openai/whisper-large-v3, and -large-v3-turbo: ``whisper-large-v3``); all others the class defaults:
-``sampling_rate`` 16000, ``hop_length`` 160, ``n_fft`` 400, ``chunk_length`` 30 (``n_samples`` 480000,
-``nb_max_frames`` 3000), ``padding_value`` 0.0, ``return_attention_mask`` false (so no ``attention_mask`` is
-returned), no dither, no normalization. ``max_source_positions`` 1500 from each model's config.json.
+Preprocessing values: each model's published ``preprocessor_config.json`` (nothing is downloaded here; read from
+huggingface.co/openai/whisper-large-v3 (refs/pr/9) for 128 mels, and for 80 mels from copies of openai/whisper-tiny
+and -small's, e.g. Mehtap/whisper-tiny and Xenova/whisper-tiny.en): ``feature_size`` 80 (openai/whisper-tiny,
+-base, -small, -medium, -large, -large-v2: registered as ``whisper``) or 128 (openai/whisper-large-v3, and
+-large-v3-turbo: ``whisper-large-v3``); the rest as the class defaults: ``sampling_rate`` 16000, ``hop_length`` 160,
+``n_fft`` 400, ``chunk_length`` 30 (``n_samples`` 480000, ``nb_max_frames`` 3000), ``padding_value`` 0.0,
+``padding_side`` right, ``return_attention_mask`` false (so no ``attention_mask`` is returned), no dither, no
+normalization. ``max_source_positions`` 1500: the ``WhisperConfig`` default, kept by every Whisper checkpoint.
 
 The filterbank is built as transformers builds it (float64, cast to float32): mmtok's own
 :class:`~mmtok.audio.frontends.WhisperMel` uses torchaudio's, which differs from it by up to 6e-8 (80 mels) and
@@ -49,7 +51,7 @@ The filterbank is built as transformers builds it (float64, cast to float32): mm
 Exactness (``tests/test_models_whisper.py``, against ``WhisperFeatureExtractor`` built with the values above):
 ``input_features`` equal (max abs difference measured 0.0) on speech_en.wav, speech_ja.wav, guit_em9.flac and
 synthetic clips from 0.1 s to 10 min, window by window, given the same waveform decoded by
-:func:`mmtok.media.audioio.stream_audio`; counts over many durations including every window boundary.
+:func:`mmtok.media.audioio.stream_audio`; counts over 72 durations (1 sample to 20 windows + 1 sample, both sides of each boundary tested).
 ``fast=True`` changes nothing here: the audio path has no cheaper decode, so both give the exact tensors.
 """
 
