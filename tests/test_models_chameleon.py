@@ -150,6 +150,8 @@ def test_pieces_the_model_does_not_take():
         for call in (proc.num_tokens, proc.segment_length, proc.hf_inputs):
             with pytest.raises(InputError, match="chameleon reads text and pictures only"):
                 call(piece)
+    with pytest.raises(FileNotFoundError):
+        proc.num_tokens(ROOT / "assets" / "images" / "missing.png")
     with pytest.raises(InputError, match="chameleon: hf_inputs needs the picture itself"):
         proc.hf_inputs((300, 400))
     thin = np.zeros((1, 10000, 3), dtype=np.uint8)  # resized to 512x5120000 before the crop

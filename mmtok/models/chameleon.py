@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError, LimitError
-from ..media.imageio import load_image
+from ..media.imageio import image_size, load_image
 from .base import ModelSpec, Piece, TextIds, register_model
 
 __all__ = ["ChameleonConfig", "ChameleonProcessor", "CHAMELEON", "resized_size", "pixel_values",
@@ -140,10 +140,12 @@ class ChameleonProcessor:
                           f"mmtok.Image(src) (a video: its frames as pictures)")
 
     def num_tokens(self, piece: Piece) -> int:
-        """A picture (or VQ codes to write): 1024, whatever its size (no header read is needed); text: its
-        tokens."""
+        """A picture (or VQ codes to write): 1024, whatever its size (a picture's header is still read, so a
+        missing or unreadable file raises as everywhere else); text: its tokens."""
         if piece.kind == "text":
             return self.text.count(piece.value)
+        if piece.kind in ("image", "codes"):
+            image_size(piece.value)
         if piece.kind in ("image", "size", "codes"):
             return self.cfg.image_seq_length
         raise self._refusal(piece)
