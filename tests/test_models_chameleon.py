@@ -150,7 +150,7 @@ def test_pieces_the_model_does_not_take():
         for call in (proc.num_tokens, proc.segment_length, proc.hf_inputs):
             with pytest.raises(InputError, match="chameleon reads text and pictures only"):
                 call(piece)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match="no such image file"):
         proc.num_tokens(ROOT / "assets" / "images" / "missing.png")
     with pytest.raises(InputError, match="chameleon: hf_inputs needs the picture itself"):
         proc.hf_inputs((300, 400))
