@@ -6,13 +6,16 @@ name up and hands each call to the family.
 |---|---|---|
 | ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` | images: counts, markers, ``hf_inputs`` |
 | ``gemma-4`` | :mod:`mmtok.models.gemma4` | images (``max_soft_tokens``), audio, video: counts, markers, ``hf_inputs`` |
+| ``chameleon`` | :mod:`mmtok.models.chameleon` | images (and VQ codes to write): counts, markers, ``hf_inputs`` |
+| ``whisper``, ``whisper-large-v3`` | :mod:`mmtok.models.whisper` | audio in 30 s windows: counts, ``hf_inputs`` |
 | ``gemini-api``, ``gemini-1.0-mmtok-reading`` | :mod:`mmtok.models.gemini` | counts only: the API's published rule; mmtok's reading of the 1.0 report, assumptions marked |
 
 The family modules register in the order they are imported here (alphabetical), which is the order of
 :func:`list_models` and of ``mmtok.budget``'s rows.
 """
 
-from . import gemini, gemma4, qwen
+from . import chameleon, gemini, gemma4, qwen, whisper
 from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
 
-__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "gemini", "gemma4", "qwen"]
+__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "chameleon", "gemini", "gemma4",
+           "qwen", "whisper"]
