@@ -23,9 +23,11 @@ MAX_RATIO = 200  # smart_resize refuses a picture whose longer side exceeds 200 
 RESCALE = 1 / 255  # Qwen2VLImageProcessor.rescale_factor (the BaseImageProcessor default)
 
 
-def _check_ratio(height: int, width: int, model: str, what: str) -> None:
+def _check_ratio(height: int, width: int, model: str, what: str, shown: tuple[int, int] | None = None) -> None:
+    """Refuse a ratio over MAX_RATIO; the message names the size ``shown`` (height, width), by default this one."""
     if max(height, width) / min(height, width) > MAX_RATIO:
-        raise InputError(f"{model} refuses a {width}x{height} {what} (width x height): its aspect ratio "
+        sh, sw = shown or (height, width)
+        raise InputError(f"{model} refuses a {sw}x{sh} {what} (width x height): its aspect ratio "
                          f"{max(height, width) / min(height, width):.1f} is over {MAX_RATIO}, the limit of the "
                          f"model's processor (smart_resize); crop or pad it to a ratio of {MAX_RATIO}:1 or less")
 
@@ -69,10 +71,11 @@ def smart_resize_video(num_frames: int, height: int, width: int, factor: int, te
                          f"temporal_factor); give a clip with more frames or pass its frame as an image")
     if min(height, width) < 1:
         raise InputError(f"{model}: a clip needs frames of at least 1x1 pixels, got {width}x{height}")
+    shown = (height, width)
     if height < factor or width < factor:
         scale = max(factor / height, factor / width)
         height, width = int(height * scale), int(width * scale)
-    _check_ratio(height, width, model, "clip")
+    _check_ratio(height, width, model, "clip", shown)
     h_bar = round(height / factor) * factor
     w_bar = round(width / factor) * factor
     t_bar = round(num_frames / temporal_factor) * temporal_factor

@@ -61,7 +61,7 @@ from ..video.tokenizer import VideoConfig
 from .qwen_resize import normalize, resize_uint8, smart_resize, smart_resize_video
 
 __all__ = ["QwenVideoConfig", "VideoPlan", "clip_index", "clip_metadata", "sample_indices", "plan_video",
-           "decode_frames", "pixel_values_videos", "group_timestamps", "MAX_DURATION"]
+           "plan_frames", "decode_frames", "pixel_values_videos", "group_timestamps", "MAX_DURATION"]
 
 MAX_DURATION = 4 * 3600.0  # seconds; mmtok's guard on a clip (VideoConfig.max_duration), LimitError beyond
 
@@ -199,13 +199,18 @@ def plan_video(cfg: QwenVideoConfig, idx: ClipIndex, model: str, size: tuple[int
     """The sampling, size, grid and timestamps of a clip from its index; ``size`` (height, width) overrides the
     coded frame size (a rotated clip's decoded frames)."""
     total, fps = clip_metadata(idx)
-    h, w = size if size is not None else (idx.height, idx.width)
+    return plan_frames(cfg, total, fps, size if size is not None else (idx.height, idx.width), model)
+
+
+def plan_frames(cfg: QwenVideoConfig, total: int, fps: float, size: tuple[int, int], model: str) -> VideoPlan:
+    """:class:`VideoPlan` of a clip of ``total`` frames at ``fps`` whose frames are ``size`` (height, width): THE
+    count function for clips (the video processor's ``sample_frames``, ``resize`` and ``patchify`` sizes)."""
     indices = sample_indices(cfg, total, fps, model)
-    rh, rw = _resized(cfg, len(indices), h, w, model)
+    rh, rw = _resized(cfg, len(indices), *size, model)
     tps, p = cfg.temporal_patch_size, cfg.patch_size
     grid = (-(-len(indices) // tps), rh // p, rw // p)
     sampled_fps = len(indices) / total * fps
-    return VideoPlan(total, fps, (h, w), indices, (rh, rw), grid, group_timestamps(indices, fps, tps),
+    return VideoPlan(total, fps, tuple(size), indices, (rh, rw), grid, group_timestamps(indices, fps, tps),
                      tps / sampled_fps, cfg.merge_size)
 
 
