@@ -270,13 +270,14 @@ LAYOUTS = {  # prompts as (mmtok pieces, reference text); "V1"/"V2" clips, "I" a
     "video-image": ["V2", "I", " that"],
     "two-videos": ["this ", "V1", " and ", "V2", " and ", "I", " ."],
     "video-only": ["V1"],
+    "images-only": ["Describe ", "I", " and ", "I", " ."],
 }
 
 
 @pytest.mark.parametrize("name", QWEN)
 def test_position_ids_equal_get_rope_index(name, clips, tok):
     """position_ids (no pixel decoded) == get_rope_index on the reference processor's tensors, for several
-    interleavings of text, a picture and clips; rope_deltas too."""
+    interleavings of text, a picture and clips; rope_deltas too; and hf_inputs equals the processor's whole call."""
     model = _tiny_model(name)
     proc = mmtok.ModelProcessor(name, tokenizer=tok)
     v = {"V1": clips["ts320x180_30_69"], "V2": clips["ts97x55_12_3"]}
@@ -286,7 +287,7 @@ def test_position_ids_equal_get_rope_index(name, clips, tok):
         pieces = [mmtok.Video(v[x][0]) if x in v else mmtok.Image(picture) if x == "I" else x for x in items]
         videos = [v[x][1] for x in items if x in v]
         metadata = [VideoMetadata(total_num_frames=len(v[x][1]), fps=float(v[x][2])) for x in items if x in v]
-        images = [picture] if "I" in items else None
+        images = [picture] * items.count("I") or None
         call = {**REF[name][4], **OFF} if videos else {}
         ref = reference(name, tok)(text=[text], images=images, videos=videos or None,
                                    video_metadata=metadata or None, return_tensors="pt", **call)
@@ -296,7 +297,7 @@ def test_position_ids_equal_get_rope_index(name, clips, tok):
         got = proc.position_ids(pieces)
         assert got.dtype == torch.int64 and torch.equal(got, want), (name, layout)
         assert torch.equal(proc._impl.rope_index(as_pieces(pieces))[1], deltas), (name, layout)
-        assert got.shape[-1] == proc.hf_inputs(pieces)["input_ids"].shape[1]
+        assert _assert_same(proc.hf_inputs(pieces), ref) <= 1e-5, (name, layout)  # the whole call, mixed
     if name == "qwen2.5-vl":  # V1's two temporal patches are 2 * 1.15 s apart: positions step by int(2.3) = 2
         types = proc.hf_inputs(["a", mmtok.Video(v["V1"][0])])["mm_token_type_ids"][0]
         t = proc.position_ids(["a", mmtok.Video(v["V1"][0])])[0, 0][types == 2]

@@ -4,7 +4,7 @@ name up and hands each call to the family.
 
 | name | family module | what is here |
 |---|---|---|
-| ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` | images: counts, markers, ``hf_inputs`` |
+| ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` (+ ``qwen_video``, ``qwen_rope``, ``qwen_resize``) | images and clips: counts, markers, ``hf_inputs``, M-RoPE ``position_ids`` |
 """
 
 from . import qwen

@@ -41,6 +41,19 @@ integer ticks: torchcodec's ``average_fps``, transformers' default decoder. Refu
 sampling: ``n`` floors to 0; Qwen3-VL: fewer sampled frames than temporal_patch_size), frames with an aspect ratio
 over 200. Not known before decoding: a display rotation of 90 or 270 degrees, which swaps the frame sides (the
 counts read the coded size; :meth:`QwenVLProcessor.hf_inputs` follows the decoded frames).
+
+Qwen3-VL's prompt: transformers 5.23 replaces only the ``<|video_pad|>`` token, so the ``<|vision_start|>`` and
+``<|vision_end|>`` written around it stay outside the per-patch expansion (``<|vision_start|><0.3 seconds>
+<|vision_start|>...<|vision_end|>...<|vision_end|>``); mmtok writes the same.
+
+Exactness (``tests/test_models_qwen_video.py``, against the processor classes built with the values above and fed
+the frames PyAV decodes from the whole clip; mmtok decodes only the sampled ones): sampled indices, grids, counts,
+Qwen3-VL's timestamps and Qwen2.5-VL's ``second_per_grid_ts`` equal over 317 (frames, fps, size) combinations per
+model (2 to 40000 frames, 0.5 to 120 fps, 1x200 to 4000x4000 frames); every key of the whole processor call equal
+(``pixel_values_videos`` max abs difference measured 0.0) on the bundled ``cityCC0.mpg`` (190 frames, 720x405,
+25 fps) and five lavfi testsrc clips (160x120 at 25 fps 25 frames, 320x180 at 30 fps 69 frames, 97x55 at 12 fps
+3 frames, 40x300 at 10 fps 7 frames, 64x48 at 5 fps 2 frames), also with ``fps=None`` and ``cap_pixels_per_frame``.
+``fast=True`` changes nothing for clips (no reduced-scale decoding): the same tensors.
 """
 
 from __future__ import annotations
