@@ -74,7 +74,8 @@ def tok():
     words = ["[UNK]", "Describe", "this", "and", "that", ".", "<", ">", "seconds"] + [str(d) for d in range(10)]
     tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    t = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", model_input_names=["input_ids", "attention_mask"])
+    t = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]",
+                                model_input_names=["input_ids", "attention_mask"])
     t.add_special_tokens({"additional_special_tokens": SPECIALS})
     return t
 

@@ -206,8 +206,9 @@ class QwenVLProcessor:
         if piece.kind != "video":
             return self.num_tokens(piece) + 2
         plan = self.video_plan(piece.value)
-        extra = sum(self.text.count(self._group_text(t)) + 2 for t in plan.group_times) if self.cfg.video.timestamps else 0
-        return plan.num_tokens + 2 + extra
+        if not self.cfg.video.timestamps:
+            return plan.num_tokens + 2
+        return plan.num_tokens + 2 + sum(self.text.count(self._group_text(t)) + 2 for t in plan.group_times)
 
     def _load(self, src: Any) -> tuple[torch.Tensor, tuple[int, int]]:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG decodes at the smallest DCT
@@ -253,7 +254,8 @@ class QwenVLProcessor:
                 if getattr(piece.value, "audio", False):
                     raise InputError(self._refusal(piece))
                 if pixels:
-                    frames, plan = decode_frames(piece.value.src, source_name(piece.value.src), self.cfg.video, self.cfg.name)
+                    src = piece.value.src
+                    frames, plan = decode_frames(src, source_name(src), self.cfg.video, self.cfg.name)
                     pv = pixel_values_videos(self.cfg.video, frames, plan)
                     assert pv.shape[0] == plan.num_tokens * m**2, (pv.shape, plan.grid)
                     out["pixel_values_videos"].append(pv)

@@ -39,8 +39,10 @@ decode), ``fps = total / duration`` (duration = last pts + its duration - first 
 integer ticks: torchcodec's ``average_fps``, transformers' default decoder. Refused as the processors refuse
 (:class:`~mmtok.errors.InputError` naming the model and the rule): a clip under 2 frames (Qwen2/2.5-VL with
 sampling: ``n`` floors to 0; Qwen3-VL: fewer sampled frames than temporal_patch_size), frames with an aspect ratio
-over 200. Not known before decoding: a display rotation of 90 or 270 degrees, which swaps the frame sides (the
-counts read the coded size; :meth:`QwenVLProcessor.hf_inputs` follows the decoded frames).
+over 200. Not known before decoding: a display rotation of 90 or 270 degrees, which swaps the frame sides. The
+resize arithmetic is symmetric in height and width, so the counts (read from the coded size) stay exact;
+:meth:`QwenVLProcessor.hf_inputs` follows the decoded frames (grid rows and columns swapped), while
+``position_ids`` of such a clip keep the coded orientation inside its run (same length, same next position).
 
 Qwen3-VL's prompt: transformers 5.23 replaces only the ``<|video_pad|>`` token, so the ``<|vision_start|>`` and
 ``<|vision_end|>`` written around it stay outside the per-patch expansion (``<|vision_start|><0.3 seconds>
