@@ -129,18 +129,19 @@ def test_a_picture_qwen_refuses_is_unsupported_with_its_reason(tok):
         assert f"{name} refuses a 5000x10 picture" in text
 
 
-def test_qwen_rows_list_video_audio_and_codes_as_unsupported(tok):
-    """No Qwen video path in mmtok.models yet, no audio input, no VQ codes to write: each listed with the
-    processor's reason, and the row's total leaves them out."""
-    contents = ["Watch ", Video(ROOT / "assets/video/cityCC0.mpg"), Audio(ROOT / "assets/audio/speech_ja.wav"),
+def test_qwen_rows_count_the_clip_and_list_audio_and_codes_as_unsupported(tok):
+    """A clip is counted by the processor's video path (2 frames/s, 2 frames per temporal patch); no audio input,
+    no VQ codes to write: each listed with the processor's reason, and the row's total leaves them out."""
+    clip = Video(ROOT / "assets/video/cityCC0.mpg")
+    contents = ["Watch ", clip, Audio(ROOT / "assets/audio/speech_ja.wav"),
                 Image(ROOT / "assets/images/coffee.png", as_="codes")]
     for r in mmtok.budget(contents, QWEN, tokenizer=tok):
         name = r["model"]
         assert r["unsupported"] == [
-            f"piece 1 (video): {name}: video is not implemented in mmtok.models yet (issue 19); give its frames as images",
             f"piece 2 (audio): {name} takes no audio (a Qwen-VL model reads text, images and video)",
             f"piece 3 (codes): {name} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')"]
-        assert (r["image"], r["video"], r["audio"]) == (0, 0, 0) and r["total"] == r["text"]
+        assert r["video"] == mmtok.ModelProcessor(name).segment_length(clip) > 0
+        assert (r["image"], r["audio"]) == (0, 0) and r["total"] == r["text"] + r["video"]
 
 
 LAYOUTS = ["gemini-like", "dynamic", "tiles", "whisper-audio"]

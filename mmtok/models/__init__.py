@@ -4,7 +4,7 @@ name up and hands each call to the family.
 
 | name | family module | what is here |
 |---|---|---|
-| ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` | images: counts, markers, ``hf_inputs`` |
+| ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` (+ ``qwen_video``, ``qwen_rope``, ``qwen_resize``) | images and clips: counts, markers, ``hf_inputs``, M-RoPE ``position_ids`` |
 | ``gemma-4`` | :mod:`mmtok.models.gemma4` | images (``max_soft_tokens``), audio, video: counts, markers, ``hf_inputs`` |
 | ``chameleon`` | :mod:`mmtok.models.chameleon` | images (and VQ codes to write): counts, markers, ``hf_inputs`` |
 | ``whisper``, ``whisper-large-v3`` | :mod:`mmtok.models.whisper` | audio in 30 s windows: counts, ``hf_inputs`` |

@@ -299,5 +299,15 @@ class ModelProcessor:
         same keys, shapes, dtypes and values; each family's docstring lists them and the call they equal."""
         return self._impl.hf_inputs(as_pieces(contents))
 
+    def position_ids(self, contents: Any) -> torch.Tensor:
+        """The model's position ids for this prompt, int64 [3, 1, L] for the M-RoPE models (temporal, height, width:
+        what the model's ``get_rope_index`` returns for :meth:`hf_inputs`' tensors), computed from headers and clip
+        indices without decoding pixels. A family without M-RoPE positions raises ``ConfigError``."""
+        impl = getattr(self._impl, "position_ids", None)
+        if impl is None:
+            raise ConfigError(f"{self.name} has no 3D (M-RoPE) position ids in mmtok.models; position_ids is for "
+                              f"the models whose family module implements it (qwen2-vl, qwen2.5-vl, qwen3-vl)")
+        return impl(as_pieces(contents))
+
     def __repr__(self) -> str:
         return f"ModelProcessor({self.name!r}, fast={self.fast})"

@@ -1,4 +1,4 @@
-"""Qwen2-VL, Qwen2.5-VL and Qwen3-VL: the image path, the same counts, grids and tensors as transformers.
+"""Qwen2-VL, Qwen2.5-VL and Qwen3-VL: the same counts, grids, tensors and M-RoPE positions as transformers.
 
 transformers 5.23 processes the images of all three with ``Qwen2VLImageProcessor`` (the torchvision backend,
 which ``AutoImageProcessor`` picks by default): :func:`smart_resize` the picture to multiples of
@@ -23,8 +23,12 @@ longest_edge: 16777216}``; all three keep the class's bicubic resample and 1/255
 4 to 16384 tokens under Qwen2/2.5-VL and 64 to 16384 under Qwen3-VL.
 
 Refused, as the processor refuses them: a picture whose longer side is more than 200 times the shorter
-(:class:`~mmtok.errors.InputError` naming the model and the rule). Video is not here yet; audio is not a Qwen-VL
-input.
+(:class:`~mmtok.errors.InputError` naming the model and the rule). Audio is not a Qwen-VL input.
+
+Clips (``mmtok.Video(src)``): :mod:`mmtok.models.qwen_video` (sampling at 2 fps, sizes, timestamps, tensors; its
+docstring gives the video values and their sources). Position ids: :meth:`QwenVLProcessor.position_ids`, the 3D
+M-RoPE ids of ``get_rope_index`` (:mod:`mmtok.models.qwen_rope`); the shared resize arithmetic is in
+:mod:`mmtok.models.qwen_resize`.
 
 Exactness (``tests/test_models.py``, against the transformers classes built with the values above): counts and
 grids equal over 317 sizes (1x1 to 20000x20000, rounding ties, each limit); ``pixel_values`` equal (max abs
@@ -42,24 +46,24 @@ the processor's by at most 0.555 (mean 0.0097) on the normalized scale.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from einops import repeat
 
 from ..errors import ConfigError, InputError
+from ..media.container import source_name
 from ..media.imageio import image_size, load_image
 from .base import ModelSpec, Piece, TextIds, register_model
+from .qwen_resize import MAX_RATIO, normalize, resize_uint8, smart_resize
+from .qwen_rope import VisionRun, rope_index
+from .qwen_video import QwenVideoConfig, VideoPlan, clip_index, decode_frames, pixel_values_videos, plan_video
 
 __all__ = ["QwenVLConfig", "QwenVLProcessor", "smart_resize", "QWEN2_VL", "QWEN2_5_VL", "QWEN3_VL", "MAX_RATIO"]
 
-MAX_RATIO = 200  # smart_resize refuses a picture whose longer side exceeds 200 x its shorter side
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # OPENAI_CLIP_MEAN in transformers.image_utils
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-RESCALE = 1 / 255  # Qwen2VLImageProcessor.rescale_factor (the BaseImageProcessor default)
 VISION_START, VISION_END = "<|vision_start|>", "<|vision_end|>"
 IMAGE_PAD, VIDEO_PAD = "<|image_pad|>", "<|video_pad|>"
 SPECIALS = (VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD)
@@ -67,7 +71,8 @@ SPECIALS = (VISION_START, VISION_END, IMAGE_PAD, VIDEO_PAD)
 
 @dataclass(frozen=True)
 class QwenVLConfig:
-    """One Qwen-VL model's image preprocessing (the module docstring gives each value's source)."""
+    """One Qwen-VL model's image preprocessing (the module docstring gives each value's source) and its video
+    preprocessing (:class:`~mmtok.models.qwen_video.QwenVideoConfig`)."""
 
     name: str  # mmtok's name for the model, in messages
     checkpoint: str  # the Hugging Face checkpoint whose preprocessor_config.json the values come from
@@ -76,6 +81,7 @@ class QwenVLConfig:
     max_pixels: int  # ... and shrinks a larger one to at most this many
     image_mean: tuple[float, float, float]  # per channel, on the [0, 1] scale
     image_std: tuple[float, float, float]
+    video: QwenVideoConfig  # how clips are sampled, resized and written (qwen_video's docstring)
     merge_size: int = 2  # the merger folds merge_size x merge_size patches into one LLM token
     temporal_patch_size: int = 2  # frames per temporal patch; a still image is repeated to fill one
 
@@ -88,6 +94,8 @@ class QwenVLConfig:
             raise ConfigError(f"{self.name}: min_pixels {self.min_pixels} is above max_pixels {self.max_pixels}")
         if any(s <= 0 for s in self.image_std):
             raise ConfigError(f"{self.name}: image_std must be positive, got {self.image_std}")
+        if not isinstance(self.video, QwenVideoConfig):
+            raise ConfigError(f"{self.name}: video must be a QwenVideoConfig, got {type(self.video).__name__}")
 
     @property
     def factor(self) -> int:
@@ -95,37 +103,15 @@ class QwenVLConfig:
         return self.patch_size * self.merge_size
 
 
-QWEN2_VL = QwenVLConfig("qwen2-vl", "Qwen/Qwen2-VL-7B-Instruct", 14, 3136, 12845056, CLIP_MEAN, CLIP_STD)
-QWEN2_5_VL = QwenVLConfig("qwen2.5-vl", "Qwen/Qwen2.5-VL-7B-Instruct", 14, 3136, 12845056, CLIP_MEAN, CLIP_STD)
-QWEN3_VL = QwenVLConfig("qwen3-vl", "Qwen/Qwen3-VL-8B-Instruct", 16, 65536, 16777216, (0.5,) * 3, (0.5,) * 3)
-
-
-def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int,
-                 model: str = "qwen2-vl") -> tuple[int, int]:
-    """(height, width) in pixels a picture is resized to: each a multiple of ``factor``, the area within
-    [min_pixels, max_pixels] (rounded to the nearest multiple first, then scaled down with floor or up with ceil),
-    the aspect ratio kept as well as that allows. The arithmetic of transformers' ``smart_resize``, step for step
-    (Python's round-half-even included), so that the sides agree for every size.
-
-    A longer side more than :data:`MAX_RATIO` times the shorter raises :class:`InputError` naming ``model``.
-    """
-    if min(height, width) < 1:
-        raise InputError(f"{model}: a picture needs at least 1x1 pixels, got {width}x{height} (width x height)")
-    if max(height, width) / min(height, width) > MAX_RATIO:
-        raise InputError(f"{model} refuses a {width}x{height} picture (width x height): its aspect ratio "
-                         f"{max(height, width) / min(height, width):.1f} is over {MAX_RATIO}, the limit of the "
-                         f"model's processor (smart_resize); crop or pad it to a ratio of {MAX_RATIO}:1 or less")
-    h_bar = round(height / factor) * factor
-    w_bar = round(width / factor) * factor
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = max(factor, math.floor(height / beta / factor) * factor)
-        w_bar = max(factor, math.floor(width / beta / factor) * factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
-    return h_bar, w_bar
+_QWEN2_VIDEO = QwenVideoConfig("qwen2", 14, 3136, 12845056, CLIP_MEAN, CLIP_STD)
+QWEN2_VL = QwenVLConfig("qwen2-vl", "Qwen/Qwen2-VL-7B-Instruct", 14, 3136, 12845056, CLIP_MEAN, CLIP_STD,
+                        _QWEN2_VIDEO)
+QWEN2_5_VL = QwenVLConfig("qwen2.5-vl", "Qwen/Qwen2.5-VL-7B-Instruct", 14, 3136, 12845056, CLIP_MEAN, CLIP_STD,
+                          QwenVideoConfig("qwen2", 14, 3136, 12845056, CLIP_MEAN, CLIP_STD, second_per_grid_ts=True,
+                                          tokens_per_second=2))
+QWEN3_VL = QwenVLConfig("qwen3-vl", "Qwen/Qwen3-VL-8B-Instruct", 16, 65536, 16777216, (0.5,) * 3, (0.5,) * 3,
+                        QwenVideoConfig("qwen3", 16, 4096, 25165824, (0.5,) * 3, (0.5,) * 3, max_video_tokens=768,
+                                        timestamps=True))
 
 
 def resized_size(cfg: QwenVLConfig, height: int, width: int) -> tuple[int, int]:
@@ -145,14 +131,6 @@ def num_image_tokens(cfg: QwenVLConfig, height: int, width: int) -> int:
     return t * gh * gw // cfg.merge_size**2
 
 
-def _scale_tensors(cfg: QwenVLConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std on the 0..255 scale, float32 [3, 1, 1], computed as the processor fuses rescale into
-    normalize (``torch.tensor(mean) * (1 / rescale_factor)``), so the float32 values are the same."""
-    mean = torch.tensor(cfg.image_mean) * (1.0 / RESCALE)
-    std = torch.tensor(cfg.image_std) * (1.0 / RESCALE)
-    return mean.view(-1, 1, 1), std.view(-1, 1, 1)
-
-
 def pixel_values(cfg: QwenVLConfig, pixels: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """``(pixel_values, image_grid_thw row)`` of one picture.
 
@@ -166,11 +144,7 @@ def pixel_values(cfg: QwenVLConfig, pixels: torch.Tensor, size: tuple[int, int])
         and int64 [3] (1, grid_h, grid_w).
     """
     rh, rw = resized_size(cfg, *size)
-    if tuple(pixels.shape[1:]) != (rh, rw):  # torchvision returns a picture already at its size untouched
-        # torchvision's tensor resize: the uint8 bicubic kernel with antialias, rounded back to uint8
-        pixels = F.interpolate(pixels[None], size=[rh, rw], mode="bicubic", align_corners=False, antialias=True)[0]
-    mean, std = _scale_tensors(cfg)
-    x = (pixels.to(torch.float32) - mean) / std  # (3, rh, rw)
+    x = normalize(resize_uint8(pixels, (rh, rw)), cfg.image_mean, cfg.image_std)  # (3, rh, rw)
     p, m = cfg.patch_size, cfg.merge_size
     rows = repeat(x, "c (gh m1 p1) (gw m2 p2) -> (gh gw m1 m2) (c t p1 p2)", m1=m, m2=m, p1=p, p2=p,
                   t=cfg.temporal_patch_size)
@@ -178,7 +152,7 @@ def pixel_values(cfg: QwenVLConfig, pixels: torch.Tensor, size: tuple[int, int])
 
 
 class QwenVLProcessor:
-    """The image path of one Qwen-VL model behind :class:`~mmtok.models.ModelProcessor`."""
+    """One Qwen-VL model behind :class:`~mmtok.models.ModelProcessor`: pictures, clips and their positions."""
 
     def __init__(self, cfg: QwenVLConfig, tokenizer: Any = None, fast: bool = False) -> None:
         self.cfg, self.fast = cfg, fast
@@ -199,19 +173,42 @@ class QwenVLProcessor:
             return f"{name} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')"
         if piece.kind == "audio":
             return f"{name} takes no audio (a Qwen-VL model reads text, images and video)"
-        if piece.kind == "video":
-            return f"{name}: video is not implemented in mmtok.models yet (issue 19); give its frames as images"
+        if piece.kind == "video":  # only a clip with audio=True is refused
+            return (f"{name} takes no audio (a Qwen-VL model reads text, images and video); give "
+                    f"mmtok.Video(src) without audio=True")
         return f"{name} cannot read a {piece.kind} piece here"
 
+    def video_plan(self, video: Any) -> VideoPlan:
+        """The frames sampled from a clip (``indices``, ``timestamps`` in seconds), its size, grid and count, from
+        its packet index (nothing decoded). ``video`` is ``mmtok.Video(src)`` or the source itself."""
+        src = video.src if hasattr(video, "src") and hasattr(video, "audio") else video
+        if getattr(video, "audio", False):
+            raise InputError(self._refusal(Piece("video", video)))
+        return plan_video(self.cfg.video, clip_index(src, source_name(src)), self.cfg.name)
+
+    def _group_text(self, t: float) -> str:
+        return f"<{t:.1f} seconds>"
+
     def num_tokens(self, piece: Piece) -> int:
-        """Image: the ``<|image_pad|>`` count (markers excluded); text: its tokens."""
+        """Image or clip: the ``<|image_pad|>`` / ``<|video_pad|>`` count (markers and timestamps excluded); text:
+        its tokens."""
         if piece.kind == "text":
             return self.text.count(piece.value)
+        if piece.kind == "video":
+            return self.video_plan(piece.value).num_tokens
         return num_image_tokens(self.cfg, *self._size(piece))
 
     def segment_length(self, piece: Piece) -> int:
-        """Image: the count plus ``<|vision_start|>`` and ``<|vision_end|>``; text: its tokens."""
-        return self.num_tokens(piece) + (0 if piece.kind == "text" else 2)
+        """Tokens the piece takes in the prompt: the count plus ``<|vision_start|>`` and ``<|vision_end|>``; for a
+        Qwen3-VL clip also each temporal patch's ``<t seconds>`` text and its own pair of markers."""
+        if piece.kind == "text":
+            return self.num_tokens(piece)
+        if piece.kind != "video":
+            return self.num_tokens(piece) + 2
+        plan = self.video_plan(piece.value)
+        if not self.cfg.video.timestamps:
+            return plan.num_tokens + 2
+        return plan.num_tokens + 2 + sum(self.text.count(self._group_text(t)) + 2 for t in plan.group_times)
 
     def _load(self, src: Any) -> tuple[torch.Tensor, tuple[int, int]]:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG decodes at the smallest DCT
@@ -221,40 +218,114 @@ class QwenVLProcessor:
         w, h = loaded.size
         return loaded.pixels, (h, w)
 
-    def hf_inputs(self, pieces: list[Piece]) -> dict[str, torch.Tensor]:
-        """What ``Qwen2VLProcessor`` (``Qwen2_5_VLProcessor``, ``Qwen3VLProcessor``) returns with
-        ``return_tensors="pt"`` for ``text=[prompt], images=[the pictures]``, where ``prompt`` is the pieces in order,
-        each picture written as ``<|vision_start|><|image_pad|><|vision_end|>`` (no chat template is applied):
-        ``input_ids``, ``attention_mask``, ``mm_token_type_ids`` (1 on image tokens), int64 [1, L]; and, when there
-        are pictures, ``pixel_values`` float32 [sum of grid_h * grid_w, 3 * temporal_patch_size * patch_size**2]
-        and ``image_grid_thw`` int64 [n_images, 3]. Without a Hugging Face tokenizer the text ids are mmtok's
-        (:class:`~mmtok.models.base.TextIds`); everything else is the same."""
+    def _video_parts(self, plan: VideoPlan) -> list[tuple[str, str]]:
+        """What ``<|video_pad|>`` becomes in the prompt (``replace_video_token``)."""
+        if not self.cfg.video.timestamps:
+            return [("special", VIDEO_PAD)] * plan.num_tokens
         parts: list[tuple[str, str]] = []
-        rows, grids = [], []
+        for t in plan.group_times:
+            parts += [("text", self._group_text(t)), ("special", VISION_START)]
+            parts += [("special", VIDEO_PAD)] * plan.tokens_per_group + [("special", VISION_END)]
+        return parts
+
+    def _video_runs(self, plan: VideoPlan) -> list[VisionRun]:
+        """The clip's vision runs for the positions (qwen_rope): one per temporal patch for Qwen3-VL."""
+        m, v = self.cfg.merge_size, self.cfg.video
+        t, h, w = plan.grid[0], plan.grid[1] // m, plan.grid[2] // m
+        if v.timestamps:
+            return [((1, h, w), 1)] * t
+        if v.second_per_grid_ts:  # float32, as the processor's tensor reaches get_rope_index
+            return [((t, h, w), v.tokens_per_second * torch.tensor(plan.second_per_grid_t, dtype=torch.float32))]
+        return [((t, h, w), 1)]
+
+    def _layout(self, pieces: list[Piece], pixels: bool) -> tuple[list[tuple[str, str]], list[VisionRun], dict]:
+        """The prompt's parts (text and markers, as the processor expands them), its vision runs and, with
+        ``pixels``, the tensors of its pictures and clips."""
+        parts: list[tuple[str, str]] = []
+        runs: list[VisionRun] = []
+        out: dict[str, list] = {"pixel_values": [], "image_grid_thw": [], "pixel_values_videos": [],
+                                "video_grid_thw": [], "second_per_grid_ts": []}
+        m = self.cfg.merge_size
         for piece in pieces:
             if piece.kind == "text":
                 parts.append(("text", piece.value))
                 continue
-            if piece.kind == "size":
+            if piece.kind == "video":
+                if getattr(piece.value, "audio", False):
+                    raise InputError(self._refusal(piece))
+                if pixels:
+                    src = piece.value.src
+                    frames, plan = decode_frames(src, source_name(src), self.cfg.video, self.cfg.name)
+                    pv = pixel_values_videos(self.cfg.video, frames, plan)
+                    assert pv.shape[0] == plan.num_tokens * m**2, (pv.shape, plan.grid)
+                    out["pixel_values_videos"].append(pv)
+                else:
+                    plan = self.video_plan(piece.value)
+                out["video_grid_thw"].append(torch.tensor(plan.grid, dtype=torch.long))
+                out["second_per_grid_ts"].append(plan.second_per_grid_t)
+                parts += [("special", VISION_START)] + self._video_parts(plan) + [("special", VISION_END)]
+                runs += self._video_runs(plan)
+                continue
+            if piece.kind == "size" and pixels:
                 raise InputError(f"{self.cfg.name}: hf_inputs needs the picture itself, not only its size "
                                  f"{piece.value}; give mmtok.Image(src)")
-            if piece.kind != "image":
+            if piece.kind not in ("image", "size"):
                 raise InputError(self._refusal(piece))
-            pixels, size = self._load(piece.value)
-            pv, grid = pixel_values(self.cfg, pixels, size)
+            if pixels:
+                loaded, size = self._load(piece.value)
+                pv, grid = pixel_values(self.cfg, loaded, size)
+                out["pixel_values"].append(pv)
+            else:
+                size = self._size(piece)
+                grid = torch.tensor(image_grid(self.cfg, *size), dtype=torch.long)
             n = num_image_tokens(self.cfg, *size)
-            assert pv.shape[0] == int(grid.prod()) == n * self.cfg.merge_size**2, (pv.shape, grid, n)
-            rows.append(pv)
-            grids.append(grid)
+            out["image_grid_thw"].append(grid)
             parts += [("special", VISION_START)] + [("special", IMAGE_PAD)] * n + [("special", VISION_END)]
+            runs.append(((1, int(grid[1]) // m, int(grid[2]) // m), 1))
+        return parts, runs, out
+
+    def _token_types(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """``mm_token_type_ids``: 1 on image pads, 2 on video pads, 0 elsewhere (int64 [1, L])."""
+        ids = self.text.special_ids
+        return (input_ids == ids[IMAGE_PAD]).long() + 2 * (input_ids == ids[VIDEO_PAD]).long()
+
+    def hf_inputs(self, pieces: list[Piece]) -> dict[str, torch.Tensor]:
+        """What ``Qwen2VLProcessor`` (``Qwen2_5_VLProcessor``, ``Qwen3VLProcessor``) returns with
+        ``return_tensors="pt"`` for ``text=[prompt], images=[the pictures], videos=[the clips' decoded frames],
+        video_metadata=[their total frames and fps]`` (and, for Qwen2/2.5-VL, ``do_sample_frames=True, fps=2``: see
+        :mod:`mmtok.models.qwen_video`), where ``prompt`` is the pieces in order, each picture written as
+        ``<|vision_start|><|image_pad|><|vision_end|>`` and each clip as ``<|vision_start|><|video_pad|><|vision_end|>``
+        (no chat template is applied): ``input_ids``, ``attention_mask``, ``mm_token_type_ids`` (1 on image tokens,
+        2 on video tokens), int64 [1, L]; with pictures ``pixel_values`` float32 [sum of grid_h * grid_w,
+        3 * temporal_patch_size * patch_size**2] and ``image_grid_thw`` int64 [n_images, 3]; with clips
+        ``pixel_values_videos`` float32 [sum of grid_t * grid_h * grid_w, same], ``video_grid_thw`` int64
+        [n_videos, 3] and, for Qwen2.5-VL, ``second_per_grid_ts`` float32 [n_videos]. Without a Hugging Face
+        tokenizer the text ids are mmtok's (:class:`~mmtok.models.base.TextIds`); everything else is the same."""
+        parts, _, lists = self._layout(pieces, pixels=True)
         input_ids, attention_mask = self.text.encode(parts)
-        image_tokens = input_ids == self.text.special_ids[IMAGE_PAD]
-        assert int(image_tokens.sum()) == sum(len(r) for r in rows) // self.cfg.merge_size**2
-        out = {"input_ids": input_ids, "attention_mask": attention_mask, "mm_token_type_ids": image_tokens.long()}
-        if rows:
-            out["pixel_values"] = rows[0] if len(rows) == 1 else torch.cat(rows)
-            out["image_grid_thw"] = torch.stack(grids)
+        types = self._token_types(input_ids)
+        m2 = self.cfg.merge_size**2
+        assert int((types == 1).sum()) == sum(len(r) for r in lists["pixel_values"]) // m2
+        assert int((types == 2).sum()) == sum(len(r) for r in lists["pixel_values_videos"]) // m2
+        out = {"input_ids": input_ids, "attention_mask": attention_mask, "mm_token_type_ids": types}
+        for rows, grids in (("pixel_values", "image_grid_thw"), ("pixel_values_videos", "video_grid_thw")):
+            if lists[rows]:
+                out[rows] = lists[rows][0] if len(lists[rows]) == 1 else torch.cat(lists[rows])
+                out[grids] = torch.stack(lists[grids])
+        if lists["pixel_values_videos"] and self.cfg.video.second_per_grid_ts:
+            out["second_per_grid_ts"] = torch.tensor(lists["second_per_grid_ts"], dtype=torch.float32)
         return out
+
+    def rope_index(self, pieces: list[Piece]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(position_ids, rope_deltas)``: int64 [3, 1, L] and [1, 1], what the model's ``get_rope_index`` returns
+        for :meth:`hf_inputs`' tensors; from headers and packet indices only (no pixel decoded)."""
+        parts, runs, _ = self._layout(pieces, pixels=False)
+        input_ids, _ = self.text.encode(parts)
+        return rope_index(self._token_types(input_ids)[0], runs)
+
+    def position_ids(self, pieces: list[Piece]) -> torch.Tensor:
+        """The 3D M-RoPE position ids, int64 [3, 1, L] (temporal, height, width) (:meth:`rope_index`)."""
+        return self.rope_index(pieces)[0]
 
 
 def _build(cfg: QwenVLConfig, tokenizer: Any, fast: bool) -> QwenVLProcessor:

@@ -1,0 +1,109 @@
+"""The resize and normalize arithmetic the Qwen-VL image and video paths share, step for step as transformers 5.23.
+
+- :func:`smart_resize`: ``transformers.models.qwen2_vl.image_processing_qwen2_vl.smart_resize``, used for every
+  picture of all three models and for each frame of a Qwen2/2.5-VL clip (the video processor has a copy).
+- :func:`smart_resize_video`: ``transformers.models.qwen3_vl.video_processing_qwen3_vl.smart_resize``, the Qwen3-VL
+  clip size, whose pixel limits count every frame (``t_bar * h_bar * w_bar``).
+- :func:`resize_uint8` and :func:`normalize`: torchvision's uint8 bicubic resize with antialias and the processors'
+  fused rescale-and-normalize, so the float32 values are the same.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+
+__all__ = ["MAX_RATIO", "RESCALE", "smart_resize", "smart_resize_video", "resize_uint8", "normalize"]
+
+MAX_RATIO = 200  # smart_resize refuses a picture whose longer side exceeds 200 x its shorter side
+RESCALE = 1 / 255  # Qwen2VLImageProcessor.rescale_factor (the BaseImageProcessor default)
+
+
+def _check_ratio(height: int, width: int, model: str, what: str, shown: tuple[int, int] | None = None) -> None:
+    """Refuse a ratio over MAX_RATIO; the message names the size ``shown`` (height, width), by default this one."""
+    if max(height, width) / min(height, width) > MAX_RATIO:
+        sh, sw = shown or (height, width)
+        raise InputError(f"{model} refuses a {sw}x{sh} {what} (width x height): its aspect ratio "
+                         f"{max(height, width) / min(height, width):.1f} is over {MAX_RATIO}, the limit of the "
+                         f"model's processor (smart_resize); crop or pad it to a ratio of {MAX_RATIO}:1 or less")
+
+
+def smart_resize(height: int, width: int, factor: int, min_pixels: int, max_pixels: int,
+                 model: str = "qwen2-vl", what: str = "picture") -> tuple[int, int]:
+    """(height, width) in pixels a picture is resized to: each a multiple of ``factor``, the area within
+    [min_pixels, max_pixels] (rounded to the nearest multiple first, then scaled down with floor or up with ceil),
+    the aspect ratio kept as well as that allows. The arithmetic of transformers' ``smart_resize``, step for step
+    (Python's round-half-even included), so that the sides agree for every size.
+
+    A longer side more than :data:`MAX_RATIO` times the shorter raises :class:`InputError` naming ``model``.
+    """
+    if min(height, width) < 1:
+        raise InputError(f"{model}: a {what} needs at least 1x1 pixels, got {width}x{height} (width x height)")
+    _check_ratio(height, width, model, what)
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def smart_resize_video(num_frames: int, height: int, width: int, factor: int, temporal_factor: int,
+                       min_pixels: int, max_pixels: int, model: str = "qwen3-vl") -> tuple[int, int]:
+    """(height, width) every frame of a Qwen3-VL clip of ``num_frames`` sampled frames is resized to: as
+    :func:`smart_resize`, but a side under ``factor`` is first scaled up to it (``int`` truncation, as there) and the
+    limits hold for ``round(num_frames / temporal_factor) * temporal_factor`` frames together.
+
+    Fewer than ``temporal_factor`` frames raise :class:`InputError` (the processor raises ``ValueError``).
+    """
+    if num_frames < temporal_factor:
+        raise InputError(f"{model} refuses a clip of {num_frames} sampled frame(s): its video processor needs at "
+                         f"least temporal_patch_size={temporal_factor} frames (smart_resize: t must be at least "
+                         f"temporal_factor); give a clip with more frames or pass its frame as an image")
+    if min(height, width) < 1:
+        raise InputError(f"{model}: a clip needs frames of at least 1x1 pixels, got {width}x{height}")
+    shown = (height, width)
+    if height < factor or width < factor:
+        scale = max(factor / height, factor / width)
+        height, width = int(height * scale), int(width * scale)
+    _check_ratio(height, width, model, "clip", shown)
+    h_bar = round(height / factor) * factor
+    w_bar = round(width / factor) * factor
+    t_bar = round(num_frames / temporal_factor) * temporal_factor
+    if t_bar * h_bar * w_bar > max_pixels:
+        beta = math.sqrt((num_frames * height * width) / max_pixels)
+        h_bar = max(factor, math.floor(height / beta / factor) * factor)
+        w_bar = max(factor, math.floor(width / beta / factor) * factor)
+    elif t_bar * h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (num_frames * height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    return h_bar, w_bar
+
+
+def resize_uint8(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 [..., 3, h, w] -> uint8 [..., 3, *size]: torchvision's tensor resize (the uint8 bicubic kernel with
+    antialias, rounded back to uint8); a picture already at ``size`` is returned untouched, as torchvision does."""
+    if tuple(pixels.shape[-2:]) == tuple(size):
+        return pixels
+    lead = pixels.shape[:-3]
+    flat = pixels.reshape(-1, *pixels.shape[-3:])
+    out = F.interpolate(flat, size=list(size), mode="bicubic", align_corners=False, antialias=True)
+    return out.reshape(*lead, *out.shape[-3:])
+
+
+def normalize(pixels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """uint8 [..., 3, h, w] -> float32, ``(x - mean) / std`` with mean and std moved to the 0..255 scale as the
+    processors fuse rescale into normalize (``torch.tensor(mean) * (1 / rescale_factor)``)."""
+    m = (torch.tensor(mean) * (1.0 / RESCALE)).view(-1, 1, 1)
+    s = (torch.tensor(std) * (1.0 / RESCALE)).view(-1, 1, 1)
+    return (pixels.to(torch.float32) - m) / s
