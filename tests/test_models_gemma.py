@@ -31,6 +31,7 @@ import mmtok
 from mmtok.errors import ConfigError, InputError
 from mmtok.media.audioio import stream_audio
 from mmtok.media.imageio import load_image
+from mmtok.models.base import as_pieces
 from mmtok.models.gemma3n import audio_features
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,14 +109,14 @@ def test_registry_and_options():
     default = mmtok.ModelProcessor("gemma-3")
     assert default.spec.config.pan_and_scan is False and default.num_tokens((300, 1200)) == 256
     pas = mmtok.ModelProcessor("gemma-3", pan_and_scan=True)
-    assert pas.num_tokens((300, 1200)) == 256 * 5 and "pan_and_scan=True" in repr(pas)
+    assert pas.num_tokens((300, 1200)) == 256 * 5 and pas.options == {"pan_and_scan": True}
     assert mmtok.ModelProcessor("gemma-3", pan_and_scan=True, pan_and_scan_max_num_crops=2).num_tokens(
         (300, 1200)) == 256 * 3
-    with pytest.raises(ConfigError, match="gemma-3 has no option crops; its options are: pan_and_scan, "):
+    with pytest.raises(ConfigError, match="gemma-3 takes no option crops; its options are: pan_and_scan, "):
         mmtok.ModelProcessor("gemma-3", crops=2)
-    with pytest.raises(ConfigError, match="qwen2-vl has no option pan_and_scan; its options are: none"):
+    with pytest.raises(ConfigError, match="qwen2-vl takes no option pan_and_scan; its options are: none"):
         mmtok.ModelProcessor("qwen2-vl", pan_and_scan=True)
-    with pytest.raises(ConfigError, match="gemma-3n has no option pan_and_scan"):
+    with pytest.raises(ConfigError, match="gemma-3n takes no option pan_and_scan"):
         mmtok.ModelProcessor("gemma-3n", pan_and_scan=True)
     with pytest.raises(ConfigError, match="pan_and_scan must be True or False"):
         mmtok.ModelProcessor("gemma-3", pan_and_scan="yes")
@@ -269,6 +270,9 @@ def test_audio_counts_and_the_30s_cut(g3n, tok):
         assert len(proc.notes) == (seconds > 30)
         if seconds > 30:
             assert "more than 30 s" in proc.notes[0] and "first 480000 samples" in proc.notes[0]
+        info = proc._impl.audio_info(as_pieces(clip)[0])
+        assert (info.tokens, info.samples, info.kept_samples) == (188, len(wave), min(len(wave), 480000))
+        assert info.truncated == (seconds > 30) and info.dropped_seconds == max(0.0, (len(wave) - 480000) / RATE)
     assert proc.hf_inputs("just text") and proc.notes == ()
 
 

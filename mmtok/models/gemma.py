@@ -193,9 +193,10 @@ class Gemma3Processor:
         name = self.cfg.name
         if piece.kind == "codes":
             return f"{name} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')"
-        if piece.kind in ("audio", "video"):
-            return (f"{name} takes no {piece.kind} (Gemma 3 reads text and images); give a video's frames as "
-                    f"images, or use gemma-3n for audio")
+        if piece.kind == "audio":
+            return f"{name} takes no audio (Gemma 3 reads text and images); gemma-3n reads audio"
+        if piece.kind == "video":
+            return f"{name} takes no video (Gemma 3 reads text and images); give the clip's frames as images"
         return f"{name} cannot read a {piece.kind} piece"
 
     def _parts(self, height: int, width: int) -> Parts:

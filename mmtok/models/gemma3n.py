@@ -17,9 +17,11 @@ read every 160 samples. Every clip, however long or short, is ``audio_seq_length
 ``<audio_soft_token>`` a user writes for it.
 
 **Clips over 30 s are cut**, as the feature extractor cuts them (what follows the first 30 s never reaches the
-model, and the count stays 188): mmtok reproduces the cut (``hf_inputs`` equals the processor) and records it in
-``ModelProcessor.notes`` after ``hf_inputs``; :func:`kept_samples` gives the rule. Nothing is raised for it.
-``num_tokens`` of a clip does not read the audio (the count does not depend on it).
+model, and the count stays 188): mmtok reproduces the cut (``hf_inputs`` equals the processor) and makes it
+visible twice: ``ModelProcessor.notes`` lists each clip ``hf_inputs`` cut, and the family's ``audio_info(piece)``
+(:class:`AudioWindow`: tokens, samples, kept_samples, ``truncated``, ``dropped_seconds``) says it for one clip before
+any feature is computed, as ``gemma-4``'s does. Nothing is raised for it. ``num_tokens`` of a clip does not read the
+audio (the count does not depend on it).
 
 Preprocessing values: ``google/gemma-3n-E4B-it`` ``preprocessor_config.json`` (image: ``size: {height: 768,
 width: 768}``, ``resample: 2`` (bilinear), ``rescale_factor: 1/255``, ``do_normalize: false``; audio:
@@ -58,8 +60,9 @@ from ..media.contents import Audio
 from ..media.imageio import load_image
 from .base import ModelSpec, Piece, TextIds, register_model
 from .gemma import AROUND, BOI, EOI, IMAGE, Parts, image_parts, picture_size, pixel_values, segment_count
+from .probe import audio_samples
 
-__all__ = ["Gemma3nConfig", "Gemma3nProcessor", "GEMMA_3N", "audio_features", "kept_samples"]
+__all__ = ["Gemma3nConfig", "Gemma3nProcessor", "GEMMA_3N", "AudioWindow", "audio_features", "kept_samples"]
 
 BOA, EOA, AUDIO = "<start_of_audio>", "<end_of_audio>", "<audio_soft_token>"
 SPECIALS = (BOI, EOI, IMAGE, BOA, EOA, AUDIO)
@@ -105,6 +108,24 @@ GEMMA_3N = Gemma3nConfig("gemma-3n", "google/gemma-3n-E4B-it")
 def kept_samples(cfg: Gemma3nConfig, n_samples: int) -> int:
     """Samples of a clip of ``n_samples`` (at 16 kHz) the model hears: the first ``max_samples`` (30 s)."""
     return min(n_samples, cfg.max_samples)
+
+
+@dataclass(frozen=True)
+class AudioWindow:
+    """How Gemma 3n's processor reads a clip of ``samples`` samples at 16 kHz."""
+
+    tokens: int  # the <audio_soft_token> it writes: audio_seq_length, whatever the length
+    samples: int  # of the clip at 16 kHz (mmtok's decoding and resampling)
+    kept_samples: int  # what the feature extractor keeps: min(samples, max_samples)
+
+    @property
+    def truncated(self) -> bool:
+        """True when the extractor drops the audio after 30 s."""
+        return self.samples > self.kept_samples
+
+    @property
+    def dropped_seconds(self) -> float:
+        return (self.samples - self.kept_samples) / GEMMA_3N.sampling_rate
 
 
 @cache
@@ -206,6 +227,14 @@ class Gemma3nProcessor:
         """The count plus the begin/end markers and the ``"\\n\\n"`` text around them, counted on its own."""
         n = self.num_tokens(piece)
         return n if piece.kind == "text" else segment_count(self.text, self._parts(piece.kind))
+
+    def audio_info(self, piece: Piece) -> AudioWindow:
+        """:class:`AudioWindow` of an audio piece (the clip is decoded to count its samples, cached per file):
+        whether the feature extractor cuts it at 30 s, and how much it drops."""
+        if piece.kind != "audio":
+            raise InputError(f"{self.cfg.name}: audio_info takes an audio piece (mmtok.Audio), got {piece.kind}")
+        n = audio_samples(piece.value.src, piece.value.sample_rate, self.cfg.sampling_rate)
+        return AudioWindow(self.cfg.audio_seq_length, n, kept_samples(self.cfg, n))
 
     def _load_image(self, src: Any) -> torch.Tensor:
         side = self.cfg.image_size
