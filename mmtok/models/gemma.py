@@ -20,9 +20,11 @@ values are options too (``pan_and_scan_min_crop_size``, ``pan_and_scan_max_num_c
 
 Preprocessing values: ``google/gemma-3-4b-it`` ``preprocessor_config.json`` (``size: {height: 896, width: 896}``,
 ``resample: 2`` (bilinear), ``rescale_factor: 1/255``, ``image_mean = image_std = [0.5, 0.5, 0.5]``,
-``do_pan_and_scan: null``, ``image_seq_length: 256``) and ``processor_config.json`` (``image_seq_length: 256``),
-read from copies quoted in public repositories (the same file is shipped with the 12b and 27b checkpoints);
-nothing is downloaded here. The ``null`` pan-and-scan values fall back to ``Gemma3Processor.images_kwargs``
+``do_pan_and_scan: null``, ``image_seq_length: 256``) and ``processor_config.json`` (``image_seq_length: 256``).
+Nothing is downloaded here: the values are read from copies quoted in public repositories (a full copy of the
+Gemma 3 (27B) ``preprocessor_config.json`` in an NVIDIA NeMo-RL eval script; keras-hub's Gemma 3 converter and
+several offline-setup scripts write the same values for the 4B checkpoint; the Gemma 3 checkpoints from 4B up
+share one preprocessor config), and transformers' ``Gemma3Config.mm_tokens_per_image`` default (256) agrees. The ``null`` pan-and-scan values fall back to ``Gemma3Processor.images_kwargs``
 (off, 256, 4, 1.2). So a picture is 256 tokens (258 with its markers, plus the ``"\\n\\n"`` text around them), or
 256 x (1 + crops) with pan-and-scan, at most 1280.
 

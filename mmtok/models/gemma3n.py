@@ -28,9 +28,13 @@ width: 768}``, ``resample: 2`` (bilinear), ``rescale_factor: 1/255``, ``do_norma
 ``feature_size: 128``, ``sampling_rate: 16000``, ``frame_length: 512``, ``hop_length: 160``, ``fft_length: 1024``,
 ``min_frequency: 125.0``, ``max_frequency: 7600.0``, ``preemphasis: 0.97``, ``preemphasis_htk_flavor: true``,
 ``mel_floor: 1e-05``, ``dither: 0.0``, ``per_bin_mean/stddev: null``) and ``processor_config.json``
-(``audio_seq_length: 188``, ``image_seq_length: 256``), read from copies quoted in public repositories (the same
-values ship with google/gemma-3n-E2B-it); nothing is downloaded here. 768 / 256 tokens: MobileNet v5's 16x16
-output grid (transformers gemma3n docs: "a default resolution of 768x768 pixels").
+(``audio_seq_length: 188``, ``image_seq_length: 256``). Nothing is downloaded here: the image values are read from a
+copy of the checkpoint's preprocessor config quoted in a public test fixture (``SiglipImageProcessorFast``,
+``do_normalize: false``, ``resample: 2``, 768x768), ``audio_seq_length: 188`` from a quoted ``processor_config.json``
+(``Gemma3nProcessor``); the audio values found quoted (keras-hub's Gemma 3n audio converter test) are the
+extractor's class defaults, which mmtok uses. transformers agrees: ``Gemma3nProcessor`` defaults 188 / 256,
+``Gemma3nConfig`` ``audio_soft_tokens_per_image=188``, ``vision_soft_tokens_per_image=256``, and its gemma3n docs
+("MobileNet v5 ... a default resolution of 768x768 pixels").
 
 Refused (``InputError`` naming the model): video (Gemma3nProcessor reads text, images and audio), VQ codes.
 
