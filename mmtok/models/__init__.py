@@ -5,6 +5,8 @@ name up and hands each call to the family.
 | name | family module | what is here |
 |---|---|---|
 | ``qwen2-vl``, ``qwen2.5-vl``, ``qwen3-vl`` | :mod:`mmtok.models.qwen` (+ ``qwen_video``, ``qwen_rope``, ``qwen_resize``) | images and clips: counts, markers, ``hf_inputs``, M-RoPE ``position_ids`` |
+| ``gemma-3`` | :mod:`mmtok.models.gemma` | images (pan-and-scan as an option): counts, markers, ``hf_inputs`` |
+| ``gemma-3n`` | :mod:`mmtok.models.gemma3n` | images and audio (clips cut at 30 s, noted): counts, markers, ``hf_inputs`` |
 | ``gemma-4`` | :mod:`mmtok.models.gemma4` | images (``max_soft_tokens``), audio, video: counts, markers, ``hf_inputs`` |
 | ``chameleon`` | :mod:`mmtok.models.chameleon` | images (and VQ codes to write): counts, markers, ``hf_inputs`` |
 | ``whisper``, ``whisper-large-v3`` | :mod:`mmtok.models.whisper` | audio in 30 s windows: counts, ``hf_inputs`` |
@@ -14,8 +16,8 @@ The family modules register in the order they are imported here (alphabetical), 
 :func:`list_models` and of ``mmtok.budget``'s rows.
 """
 
-from . import chameleon, gemini, gemma4, qwen, whisper
+from . import chameleon, gemini, gemma, gemma3n, gemma4, qwen, whisper
 from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
 
-__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "chameleon", "gemini", "gemma4",
-           "qwen", "whisper"]
+__all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "chameleon", "gemini", "gemma",
+           "gemma3n", "gemma4", "qwen", "whisper"]

@@ -309,5 +309,11 @@ class ModelProcessor:
                               f"the models whose family module implements it (qwen2-vl, qwen2.5-vl, qwen3-vl)")
         return impl(as_pieces(contents))
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the last :meth:`hf_inputs` call did that its tensors do not show (e.g. an audio clip cut to the
+        model's window, as its processor cuts it); empty when nothing, or for a family that records none."""
+        return tuple(getattr(self._impl, "notes", ()))
+
     def __repr__(self) -> str:
         return f"ModelProcessor({self.name!r}, fast={self.fast})"
