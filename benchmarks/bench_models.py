@@ -48,8 +48,14 @@ def tiny_tokenizer(specials: list[str]) -> PreTrainedTokenizerFast:
 
 # --- references: name -> () -> (transformers processor, its image placeholder text, tokenizer) --------------
 def _qwen(name: str):
-    from transformers import (Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     published = {"qwen2-vl": dict(min_pixels=3136, max_pixels=12845056),  # Qwen/Qwen2-VL-7B-Instruct
                  "qwen2.5-vl": dict(min_pixels=3136, max_pixels=12845056),  # Qwen/Qwen2.5-VL-7B-Instruct
