@@ -26,7 +26,7 @@ from .vocab import Modality
 
 __all__ = ["SpanMeta", "ControlMeta", "TextMeta", "ImageMeta", "VideoMeta", "AudioMeta", "CodesMeta",
            "ClipFrameMeta", "ClipAudioMeta", "ClipEndMeta", "META_TYPES", "meta_from_dict", "meta_from_v1",
-           "default_meta"]
+           "default_meta", "register_meta_type"]
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,19 @@ class ClipEndMeta(_ClipPart, _Picture):
 
 META_TYPES: dict[str, type[SpanMeta]] = {t.kind: t for t in (
     ControlMeta, TextMeta, ImageMeta, VideoMeta, AudioMeta, CodesMeta, ClipFrameMeta, ClipAudioMeta, ClipEndMeta)}
+
+
+def register_meta_type(cls: type[SpanMeta]) -> type[SpanMeta]:
+    """Add a metadata type defined outside ``core`` (e.g. by :mod:`mmtok.models`) so that manifests holding its
+    ``kind`` load again; a kind registers once. Usable as a class decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, SpanMeta)) or not cls.kind or not hasattr(cls, "modality"):
+        raise SequenceError(f"{cls!r} is not a SpanMeta subclass with a kind and a modality")
+    if cls.kind in META_TYPES:
+        raise SequenceError(f"span metadata kind {cls.kind!r} is already registered ({META_TYPES[cls.kind].__name__})")
+    META_TYPES[cls.kind] = cls
+    return cls
+
+
 _DEFAULT = {Modality.CONTROL: ControlMeta, Modality.TEXT: TextMeta, Modality.IMAGE: ImageMeta,
             Modality.VIDEO: VideoMeta, Modality.AUDIO: AudioMeta, Modality.IMAGE_CODES: CodesMeta}
 

@@ -32,6 +32,7 @@ import torch
 from ..errors import ContextLengthError, ManifestError, MmtokError, SequenceError
 from . import manifest as _manifest
 from .features import Features
+from .model_vocab import AnyVocab, placeholder_ids
 from .positions import grid_positions, sequential_positions
 from .protocol import ModalityTokenizer, empty_provenance, segment_tokenizer
 from .segment import Segment, Span
@@ -56,7 +57,7 @@ class TokenSequence:
     positions_3d: torch.Tensor  # int64 [3, L]
     spans: tuple[Span, ...]
     features: Features  # modality label -> float [n_placeholders, dim], concatenated on first read
-    vocab: Vocab
+    vocab: AnyVocab  # mmtok's Vocab, or a ModelVocab for a sequence in a model's layout
     max_length: int = DEFAULT_MAX_LENGTH
     truncation: dict | None = None  # set when pack(..., truncate=True) dropped spans
 
@@ -105,8 +106,7 @@ class TokenSequence:
         span, seg = self.spans[k], self.segment(k)
         token = int(self.input_ids[i])
         out: dict = {"token": i, "span": k, "modality": span.modality.label, "source": span.meta.source,
-                     "id": token, "placeholder": span.modality in PLACEHOLDERS
-                     and token == self.vocab.placeholder(span.modality)}
+                     "id": token, "placeholder": token == placeholder_ids(self.vocab).get(span.modality)}
         tok = self._tokenizer(seg, text_tokenizer)
         return out | (tok.provenance(seg, i - span.start, self.vocab) if tok is not None else {})
 
@@ -148,7 +148,7 @@ class TokenSequence:
         _manifest.write(self, directory)
 
     @classmethod
-    def load(cls, directory, vocab: Vocab | None = None) -> TokenSequence:
+    def load(cls, directory, vocab: AnyVocab | None = None) -> TokenSequence:
         """Read a sequence written by :meth:`save` (or by mmtok 0.1), checking every field; ``vocab`` must match
         if given."""
         path, manifest, features = _manifest.read(directory)
@@ -158,7 +158,7 @@ class TokenSequence:
             raise ManifestError(f"{path}: {e}") from None
 
 
-def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab | None = None) -> TokenSequence:
+def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: AnyVocab | None = None) -> TokenSequence:
     """Rebuild a sequence from a manifest dict and its feature tensors: the spans' segments are packed again and
     every stored field must equal what packing gives."""
     parsed = _manifest.parse(manifest, features, vocab)
@@ -168,13 +168,14 @@ def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab
                          parsed.vocab, parsed.max_length, parsed.truncation)
 
 
-def pack(segments: Iterable[Segment], vocab: Vocab, max_length: int = DEFAULT_MAX_LENGTH,
+def pack(segments: Iterable[Segment], vocab: AnyVocab, max_length: int = DEFAULT_MAX_LENGTH,
          truncate: bool = False) -> TokenSequence:
     """Lay ``segments`` end to end into one :class:`TokenSequence`.
 
     Args:
         segments: the pieces in order.
-        vocab: the unified vocabulary the ids belong to (every id is checked against it).
+        vocab: the unified vocabulary the ids belong to (every id is checked against it), or a model's
+            (:class:`~mmtok.core.model_vocab.ModelVocab`).
         max_length: the context limit. A longer result raises :class:`ContextLengthError` naming the span that
             crosses it, unless ``truncate``.
         truncate: drop whole segments from the first one that does not fit; what was dropped is recorded in
@@ -207,7 +208,7 @@ def pack(segments: Iterable[Segment], vocab: Vocab, max_length: int = DEFAULT_MA
     return _assemble(segments, lengths, vocab, max_length, truncation)
 
 
-def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max_length: int,
+def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, max_length: int,
               truncation: dict | None) -> TokenSequence:
     n = len(segments)
     if n == 0:
@@ -219,8 +220,13 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
     seg_index = torch.repeat_interleave(torch.arange(n), lengths_t)  # (L,) segment of each token
     pos3d = torch.cat([s.pos3d for s in segments], dim=1)  # (3, L) relative positions
-    # Offsets: each segment starts one past the largest position used so far.
+    # Offsets: each segment starts one past the largest position used so far, unless its metadata gives the
+    # positions it takes (``meta.extent``: a Qwen-VL clip, whose temporal axis may run past where the text goes on).
     tops = torch.zeros(n, dtype=torch.int64).scatter_reduce_(0, seg_index, pos3d.amax(0) + 1, "amax")
+    for i, seg in enumerate(segments):
+        extent = getattr(seg.meta, "extent", None)
+        if extent is not None:
+            tops[i] = extent
     offsets = torch.cumsum(tops, 0) - tops  # (n,) exclusive prefix sum
     positions_3d = pos3d + offsets[seg_index]
     modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64)[seg_index]
@@ -249,9 +255,9 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max
                          vocab, max_length, truncation)
 
 
-def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: Vocab) -> torch.Tensor:
+def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
     """How many placeholder ids of each modality every segment holds: int64 [n, len(Modality)]."""
     counts = torch.zeros(n, len(Modality), dtype=torch.int64)
-    for m in PLACEHOLDERS:
-        counts[:, int(m)] = torch.bincount(seg_index[input_ids == vocab.placeholder(m)], minlength=n)
+    for m, pid in placeholder_ids(vocab).items():
+        counts[:, int(m)] = torch.bincount(seg_index[input_ids == pid], minlength=n)
     return counts
