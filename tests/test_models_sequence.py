@@ -7,7 +7,6 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
-from videos import make_clip
 
 import mmtok
 from mmtok.core.model_vocab import ModelVocab, vocab_from_description
@@ -16,6 +15,7 @@ from mmtok.errors import ConfigError, InputError, VocabError
 from mmtok.models import ModelProcessor
 from mmtok.models.seqmeta import ModelAudioMeta, ModelImageMeta, ModelTextMeta, ModelVideoMeta
 from mmtok.models.sequence import hf_inputs_from_sequence
+from videos import make_clip
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PHOTOS = sorted((ASSETS / "images").glob("*.png")) + sorted((ASSETS / "images").glob("*.jpg"))
@@ -251,3 +251,24 @@ def test_model_vocab_checks_and_describes():
         ModelVocab("m", 10, (("<a>", 8),), (("image", "<a>"), ("video", "<a>")))
     with pytest.raises(VocabError):
         vocab_from_description(v.describe() | {"extra": 1})
+
+
+def test_edges_text_alone_empty_pieces_long_and_tiny_sounds():
+    import numpy as np
+
+    wave = (np.random.default_rng(0).standard_normal(16000 * 35) * 0.1).astype(np.float32)
+    cases = [("whisper", ["only text"]), ("qwen2-vl", "just text"), ("chameleon", ["a", "", "b"]),
+             ("gemma-4", [mmtok.Audio(wave, sample_rate=16000), mmtok.Audio(wave[:100], sample_rate=16000)]),
+             ("whisper", [mmtok.Audio(wave, sample_rate=16000), "x"])]
+    for name, contents in cases:
+        proc = ModelProcessor(name)
+        seq = proc(contents)
+        _same(hf_inputs_from_sequence(seq), proc.hf_inputs(contents))
+        seq.provenance_table()
+    chameleon = ModelProcessor("chameleon")(["a", "", "b"])
+    assert [s.modality.label for s in chameleon.spans] == ["control", "text", "text", "control"]  # "" has no span
+    long, tiny = ModelProcessor("gemma-4")(cases[3][1]).spans
+    assert long.meta.truncated and long.meta.kept_samples == 480000 and long.num_features == 750
+    assert long.meta.padded_frames == 1 and tiny.num_features == 0 and tiny.length == 2
+    whisper = ModelProcessor("whisper")(cases[4][1])
+    assert whisper.spans[0].meta.windows == 2 and whisper.spans[0].num_features == 3000

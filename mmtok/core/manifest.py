@@ -23,7 +23,7 @@ from ..errors import ManifestError, MmtokError
 from .meta import meta_from_dict, meta_from_v1
 from .model_vocab import AnyVocab, vocab_from_description
 from .segment import Segment
-from .vocab import PLACEHOLDERS, Modality, Vocab
+from .vocab import PLACEHOLDERS, Modality
 
 __all__ = ["MANIFEST_FORMAT", "READABLE_FORMATS", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "write", "read",
            "parse", "verify", "Parsed"]

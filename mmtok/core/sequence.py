@@ -36,7 +36,7 @@ from .model_vocab import AnyVocab, placeholder_ids
 from .positions import grid_positions, sequential_positions
 from .protocol import ModalityTokenizer, empty_provenance, segment_tokenizer
 from .segment import Segment, Span
-from .vocab import PLACEHOLDERS, Modality, Vocab
+from .vocab import PLACEHOLDERS, Modality
 
 __all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions", "DEFAULT_MAX_LENGTH",
            "from_manifest"]

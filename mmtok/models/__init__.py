@@ -18,9 +18,8 @@ The family modules register in the order they are imported here (alphabetical), 
 :func:`list_models` and of ``mmtok.budget``'s rows.
 """
 
-from . import chameleon, gemini, gemma4, qwen, whisper
-from . import seq_families, seq_qwen  # the sequence layouts (after the families they lay out)
+from . import chameleon, gemini, gemma4, qwen, seq_families, seq_qwen, whisper
 from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
 
 __all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "chameleon", "gemini", "gemma4",
-           "qwen", "whisper"]
+           "qwen", "whisper", "seq_families", "seq_qwen"]

@@ -145,7 +145,10 @@ def gemma4_inverse(seq: TokenSequence) -> dict[str, torch.Tensor]:
             lists.setdefault("video_position_ids", []).append(pos)
             lists.setdefault("num_frames_per_video", []).append(torch.tensor([meta.groups]))
         elif isinstance(meta, ModelAudioMeta):
-            frames = rearrange(seg.features, "n (f m) -> (n f) m", f=G4_FRAMES)
+            if seg.features is None:  # under 10 ms: no token, markers only
+                frames = torch.zeros(0, meta.n_mels)
+            else:
+                frames = rearrange(seg.features, "n (f m) -> (n f) m", f=G4_FRAMES)
             feats = torch.zeros(meta.feature_frames, meta.n_mels, dtype=frames.dtype)
             feats[:meta.real_frames] = frames[:meta.real_frames]
             lists.setdefault("input_features", []).append(feats[None])
