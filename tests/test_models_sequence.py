@@ -272,3 +272,20 @@ def test_edges_text_alone_empty_pieces_long_and_tiny_sounds():
     assert long.meta.padded_frames == 1 and tiny.num_features == 0 and tiny.length == 2
     whisper = ModelProcessor("whisper")(cases[4][1])
     assert whisper.spans[0].meta.windows == 2 and whisper.spans[0].num_features == 3000
+
+
+def test_char_spans_of_a_sentencepiece_file():
+    """Gemma's tokenizer.model path: character spans from SentencePiece's byte offsets (mmtok's model stands in)."""
+    from types import SimpleNamespace
+
+    from mmtok.models.base import _SentencePieceFile
+    from mmtok.models.sequence import _offsets
+    from mmtok.text import TextTokenizer
+
+    sp = TextTokenizer.default()._sp
+    text = SimpleNamespace(enc=_SentencePieceFile(sp))
+    s = "héllo  wörld"
+    spans = _offsets(text, s, sp.encode(s))
+    assert spans is not None and spans[0][0] == 0 and spans[-1][1] == len(s)
+    assert all(a <= b for a, b in spans) and all(b == a2 for (_, b), (a2, _) in zip(spans, spans[1:]))
+    assert _offsets(text, s, [1, 2]) is None  # other ids: unknown

@@ -6,6 +6,9 @@ place. ``to_dict`` gives JSON values with a ``"kind"`` key; ``meta_from_dict`` c
 refuses unknown keys. Manifests of mmtok 0.1 (``mmtok.sequence/1``) stored plain dicts without ``kind``:
 :func:`meta_from_v1` reads those.
 
+Packages above ``core`` add their own types with :func:`register_meta_type` (``mmtok.models``: the spans of a
+model's layout); a type may give an ``extent`` field, the positions its segment takes (:func:`mmtok.pack`).
+
 The configs inside (``image_config``) stay plain dicts here: ``core`` knows no modality. The image package turns
 one back into an ``ImageConfig`` (``ImageConfig.from_dict``).
 """

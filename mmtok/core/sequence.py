@@ -8,7 +8,8 @@ codes, a control token) already turned into unified ids. :func:`pack` lays segme
 - ``positions`` [L]: ``0 .. L-1``.
 - ``positions_3d`` [3, L]: (t, h, w) rotary positions, M-RoPE style (Qwen2-VL). Each segment gives its own
   relative coordinates (``Segment.pos3d``, smallest value 0); pack shifts them by the segment's offset, which
-  is one past the largest position used so far. A text token advances all three axes together, so a text-only
+  is one past the largest position used so far (or, when the segment's metadata has an ``extent``, the previous
+  offset plus that extent: a Qwen-VL clip, whose text goes on from its last marker, not past its time axis). A text token advances all three axes together, so a text-only
   sequence has ``positions_3d[k] == positions`` for every axis; a media segment places its tokens on its
   (time, row, column) grid, and the text after it continues from its largest position plus one.
 - ``spans``: one :class:`Span` per segment (modality, start, length, position offset, number of feature rows,
@@ -18,7 +19,9 @@ codes, a control token) already turned into unified ids. :func:`pack` lays segme
 
 ``seq.unpack()`` returns the segments (views into the sequence's tensors), ``seq.save(dir)`` writes
 ``manifest.json`` + ``features.safetensors`` and ``TokenSequence.load(dir)`` restores an equal sequence after
-checking every field. A context limit (default 32,768 tokens, Gemini 1.0's) is enforced by :func:`pack`.
+checking every field. A sequence in a model's layout (``mmtok.ModelProcessor(name)(contents)``) has the same
+fields over a :class:`~mmtok.core.model_vocab.ModelVocab`. A context limit (default 32,768 tokens, Gemini 1.0's)
+is enforced by :func:`pack`.
 """
 
 from __future__ import annotations

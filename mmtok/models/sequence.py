@@ -111,9 +111,13 @@ def _offsets(text: TextIds, s: str, ids: list[int]) -> list[tuple[int, int]] | N
         elif isinstance(enc, _HFObject):
             e = enc.tok(s, add_special_tokens=False, return_offsets_mapping=True)
             got, offs = list(e["input_ids"]), list(e["offset_mapping"])
+        elif isinstance(enc, _SentencePieceFile):  # byte offsets into the input -> character offsets
+            pieces = enc.sp.encode(s, return_type="proto").pieces
+            to_char = [i for i, ch in enumerate(s) for _ in ch.encode("utf-8")] + [len(s)]
+            got, offs = [p.id for p in pieces], [(to_char[p.begin], to_char[p.end]) for p in pieces]
         else:
             return None
-    except (NotImplementedError, ValueError, TypeError):
+    except (NotImplementedError, ValueError, TypeError, AttributeError, IndexError):
         return None
     return [tuple(o) for o in offs] if got == ids else None
 
