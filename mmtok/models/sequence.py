@@ -46,7 +46,7 @@ __all__ = ["Item", "model_vocab", "model_sequence", "hf_inputs_from_sequence", "
 Parts = list[tuple[str, str]]
 
 
-@dataclass
+@dataclass(eq=False)
 class Item:
     """One prompt piece on its way to a span.
 
