@@ -289,3 +289,22 @@ def test_char_spans_of_a_sentencepiece_file():
     assert spans is not None and spans[0][0] == 0 and spans[-1][1] == len(s)
     assert all(a <= b for a, b in spans) and all(b == a2 for (_, b), (a2, _) in zip(spans, spans[1:]))
     assert _offsets(text, s, [1, 2]) is None  # other ids: unknown
+
+
+def test_hf_tokenizer_whisper_prefix_and_suffix_are_control_spans():
+    from mmtok.models.whisper import SPECIALS
+
+    tok = _tokenizer(list(SPECIALS))
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|startoftranscript|> <|notimestamps|> $A <|endoftext|>",
+        special_tokens=[(s, tok.convert_tokens_to_ids(s)) for s in SPECIALS])
+    proc = ModelProcessor("whisper", tokenizer=tok)
+    contents = [mmtok.Audio(SPEECH), "Describe", " this"]
+    seq, hf = proc(contents), proc.hf_inputs(contents)
+    audio = seq.input_ids == seq.vocab.placeholder(Modality.AUDIO)
+    assert torch.equal(seq.input_ids[~audio], hf["labels"][0])
+    assert seq.vocab.size == len(tok) + 1 and seq.vocab.placeholder(Modality.AUDIO) == len(tok)
+    assert [(s.modality.label, s.length) for s in seq.spans] == [("audio", 1500), ("control", 2), ("text", 2),
+                                                                  ("control", 1)]
+    assert seq.spans[2].meta.chars == (0, 8, 9, 13)
+    _same(hf_inputs_from_sequence(seq), hf)
