@@ -308,3 +308,19 @@ def test_hf_tokenizer_whisper_prefix_and_suffix_are_control_spans():
                                                                   ("control", 1)]
     assert seq.spans[2].meta.chars == (0, 8, 9, 13)
     _same(hf_inputs_from_sequence(seq), hf)
+
+
+def test_packed_rows_restart_each_prompts_positions():
+    """pack_rows of two Qwen prompts: each document's 3D positions are its own get_rope_index (restarting at 0);
+    get_rope_index over the row as one sequence (the two prompts run together) would continue them instead."""
+    proc = ModelProcessor("qwen2-vl")
+    a = ["Describe ", mmtok.Image(ASSETS / "images/chelsea.png")]
+    b = ["and ", mmtok.Image(ASSETS / "images/coffee.png"), " too"]
+    rows = mmtok.pack_rows([proc(a), proc(b)], 1024)
+    (ra, sa, la), (rb, sb, lb) = rows["documents"].tolist()
+    assert (ra, sa) == (0, 0) and (rb, sb) == (0, la)  # both in one row, b right after a
+    assert torch.equal(rows["positions_3d"][ra, :, sa:sa + la], proc.position_ids(a)[:, 0])
+    assert torch.equal(rows["positions_3d"][rb, :, sb:sb + lb], proc.position_ids(b)[:, 0])
+    joined = proc.position_ids(a + b)[:, 0]  # what the model class computes for the whole row
+    assert torch.equal(joined[:, :la], proc.position_ids(a)[:, 0])
+    assert int(joined[:, la].min()) > 0 and int(rows["positions_3d"][rb, :, sb].max()) == 0
