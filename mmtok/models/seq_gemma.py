@@ -71,7 +71,7 @@ from .seqmeta import ModelAudioMeta, ModelImageMeta, ModelProvenance
 from .sequence import FAMILIES, Item, model_vocab
 
 __all__ = ["GemmaImageMeta", "Gemma3nAudioMeta", "gemma3_sequence", "gemma3_inverse", "gemma3n_sequence",
-           "gemma3n_inverse", "G3_PATCH", "G3_POOL", "G3N_BLOCK", "G3N_FRAMES"]
+           "gemma3n_inverse", "gemma3_rows", "gemma3n_rows", "G3_PATCH", "G3_POOL", "G3N_BLOCK", "G3N_FRAMES"]
 
 G3_PATCH = 14  # SigLIP's patch side in Gemma 3 (google/gemma-3-4b-it config.json vision_config.patch_size)
 G3_POOL = 4  # patches per soft token side: (896 // 14) // sqrt(mm_tokens_per_image = 256)
@@ -158,6 +158,17 @@ def _image_meta(piece: Piece, model: str, side: int, patch: int, merge: int,
                           cols=side // patch, regions=flat)
 
 
+def gemma3_rows(pv: torch.Tensor) -> torch.Tensor:
+    """float32 [views, 3, 896, 896] -> [views * 256, 9408]: each soft token's 4 x 4 patches of 14 pixels."""
+    return rearrange(pv, "v c (R dy p1) (C dx p2) -> (v R C) (dy dx c p1 p2)", dy=G3_POOL, dx=G3_POOL, p1=G3_PATCH,
+                     p2=G3_PATCH)
+
+
+def gemma3n_rows(pv: torch.Tensor) -> torch.Tensor:
+    """float32 [pictures, 3, 768, 768] -> [pictures * 256, 6912]: each soft token's 48 x 48 block."""
+    return rearrange(pv, "v c (R p1) (C p2) -> (v R C) (c p1 p2)", p1=G3N_BLOCK, p2=G3N_BLOCK)
+
+
 def _image_types(ids: torch.Tensor, vocab, audio: bool) -> torch.Tensor:
     types = (ids == vocab.placeholder(Modality.IMAGE)).long()
     if audio:
@@ -183,9 +194,7 @@ def gemma3_sequence(impl: g3.Gemma3Processor, pieces: list[Piece], model: str):
         meta = _image_meta(piece, model, cfg.image_size, G3_PATCH, G3_POOL, crops)
         pv = hf["pixel_values"][v0:v0 + meta.views]
         v0 += meta.views
-        rows = rearrange(pv, "v c (R dy p1) (C dx p2) -> (v R C) (dy dx c p1 p2)", dy=G3_POOL, dx=G3_POOL,
-                         p1=G3_PATCH, p2=G3_PATCH)
-        items.append(Item(Modality.IMAGE, impl._parts(h, w), meta, rows))
+        items.append(Item(Modality.IMAGE, impl._parts(h, w), meta, gemma3_rows(pv)))
     return vocab, items, hf["input_ids"][0]
 
 
@@ -229,10 +238,9 @@ def gemma3n_sequence(impl: g3n.Gemma3nProcessor, pieces: list[Piece], model: str
             items.append(Item(Modality.TEXT, [("text", piece.value)]))
         elif piece.kind == "image":
             meta = _image_meta(piece, model, cfg.image_size, G3N_BLOCK, 1, [])
-            rows = rearrange(hf["pixel_values"][n_img], "c (R p1) (C p2) -> (R C) (c p1 p2)", p1=G3N_BLOCK,
-                             p2=G3N_BLOCK)
+            items.append(Item(Modality.IMAGE, impl._parts("image"), meta,
+                              gemma3n_rows(hf["pixel_values"][n_img:n_img + 1])))
             n_img += 1
-            items.append(Item(Modality.IMAGE, impl._parts("image"), meta, rows))
         else:
             feats, mask = hf["input_features"][n_aud], hf["input_features_mask"][n_aud]
             n_aud += 1
