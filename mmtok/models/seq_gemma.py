@@ -46,7 +46,15 @@ is cut by the feature extractor: ``truncated`` and ``dropped_seconds`` in its me
 picture (or crop) to keeps no aspect ratio, so the 16 x 16 grid of blocks maps to a 16 x 16 grid over the original
 picture (or over the crop's own region of it, ``regions``); the boxes of each view tile its region exactly once. An
 audio token j: ``time`` ``[0.16 j, 0.16 (j + 1))`` s for the real tokens (contiguous from 0; the last one may run
-up to 150 ms past the clip's end, as its frames are zero-padded), none for the padding tokens.
+up to 150 ms past the last real frame, as its frames are zero-padded), none for the padding tokens.
+
+Sources: Gemma 3's 896 px / 14 px patches / 256 tokens: ``google/gemma-3-4b-it`` ``config.json`` (``vision_config``
+``image_size: 896, patch_size: 14``, ``mm_tokens_per_image: 256``; quoted copies in public repositories) and
+transformers' ``Gemma3MultiModalProjector``; Gemma 3n: transformers' ``Gemma3nAudioConfig`` defaults
+(``sscp_conv_stride_size ((2, 2), (2, 2))``, ``conf_reduction_factor 4``, which quoted copies of the published
+``audio_config`` repeat), ``Gemma3nVisionConfig.architecture = "mobilenetv5_300m_enc"`` and timm's
+``msfa_output_resolution = 16``. ``tests/test_models_seq_gemma.py`` checks the grouping against the projector's
+pooling and a small ``Gemma3nAudioEncoder``'s output mask.
 """
 
 from __future__ import annotations
