@@ -13,15 +13,15 @@ name up and hands each call to the family.
 | ``gemini-api``, ``gemini-1.0-mmtok-reading`` | :mod:`mmtok.models.gemini` | counts only: the API's published rule; mmtok's reading of the 1.0 report, assumptions marked |
 
 ``ModelProcessor(name)(contents)`` gives the prompt as one ``mmtok.TokenSequence`` in the model's layout
-(:mod:`mmtok.models.sequence`, with :mod:`~mmtok.models.seq_qwen` and :mod:`~mmtok.models.seq_families`; span
-metadata and provenance in :mod:`~mmtok.models.seqmeta`).
+(:mod:`mmtok.models.sequence`, with :mod:`~mmtok.models.seq_qwen`, :mod:`~mmtok.models.seq_families` and
+:mod:`~mmtok.models.seq_gemma`; span metadata and provenance in :mod:`~mmtok.models.seqmeta`).
 
 The family modules register in the order they are imported here (alphabetical), which is the order of
 :func:`list_models` and of ``mmtok.budget``'s rows.
 """
 
-from . import chameleon, gemini, gemma, gemma3n, gemma4, qwen, seq_families, seq_qwen, whisper
+from . import chameleon, gemini, gemma, gemma3n, gemma4, qwen, seq_families, seq_gemma, seq_qwen, whisper
 from .base import MODELS, ModelProcessor, ModelSpec, list_models, register_model
 
 __all__ = ["MODELS", "ModelProcessor", "ModelSpec", "list_models", "register_model", "chameleon", "gemini", "gemma",
-           "gemma3n", "gemma4", "qwen", "whisper", "seq_families", "seq_qwen"]
+           "gemma3n", "gemma4", "qwen", "whisper", "seq_families", "seq_gemma", "seq_qwen"]
