@@ -123,11 +123,13 @@ def _cmd_tokenize_model(args: argparse.Namespace) -> int:
         pieces.append({"piece": i, "kind": kind, "tokens": proc.num_tokens(c), "with_markers": proc.segment_length(c),
                        "source": source})
     try:
-        inputs = proc.hf_inputs(contents)
+        seq = proc(contents)  # the model's layout; its tensors are hf_inputs exactly (regrouped back)
     except InputError as e:  # a counts-only model (gemini-api): say so, still show the counts
-        inputs, note = {}, str(e)
+        seq, inputs, note = None, {}, str(e)
     else:
-        note = ""
+        from .models.sequence import hf_inputs_from_sequence
+
+        inputs, note = hf_inputs_from_sequence(seq), ""
     tensors = {k: {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape)} for k, v in inputs.items()}
     if args.save:
         from safetensors.torch import save_file
@@ -136,6 +138,8 @@ def _cmd_tokenize_model(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         if inputs:
             save_file({k: v.contiguous() for k, v in inputs.items()}, str(out / "inputs.safetensors"))
+        if seq is not None:  # the same prompt as a TokenSequence with provenance (TokenSequence.load reads it)
+            seq.save(out / "sequence")
         (out / "counts.json").write_text(json.dumps({"model": args.model, "pieces": pieces, "tensors": tensors},
                                                     ensure_ascii=False, indent=1))
     if args.json:
@@ -296,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "its counts and the tensors of its processor; one of: " + ", ".join(_model_names()))
     t.add_argument("--codes", action="store_true", help="images as VQ codes instead of ViT patches")
     t.add_argument("--json", action="store_true", help="print the manifest (with --model: the counts and tensor shapes) as JSON instead of the table")
-    t.add_argument("--save", metavar="DIR", help="write manifest.json (+ features.safetensors) to DIR; with --model: counts.json and "
-                   "inputs.safetensors (the processor's tensors)")
+    t.add_argument("--save", metavar="DIR", help="write manifest.json (+ features.safetensors) to DIR; with --model: counts.json, "
+                   "inputs.safetensors (the processor's tensors) and sequence/ (the model's TokenSequence)")
     t.add_argument("--max-length", type=int, default=DEFAULT_MAX_LENGTH, help="context limit (default 32768)")
     t.add_argument("--truncate", action="store_true", help="drop whole spans past the context limit (recorded)")
     t.set_defaults(func=_cmd_tokenize)

@@ -153,6 +153,8 @@ def test_tokenize_with_a_model_prints_its_counts_and_saves_its_tensors(tmp_path)
     saved = load_file(str(tmp_path / "q" / "inputs.safetensors"))
     expected = proc.hf_inputs(["Describe", mmtok.Image(photo)])
     assert saved.keys() == expected.keys() and all(torch.equal(saved[k], expected[k]) for k in expected)
+    seq = mmtok.TokenSequence.load(tmp_path / "q" / "sequence")
+    assert seq.equals(proc(["Describe", mmtok.Image(photo)]))
     counts = json.loads((tmp_path / "q" / "counts.json").read_text())
     assert [p["kind"] for p in counts["pieces"]] == ["text", "image"]
     r = run("tokenize", "--model", "gemini-api", clip, "--json")  # counts only: no tensors, said so

@@ -43,7 +43,7 @@ def test_shown_prints_of_python_examples(monkeypatch):
     import contextlib
     import io
 
-    pairs = re.findall(r"```python\n(.*?)```\n\nprints:\n\n```\n(.*?)```", README, flags=re.S)
+    pairs = re.findall(r"```python\n((?:(?!```).)*?)```\n\nprints:\n\n```\n(.*?)```", README, flags=re.S)
     assert pairs, "the README shows what an example prints"
     monkeypatch.chdir(ROOT)
     for code, shown in pairs:
