@@ -168,4 +168,4 @@ def test_tokenize_with_a_model_prints_its_counts_and_saves_its_tensors(tmp_path)
         r = run("tokenize", *args)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
     r = run("tokenize", "--help")
-    assert all(name in " ".join(r.stdout.split()) for name in mmtok.list_models())
+    assert all(name in "".join(r.stdout.split()) for name in mmtok.list_models())  # argparse may wrap at a hyphen
