@@ -59,8 +59,14 @@ QWEN_SPECIALS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video
 
 
 def qwen(name: str):
-    from transformers import (Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor,
-                              Qwen3VLProcessor, Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     qwen2 = dict(min_pixels=3136, max_pixels=12845056)  # Qwen/Qwen2-VL-7B-Instruct, Qwen/Qwen2.5-VL-7B-Instruct
     qwen3_image = dict(size={"shortest_edge": 65536, "longest_edge": 16777216}, patch_size=16,
@@ -83,8 +89,12 @@ GEMMA4_MARKERS = {"image_token": "<|image|>", "boi_token": "<|image>", "eoi_toke
 
 
 def gemma4(name: str):
-    from transformers.models.gemma4 import (Gemma4AudioFeatureExtractor, Gemma4ImageProcessor, Gemma4Processor,
-                                            Gemma4VideoProcessor)
+    from transformers.models.gemma4 import (
+        Gemma4AudioFeatureExtractor,
+        Gemma4ImageProcessor,
+        Gemma4Processor,
+        Gemma4VideoProcessor,
+    )
 
     # google/gemma-4 processor_config.json (image_processor, video_processor, feature_extractor sections)
     image = dict(max_soft_tokens=280, patch_size=16, pooling_kernel_size=3, do_normalize=False,

@@ -50,13 +50,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from einops import repeat
 
 from ..errors import ConfigError, InputError
 from ..media.container import source_name
 from ..media.imageio import image_size, load_image
 from .base import ModelSpec, Piece, TextIds, register_model
-from .qwen_resize import MAX_RATIO, normalize, resize_uint8, smart_resize
+from .qwen_resize import MAX_RATIO, patch_rows, resize_uint8, smart_resize
 from .qwen_rope import VisionRun, rope_index
 from .qwen_video import QwenVideoConfig, VideoPlan, clip_index, decode_frames, pixel_values_videos, plan_video
 
@@ -144,11 +143,10 @@ def pixel_values(cfg: QwenVLConfig, pixels: torch.Tensor, size: tuple[int, int])
         and int64 [3] (1, grid_h, grid_w).
     """
     rh, rw = resized_size(cfg, *size)
-    x = normalize(resize_uint8(pixels, (rh, rw)), cfg.image_mean, cfg.image_std)  # (3, rh, rw)
-    p, m = cfg.patch_size, cfg.merge_size
-    rows = repeat(x, "c (gh m1 p1) (gw m2 p2) -> (gh gw m1 m2) (c t p1 p2)", m1=m, m2=m, p1=p, p2=p,
-                  t=cfg.temporal_patch_size)
-    return rows.contiguous(), torch.tensor([1, rh // p, rw // p], dtype=torch.long)
+    p = cfg.patch_size
+    rows = patch_rows(resize_uint8(pixels, (rh, rw))[None], cfg.image_mean, cfg.image_std, p, cfg.merge_size,
+                      cfg.temporal_patch_size, still=True)
+    return rows, torch.tensor([1, rh // p, rw // p], dtype=torch.long)
 
 
 class QwenVLProcessor:
