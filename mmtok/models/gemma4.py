@@ -255,7 +255,7 @@ class Gemma4Processor:
         c = self.cfg
         draft = (lambda w, h: resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)[::-1]) \
             if self.fast else None
-        loaded = load_image(src, draft=draft)
+        loaded = load_image(src, draft=draft, first_pass=self.fast)
         w, h = loaded.size
         size = resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
         x = _resize(loaded.pixels[None], size) * RESCALE  # uint8 * float, as the processor rescales

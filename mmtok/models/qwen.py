@@ -212,7 +212,7 @@ class QwenVLProcessor:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG decodes at the smallest DCT
         scale that still covers the resized size."""
         draft = (lambda w, h: resized_size(self.cfg, h, w)[::-1]) if self.fast else None
-        loaded = load_image(src, draft=draft)
+        loaded = load_image(src, draft=draft, first_pass=self.fast)
         w, h = loaded.size
         return loaded.pixels, (h, w)
 
