@@ -39,9 +39,11 @@ over 300+ sizes for each budget; ``pixel_values``, ``image_position_ids``, ``inp
 ``mm_token_type_ids`` equal (max abs 0.0) on the bundled photos; audio counts over 0.1 s .. 10 min and the features
 (0.0) on the bundled sounds given the same 16 kHz waveform; video frames, timestamps and tensors (0.0) on the bundled
 clip given the same decoded frames. ``fast=True`` decodes a JPEG at a reduced DCT scale when that still covers the
-resized size: the same counts, shapes and position ids; on the bundled 5312x2988 JPEG (decoded at 1/4 or 1/2
-scale) ``pixel_values`` differ from the processor's by at most 0.110 (mean 0.0029) at budget 70, 0.086 (mean
-0.0018) at 280 and 0.082 (mean 0.0015) at 1120, on the [0, 1] scale; the 640x427 JPEG is exact (0.0).
+resized size, and a progressive JPEG without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`): the same
+counts, shapes and position ids; on the bundled 5312x2988 JPEG (decoded at 1/4 or 1/2 scale) ``pixel_values``
+differ from the processor's by at most 0.110 (mean 0.0029) at budget 70, 0.086 (mean 0.0023) at 280 and 0.094
+(mean 0.0037) at 1120, on the [0, 1] scale; over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP)
+at 280, at most 0.153 (largest mean 0.0068); the 640x427 baseline JPEG is exact (0.0).
 
 Video decoding: transformers would decode the file itself with torchcodec (``VideoDecoder(seek_mode="exact")``,
 ``get_frames_at(indices)``); torchcodec is not installed here (and ``load_video(backend="pyav")`` reads

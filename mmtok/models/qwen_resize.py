@@ -98,12 +98,19 @@ def smart_resize_video(num_frames: int, height: int, width: int, factor: int, te
 
 def resize_uint8(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """uint8 [..., 3, h, w] -> uint8 [..., 3, *size]: torchvision's tensor resize (the uint8 bicubic kernel with
-    antialias, rounded back to uint8); a picture already at ``size`` is returned untouched, as torchvision does."""
+    antialias, rounded back to uint8); a picture already at ``size`` is returned untouched, as torchvision does.
+    A channels-last input (a decoded picture) is resized into channels-last numpy-allocated memory (huge pages, see
+    :func:`empty_float32`): the same values as ``F.interpolate``, without its copy back to channels-first."""
     if tuple(pixels.shape[-2:]) == tuple(size):
         return pixels
     lead = pixels.shape[:-3]
     flat = pixels.reshape(-1, *pixels.shape[-3:])
-    out = F.interpolate(flat, size=list(size), mode="bicubic", align_corners=False, antialias=True)
+    if not flat.is_contiguous(memory_format=torch.channels_last):
+        out = F.interpolate(flat, size=list(size), mode="bicubic", align_corners=False, antialias=True)
+        return out.reshape(*lead, *out.shape[-3:])
+    out = torch.from_numpy(np.empty((flat.shape[0], *size, flat.shape[1]), dtype=np.uint8)).permute(0, 3, 1, 2)
+    # F.interpolate(flat, size, mode="bicubic", align_corners=False, antialias=True), into ``out``
+    torch.ops.aten._upsample_bicubic2d_aa.out(flat, list(size), False, None, None, out=out)
     return out.reshape(*lead, *out.shape[-3:])
 
 

@@ -240,7 +240,7 @@ def decode_frames(src: Any, name: str, cfg: QwenVideoConfig, model: str) -> tupl
     repeats[1:] = pts[1:] == pts[:-1]
     dec.samples = Samples(plan.indices, idx.seconds(pts - idx.start), repeats, pts)  # our picks, not its rule
     frames = torch.from_numpy(np.stack(list(dec)))  # (N, h, w, 3)
-    frames = rearrange(frames, "n h w c -> n c h w").contiguous()
+    frames = rearrange(frames, "n h w c -> n c h w")  # channels-last strides, as resize_uint8 likes them
     if tuple(frames.shape[-2:]) != plan.size:  # rotated by 90 or 270 degrees: the sides swap
         plan = plan_video(cfg, idx, model, size=tuple(frames.shape[-2:]))
     return frames, plan
