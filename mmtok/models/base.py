@@ -203,8 +203,8 @@ class TextIds:
         ``("special", name)`` parts, markers already repeated as the model expands them. With the model's tokenizer
         a marker written inside a text piece would become the marker itself, so it is refused."""
         if isinstance(self.enc, (_HFObject, _TokenizersFile)):
-            for kind, s in parts:
-                found = [m for m in self.specials if kind == "text" and m in s]
+            for s in dict.fromkeys(s for kind, s in parts if kind == "text"):  # not the thousands of marker parts
+                found = [m for m in self.specials if m in s]
                 if found:
                     raise InputError(f"the text {s[:40]!r} contains the marker {found[0]}, which the model's "
                                      f"tokenizer reads as the marker itself; remove it from the text")
