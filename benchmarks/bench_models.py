@@ -143,7 +143,8 @@ def bench_model(name: str, kinds: tuple[str, ...], n_photos: int, repeat: int, s
             if kind == "audio":  # equality given the same waveform; the user's decode as a separate figure
                 row.own = row.diff
                 same = dict(ref(media=_mmtok_wave(path)))
-                row.diff, row.diff_fast = max_abs(same, got), max_abs(same, got_fast)
+                row.diff, row.diff_fast, row.mean_fast = max_abs(same, got), max_abs(same, got_fast), mean_abs(same,
+                                                                                                          got_fast)
             rows.append(row)
             print(f"  {name} {path.name}: {times[0]:.0f} / {times[1]:.0f} / {times[2]:.0f} ms", file=sys.stderr,
                   flush=True)

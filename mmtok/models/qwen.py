@@ -215,7 +215,10 @@ class QwenVLProcessor:
     def _load(self, src: Any) -> tuple[torch.Tensor, tuple[int, int]]:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG decodes at the smallest DCT
         scale that still covers the resized size."""
-        draft = (lambda w, h: resized_size(self.cfg, h, w)[::-1]) if self.fast else None
+        # a side rounded up by a few pixels still counts as kept, so the first pass applies (load_image allows it
+        # only when the needed size is within the picture's); the DCT scale is chosen from the same size
+        draft = (lambda w, h: tuple(min(a, b) for a, b in zip(resized_size(self.cfg, h, w)[::-1], (w, h)))) \
+            if self.fast else None
         loaded = load_image(src, draft=draft, first_pass=self.fast)
         w, h = loaded.size
         return loaded.pixels, (h, w)
