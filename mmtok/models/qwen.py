@@ -43,7 +43,7 @@ scale (PIL ``draft``) when that still covers the resized size, then resizes as t
 limits a photo up to max_pixels keeps its size, so the first pass is the lever; measured over the 16 photos of
 ``benchmarks/bench_models.py`` (0.27 to 15.9 MP), ``pixel_values`` differ from the processor's by at most 0.960
 (qwen2-vl, qwen2.5-vl; largest mean 0.060) and 0.518 (qwen3-vl; largest mean 0.032) on the normalized scale, 0.0
-on baseline JPEGs and on progressive ones with nothing to drop (jpeg_scans.first_pass returns None); with the class default
+on the baseline (non-progressive) JPEGs; with the class default
 max_pixels (28*28*1280) the bundled 5312x2988 JPEG also decodes at 1/2 scale: at most 0.555 (mean 0.0119).
 Speed: ``benchmarks/RESULTS.md``, "Model-exact processors vs transformers (issue 19)".
 """
