@@ -38,14 +38,17 @@ picture. Pictures are decoded by :mod:`mmtok.media.imageio` (EXIF orientation ap
 it also equals the processor's own decoding of a path (measured 0.0).
 
 ``fast=True`` (same counts, grids and positions; other pixel values) decodes a progressive JPEG without its luma AC
-refinement scans (:mod:`mmtok.media.jpeg_scans`, ``load_image(first_pass=True)``), and a JPEG at a reduced DCT
-scale (PIL ``draft``) when that still covers the resized size, then resizes as the exact path. At the published
-limits a photo up to max_pixels keeps its size, so the first pass is the lever; measured over the 16 photos of
-``benchmarks/bench_models.py`` (0.27 to 15.9 MP), ``pixel_values`` differ from the processor's by at most 0.960
-(qwen2-vl, qwen2.5-vl; largest mean 0.060) and 0.518 (qwen3-vl; largest mean 0.032) on the normalized scale, 0.0
-on the baseline (non-progressive) JPEGs; with the class default
-max_pixels (28*28*1280) the bundled 5312x2988 JPEG also decodes at 1/2 scale: at most 0.555 (mean 0.0119).
-Speed: ``benchmarks/RESULTS.md``, "Model-exact processors vs transformers (issue 19)".
+refinement scans (:mod:`mmtok.media.jpeg_scans`, ``load_image(first_pass=True)``; a side that smart_resize rounds up
+by a few pixels counts as kept), and a JPEG at a reduced DCT scale (PIL ``draft``) when that still covers the
+resized size, then resizes as the exact path. At the published limits a photo up to max_pixels keeps its size, so
+the first pass is the lever; measured over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP),
+``pixel_values`` differ from the processor's by at most 0.960 (qwen2-vl, qwen2.5-vl; largest mean 0.060) and 0.518
+(qwen3-vl; largest mean 0.032) on the normalized scale, 0.0 on the baseline (non-progressive) JPEGs; with the class
+default max_pixels (28*28*1280) the bundled 5312x2988 JPEG also decodes at 1/2 scale: at most 0.555 (mean 0.0119).
+
+Speed (``benchmarks/RESULTS.md``, "Model-exact processors vs transformers (issue 19)"): the exact path resizes into
+channels-last memory and normalizes straight into the patch layout (:func:`~mmtok.models.qwen_resize.patch_rows`),
+each buffer allocated by numpy (transparent huge pages): the same bits with fewer passes and page faults.
 """
 
 from __future__ import annotations
