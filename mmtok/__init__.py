@@ -13,6 +13,7 @@ from . import roundtrip
 from ._version import __version__
 from .audio import AudioConfig, AudioTokenizer, AudioTokens, log_mel
 from .core.batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
+from .core.model_vocab import ModelVocab
 from .core.protocol import ModalityTokenizer
 from .core.sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack, sequential_positions
 from .core.vocab import PLACEHOLDERS, SPECIAL_TOKENS, Kind, Modality, Vocab
@@ -59,5 +60,5 @@ __all__ = [
     "roundtrip", "DecoderConfig", "TinyDecoder", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS",
     "Image", "Video", "Audio", "DecodedImage", "DecodedVideo", "DecodedAudio",
     "budget", "format_budget", "MODEL_PRESETS", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
-    "ModalityTokenizer", "ModelProcessor", "list_models", "__version__",
+    "ModalityTokenizer", "ModelProcessor", "ModelVocab", "list_models", "__version__",
 ]

@@ -18,7 +18,7 @@ import pytest
 import torch
 from PIL import Image as PILImage
 from PIL import ImageOps
-from tokenizers import Tokenizer, models, pre_tokenizers
+from tokenizers import Tokenizer, models
 from transformers import (
     PreTrainedTokenizerFast,
     Qwen2_5_VLProcessor,
@@ -31,6 +31,7 @@ from transformers import (
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
 import mmtok
+from local_tokenizers import word_tokenizer
 from mmtok.errors import ConfigError, InputError, UnknownNameError
 from mmtok.models.base import as_pieces
 from mmtok.models.qwen import QWEN2_VL, QwenVLProcessor
@@ -60,13 +61,7 @@ def qwen(request):
 @pytest.fixture(scope="module")
 def hf_tokenizer():
     """A tiny word-level tokenizer with Qwen's vision tokens as special tokens (built here, nothing downloaded)."""
-    words = ["[UNK]", "Describe", "this", "picture", "and", "that", ".", ":"]
-    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]",
-                                  model_input_names=["input_ids", "attention_mask"])  # as Qwen2TokenizerFast
-    tok.add_special_tokens({"additional_special_tokens": SPECIALS})
-    return tok
+    return word_tokenizer(["Describe", "this", "picture", "and", "that", ".", ":"], SPECIALS)
 
 
 def _sizes() -> list[tuple[int, int]]:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image as PILImage
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import ChameleonImageProcessor, PreTrainedTokenizerFast
+from transformers import ChameleonImageProcessor
 from transformers import ChameleonProcessor as HFChameleonProcessor
 
 import mmtok
+from local_tokenizers import word_tokenizer
 from mmtok.errors import InputError, LimitError
 from mmtok.media.imageio import load_image
 from mmtok.models.base import TextIds
@@ -35,14 +35,8 @@ SPECIALS = ["<reserved08706>", "<image>", "<racm3:break>", "<eoss>"]
 @pytest.fixture(scope="module")
 def hf_tokenizer():
     """A tiny word-level tokenizer with Chameleon's markers, <s> added first as LlamaTokenizerFast adds it."""
-    words = ["[UNK]", "<s>", "Describe", "this", "picture", "and", "that", "."]
-    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", bos_token="<s>",
-                                  sep_token="<reserved08706>")
-    tok.add_special_tokens({"additional_special_tokens": SPECIALS})
-    return tok
+    return word_tokenizer(["<s>", "Describe", "this", "picture", "and", "that", "."], SPECIALS, template="<s> $A",
+                          bos_token="<s>", sep_token="<reserved08706>")
 
 
 @pytest.fixture(scope="module")

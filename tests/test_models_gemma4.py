@@ -15,8 +15,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image as PILImage
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
 from transformers.models.gemma4 import (
     Gemma4AudioFeatureExtractor,
     Gemma4ImageProcessor,
@@ -26,6 +24,7 @@ from transformers.models.gemma4 import (
 from transformers.video_utils import VideoMetadata
 
 import mmtok
+from local_tokenizers import word_tokenizer
 from mmtok.errors import ConfigError, InputError
 from mmtok.media.audioio import stream_audio
 from mmtok.models.gemma4_media import audio_count
@@ -47,12 +46,8 @@ AUDIO_PUBLISHED = dict(feature_size=128, sampling_rate=16000, frame_length_ms=20
 
 
 def _tokenizer():
-    words = ["[UNK]", "<pad>", "Describe", "this", "picture", "and", "listen", ".", ":", "00", "01", "02", "03"]
-    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", pad_token="<pad>",
-                                  model_input_names=["input_ids", "attention_mask"], extra_special_tokens=MARKERS)
-    return tok
+    return word_tokenizer(["<pad>", "Describe", "this", "picture", "and", "listen", ".", ":", "00", "01", "02", "03"],
+                          pad_token="<pad>", extra_special_tokens=MARKERS)
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import (
-    PreTrainedTokenizerFast,
     Qwen2_5_VLConfig,
     Qwen2_5_VLModel,
     Qwen2_5_VLProcessor,
@@ -38,6 +36,7 @@ from transformers import (
 from transformers.video_utils import VideoMetadata
 
 import mmtok
+from local_tokenizers import word_tokenizer
 from mmtok.errors import ConfigError, InputError
 from mmtok.models.base import as_pieces
 from mmtok.models.qwen import QwenVLProcessor
@@ -71,13 +70,8 @@ IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 @pytest.fixture(scope="module")
 def tok():
     """A word-level tokenizer with Qwen's vision tokens and the words of Qwen3-VL's "<1.5 seconds>" texts."""
-    words = ["[UNK]", "Describe", "this", "and", "that", ".", "<", ">", "seconds"] + [str(d) for d in range(10)]
-    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    t = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]",
-                                model_input_names=["input_ids", "attention_mask"])
-    t.add_special_tokens({"additional_special_tokens": SPECIALS})
-    return t
+    return word_tokenizer(["Describe", "this", "and", "that", ".", "<", ">", "seconds"] + [str(d) for d in range(10)],
+                          SPECIALS)
 
 
 def reference(name: str, tok, **video_kwargs):

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, WhisperFeatureExtractor
+from transformers import WhisperFeatureExtractor
 from transformers import WhisperProcessor as HFWhisperProcessor
 from transformers.models.whisper.modeling_whisper import WhisperPreTrainedModel
 
 import mmtok
+from local_tokenizers import word_tokenizer
 from mmtok.errors import InputError
 from mmtok.models.base import TextIds
 from mmtok.models.whisper import decode_audio, mel_filters
@@ -132,18 +132,9 @@ def test_other_rates_and_files_count_after_decoding(whisper):
 def hf_tokenizer():
     """A tiny word-level tokenizer that writes Whisper's prefix and <|endoftext|> (built here, nothing
     downloaded)."""
-    from tokenizers import processors
-
-    words = ["[UNK]", "hello", "world", "the", "cat", "."]
-    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]")
-    tok.add_special_tokens({"additional_special_tokens": SPECIALS})
-    ids = {s: tok.convert_tokens_to_ids(s) for s in SPECIALS}
-    tok._tokenizer.post_processor = processors.TemplateProcessing(
-        single="<|startoftranscript|> <|notimestamps|> $A <|endoftext|>",
-        special_tokens=[(s, i) for s, i in ids.items()])
-    return tok
+    return word_tokenizer(["hello", "world", "the", "cat", "."], SPECIALS,
+                          template="<|startoftranscript|> <|notimestamps|> $A <|endoftext|>",
+                          model_input_names=["input_ids", "attention_mask"])
 
 
 def test_text_is_the_decoder_prompt(hf_tokenizer):

@@ -36,3 +36,18 @@ def test_shown_budget_table_matches_the_cli():
                        text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout == m.group(2)
+
+
+def test_shown_prints_of_python_examples(monkeypatch):
+    """A Python example followed by "prints:" prints exactly the block shown after it."""
+    import contextlib
+    import io
+
+    pairs = re.findall(r"```python\n(.*?)```\n\nprints:\n\n```\n(.*?)```", README, flags=re.S)
+    assert pairs, "the README shows what an example prints"
+    monkeypatch.chdir(ROOT)
+    for code, shown in pairs:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, "README.md", "exec"), {})
+        assert out.getvalue() == shown

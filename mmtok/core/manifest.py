@@ -21,8 +21,9 @@ import torch
 
 from ..errors import ManifestError, MmtokError
 from .meta import meta_from_dict, meta_from_v1
+from .model_vocab import AnyVocab, vocab_from_description
 from .segment import Segment
-from .vocab import PLACEHOLDERS, Modality, Vocab
+from .vocab import PLACEHOLDERS, Modality
 
 __all__ = ["MANIFEST_FORMAT", "READABLE_FORMATS", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "write", "read",
            "parse", "verify", "Parsed"]
@@ -86,7 +87,7 @@ class Parsed:
     """What a manifest says, checked field by field, before its segments are packed again."""
 
     segments: list[Segment]
-    vocab: Vocab
+    vocab: AnyVocab
     max_length: int
     truncation: dict | None
     stored: dict[str, torch.Tensor]  # modality, positions, positions_3d as stored
@@ -94,11 +95,11 @@ class Parsed:
     num_features: list[int]
 
 
-def parse(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab | None = None) -> Parsed:
+def parse(manifest: Any, features: dict[str, torch.Tensor], vocab: AnyVocab | None = None) -> Parsed:
     """Check a manifest's fields and turn its spans into segments (``vocab`` must equal its own if given)."""
     if not isinstance(manifest, dict) or manifest.get("format") not in READABLE_FORMATS:
         raise ManifestError(f"not an mmtok sequence manifest (format must be one of {list(READABLE_FORMATS)})")
-    described = Vocab.from_description(manifest.get("vocab"))
+    described = vocab_from_description(manifest.get("vocab"))
     if vocab is not None and vocab != described:
         raise ManifestError(f"the manifest was made with {described} but {vocab} was given; load it with the "
                             f"tokenizer that wrote it")

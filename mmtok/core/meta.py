@@ -6,6 +6,9 @@ place. ``to_dict`` gives JSON values with a ``"kind"`` key; ``meta_from_dict`` c
 refuses unknown keys. Manifests of mmtok 0.1 (``mmtok.sequence/1``) stored plain dicts without ``kind``:
 :func:`meta_from_v1` reads those.
 
+Packages above ``core`` add their own types with :func:`register_meta_type` (``mmtok.models``: the spans of a
+model's layout); a type may give an ``extent`` field, the positions its segment takes (:func:`mmtok.pack`).
+
 The configs inside (``image_config``) stay plain dicts here: ``core`` knows no modality. The image package turns
 one back into an ``ImageConfig`` (``ImageConfig.from_dict``).
 """
@@ -26,7 +29,7 @@ from .vocab import Modality
 
 __all__ = ["SpanMeta", "ControlMeta", "TextMeta", "ImageMeta", "VideoMeta", "AudioMeta", "CodesMeta",
            "ClipFrameMeta", "ClipAudioMeta", "ClipEndMeta", "META_TYPES", "meta_from_dict", "meta_from_v1",
-           "default_meta"]
+           "default_meta", "register_meta_type"]
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,19 @@ class ClipEndMeta(_ClipPart, _Picture):
 
 META_TYPES: dict[str, type[SpanMeta]] = {t.kind: t for t in (
     ControlMeta, TextMeta, ImageMeta, VideoMeta, AudioMeta, CodesMeta, ClipFrameMeta, ClipAudioMeta, ClipEndMeta)}
+
+
+def register_meta_type(cls: type[SpanMeta]) -> type[SpanMeta]:
+    """Add a metadata type defined outside ``core`` (e.g. by :mod:`mmtok.models`) so that manifests holding its
+    ``kind`` load again; a kind registers once. Usable as a class decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, SpanMeta)) or not cls.kind or not hasattr(cls, "modality"):
+        raise SequenceError(f"{cls!r} is not a SpanMeta subclass with a kind and a modality")
+    if cls.kind in META_TYPES:
+        raise SequenceError(f"span metadata kind {cls.kind!r} is already registered ({META_TYPES[cls.kind].__name__})")
+    META_TYPES[cls.kind] = cls
+    return cls
+
+
 _DEFAULT = {Modality.CONTROL: ControlMeta, Modality.TEXT: TextMeta, Modality.IMAGE: ImageMeta,
             Modality.VIDEO: VideoMeta, Modality.AUDIO: AudioMeta, Modality.IMAGE_CODES: CodesMeta}
 

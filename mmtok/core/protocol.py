@@ -2,7 +2,9 @@
 
 Each modality package registers, for its :class:`~mmtok.core.vocab.Modality`, a factory that gives the tokenizer
 which made a segment from the segment's metadata and vocabulary (:func:`register_segment_tokenizer`). A
-sequence's provenance then asks that tokenizer, so ``core`` imports no modality.
+sequence's provenance then asks that tokenizer, so ``core`` imports no modality. A package that defines its own
+span metadata types (:mod:`mmtok.models`: one per model layout) registers a factory for those types
+(:func:`register_meta_tokenizer`); the metadata's type is asked first, then the modality.
 
 Provenance columns (one row per token of a segment; :func:`empty_provenance`): ``chars`` [n, 2] character span
 in the segment's text (-1 if none), ``box`` [n, 4] (x0, y0, x1, y1) in original pixels (NaN if none), ``frame``
@@ -22,7 +24,8 @@ from .registry import Registry
 from .segment import Segment
 from .vocab import Modality, Vocab
 
-__all__ = ["ModalityTokenizer", "ProvenanceFromTable", "register_segment_tokenizer", "segment_tokenizer",
+__all__ = ["ModalityTokenizer", "ProvenanceFromTable", "register_segment_tokenizer", "register_meta_tokenizer",
+           "segment_tokenizer",
            "empty_provenance", "provenance_row"]
 
 
@@ -102,8 +105,23 @@ def register_segment_tokenizer(modality: Modality, factory: SegmentTokenizerFact
     _FACTORIES.register(Modality.parse(modality).label, factory)
 
 
-def segment_tokenizer(segment: Segment, vocab: Vocab) -> ModalityTokenizer | None:
-    """The tokenizer of a segment's modality, configured from its metadata; None for control tokens."""
+_META_FACTORIES: dict[type, SegmentTokenizerFactory] = {}
+
+
+def register_meta_tokenizer(meta_type: type, factory: SegmentTokenizerFactory) -> None:
+    """Say how to get the provenance of a segment whose metadata is a ``meta_type`` (or a subclass of it):
+    ``factory(segment, vocab)``, asked before the modality's factory. A type registers once."""
+    if meta_type in _META_FACTORIES:
+        raise SequenceError(f"metadata type {meta_type.__name__} already has a segment tokenizer")
+    _META_FACTORIES[meta_type] = factory
+
+
+def segment_tokenizer(segment: Segment, vocab: Any) -> ModalityTokenizer | None:
+    """The tokenizer that gives a segment's provenance: the one registered for its metadata's type (or a base of
+    it), else the one of its modality, configured from its metadata; None for control tokens without one."""
+    for cls in type(segment.meta).__mro__:
+        if cls in _META_FACTORIES:
+            return _META_FACTORIES[cls](segment, vocab)
     if segment.modality == Modality.CONTROL:
         return None
     return _FACTORIES[segment.modality.label](segment, vocab)

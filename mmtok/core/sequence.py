@@ -8,7 +8,8 @@ codes, a control token) already turned into unified ids. :func:`pack` lays segme
 - ``positions`` [L]: ``0 .. L-1``.
 - ``positions_3d`` [3, L]: (t, h, w) rotary positions, M-RoPE style (Qwen2-VL). Each segment gives its own
   relative coordinates (``Segment.pos3d``, smallest value 0); pack shifts them by the segment's offset, which
-  is one past the largest position used so far. A text token advances all three axes together, so a text-only
+  is one past the largest position used so far (or, when the segment's metadata has an ``extent``, the previous
+  offset plus that extent: a Qwen-VL clip, whose text goes on from its last marker, not past its time axis). A text token advances all three axes together, so a text-only
   sequence has ``positions_3d[k] == positions`` for every axis; a media segment places its tokens on its
   (time, row, column) grid, and the text after it continues from its largest position plus one.
 - ``spans``: one :class:`Span` per segment (modality, start, length, position offset, number of feature rows,
@@ -18,7 +19,9 @@ codes, a control token) already turned into unified ids. :func:`pack` lays segme
 
 ``seq.unpack()`` returns the segments (views into the sequence's tensors), ``seq.save(dir)`` writes
 ``manifest.json`` + ``features.safetensors`` and ``TokenSequence.load(dir)`` restores an equal sequence after
-checking every field. A context limit (default 32,768 tokens, Gemini 1.0's) is enforced by :func:`pack`.
+checking every field. A sequence in a model's layout (``mmtok.ModelProcessor(name)(contents)``) has the same
+fields over a :class:`~mmtok.core.model_vocab.ModelVocab`. A context limit (default 32,768 tokens, Gemini 1.0's)
+is enforced by :func:`pack`.
 """
 
 from __future__ import annotations
@@ -32,10 +35,11 @@ import torch
 from ..errors import ContextLengthError, ManifestError, MmtokError, SequenceError
 from . import manifest as _manifest
 from .features import Features
+from .model_vocab import AnyVocab, placeholder_ids
 from .positions import grid_positions, sequential_positions
 from .protocol import ModalityTokenizer, empty_provenance, segment_tokenizer
 from .segment import Segment, Span
-from .vocab import PLACEHOLDERS, Modality, Vocab
+from .vocab import PLACEHOLDERS, Modality
 
 __all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions", "DEFAULT_MAX_LENGTH",
            "from_manifest"]
@@ -56,7 +60,7 @@ class TokenSequence:
     positions_3d: torch.Tensor  # int64 [3, L]
     spans: tuple[Span, ...]
     features: Features  # modality label -> float [n_placeholders, dim], concatenated on first read
-    vocab: Vocab
+    vocab: AnyVocab  # mmtok's Vocab, or a ModelVocab for a sequence in a model's layout
     max_length: int = DEFAULT_MAX_LENGTH
     truncation: dict | None = None  # set when pack(..., truncate=True) dropped spans
 
@@ -105,8 +109,7 @@ class TokenSequence:
         span, seg = self.spans[k], self.segment(k)
         token = int(self.input_ids[i])
         out: dict = {"token": i, "span": k, "modality": span.modality.label, "source": span.meta.source,
-                     "id": token, "placeholder": span.modality in PLACEHOLDERS
-                     and token == self.vocab.placeholder(span.modality)}
+                     "id": token, "placeholder": token == placeholder_ids(self.vocab).get(span.modality)}
         tok = self._tokenizer(seg, text_tokenizer)
         return out | (tok.provenance(seg, i - span.start, self.vocab) if tok is not None else {})
 
@@ -148,7 +151,7 @@ class TokenSequence:
         _manifest.write(self, directory)
 
     @classmethod
-    def load(cls, directory, vocab: Vocab | None = None) -> TokenSequence:
+    def load(cls, directory, vocab: AnyVocab | None = None) -> TokenSequence:
         """Read a sequence written by :meth:`save` (or by mmtok 0.1), checking every field; ``vocab`` must match
         if given."""
         path, manifest, features = _manifest.read(directory)
@@ -158,7 +161,7 @@ class TokenSequence:
             raise ManifestError(f"{path}: {e}") from None
 
 
-def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab | None = None) -> TokenSequence:
+def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: AnyVocab | None = None) -> TokenSequence:
     """Rebuild a sequence from a manifest dict and its feature tensors: the spans' segments are packed again and
     every stored field must equal what packing gives."""
     parsed = _manifest.parse(manifest, features, vocab)
@@ -168,13 +171,14 @@ def from_manifest(manifest: Any, features: dict[str, torch.Tensor], vocab: Vocab
                          parsed.vocab, parsed.max_length, parsed.truncation)
 
 
-def pack(segments: Iterable[Segment], vocab: Vocab, max_length: int = DEFAULT_MAX_LENGTH,
+def pack(segments: Iterable[Segment], vocab: AnyVocab, max_length: int = DEFAULT_MAX_LENGTH,
          truncate: bool = False) -> TokenSequence:
     """Lay ``segments`` end to end into one :class:`TokenSequence`.
 
     Args:
         segments: the pieces in order.
-        vocab: the unified vocabulary the ids belong to (every id is checked against it).
+        vocab: the unified vocabulary the ids belong to (every id is checked against it), or a model's
+            (:class:`~mmtok.core.model_vocab.ModelVocab`).
         max_length: the context limit. A longer result raises :class:`ContextLengthError` naming the span that
             crosses it, unless ``truncate``.
         truncate: drop whole segments from the first one that does not fit; what was dropped is recorded in
@@ -207,7 +211,7 @@ def pack(segments: Iterable[Segment], vocab: Vocab, max_length: int = DEFAULT_MA
     return _assemble(segments, lengths, vocab, max_length, truncation)
 
 
-def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max_length: int,
+def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, max_length: int,
               truncation: dict | None) -> TokenSequence:
     n = len(segments)
     if n == 0:
@@ -219,8 +223,13 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max
     lengths_t = torch.tensor(lengths, dtype=torch.int64)
     seg_index = torch.repeat_interleave(torch.arange(n), lengths_t)  # (L,) segment of each token
     pos3d = torch.cat([s.pos3d for s in segments], dim=1)  # (3, L) relative positions
-    # Offsets: each segment starts one past the largest position used so far.
+    # Offsets: each segment starts one past the largest position used so far, unless its metadata gives the
+    # positions it takes (``meta.extent``: a Qwen-VL clip, whose temporal axis may run past where the text goes on).
     tops = torch.zeros(n, dtype=torch.int64).scatter_reduce_(0, seg_index, pos3d.amax(0) + 1, "amax")
+    for i, seg in enumerate(segments):
+        extent = getattr(seg.meta, "extent", None)
+        if extent is not None:
+            tops[i] = extent
     offsets = torch.cumsum(tops, 0) - tops  # (n,) exclusive prefix sum
     positions_3d = pos3d + offsets[seg_index]
     modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64)[seg_index]
@@ -249,9 +258,9 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: Vocab, max
                          vocab, max_length, truncation)
 
 
-def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: Vocab) -> torch.Tensor:
+def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
     """How many placeholder ids of each modality every segment holds: int64 [n, len(Modality)]."""
     counts = torch.zeros(n, len(Modality), dtype=torch.int64)
-    for m in PLACEHOLDERS:
-        counts[:, int(m)] = torch.bincount(seg_index[input_ids == vocab.placeholder(m)], minlength=n)
+    for m, pid in placeholder_ids(vocab).items():
+        counts[:, int(m)] = torch.bincount(seg_index[input_ids == pid], minlength=n)
     return counts

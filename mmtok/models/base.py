@@ -340,5 +340,20 @@ class ModelProcessor:
                               f"the models whose family module implements it (qwen2-vl, qwen2.5-vl, qwen3-vl)")
         return impl(as_pieces(contents))
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the last :meth:`hf_inputs` call did that its tensors do not show (e.g. an audio clip cut to the
+        model's window, as its processor cuts it); empty when nothing, or for a family that records none."""
+        return tuple(getattr(self._impl, "notes", ()))
+
+    def __call__(self, contents: Any, max_length: int | None = None) -> Any:
+        """The prompt (one piece or a list) as one ``mmtok.TokenSequence`` in the model's layout: the model's ids,
+        one span per piece, feature rows regrouped from :meth:`hf_inputs`' tensors, the model's positions and each
+        token's provenance (:mod:`mmtok.models.sequence`). ``max_length`` None: no limit beyond the sequence's own
+        length (at least mmtok's default 32,768)."""
+        from .sequence import model_sequence
+
+        return model_sequence(self, as_pieces(contents), max_length)
+
     def __repr__(self) -> str:
         return f"ModelProcessor({self.name!r}, fast={self.fast})"
