@@ -30,7 +30,7 @@ from transformers import PreTrainedTokenizerFast
 from transformers.image_utils import load_image
 from transformers.video_utils import VideoMetadata
 
-WORDS = ["[UNK]", "<pad>", "<s>", "Describe", "this", "picture", "clip", "listen", ".", ":", "<", ">", "seconds",
+WORDS = ["[UNK]", "<pad>", "<s>", "<bos>", "Describe", "this", "picture", "clip", "listen", ".", ":", "<", ">", "seconds",
          "00", "01", "02", "03", "04", "05", "06", "07"] + [str(d) for d in range(10)]
 
 
@@ -110,6 +110,33 @@ def gemma4(name: str):
     return hf, tok, {"image": "<|image|>", "video": "<|video|>", "audio": "<|audio|>"}, {}
 
 
+GEMMA_EXTRA = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
+               "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>", "audio_token": "<audio_soft_token>"}
+
+
+def gemma3(name: str):
+    from transformers import Gemma3ImageProcessor, Gemma3Processor
+
+    # google/gemma-3-4b-it preprocessor_config.json + processor_config.json (pan-and-scan off, as published)
+    image = dict(size={"height": 896, "width": 896}, resample=2, rescale_factor=1 / 255, do_normalize=True,
+                 image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    tok = tiny_tokenizer([], bos="<bos>", extra=GEMMA_EXTRA)
+    hf = Gemma3Processor(image_processor=Gemma3ImageProcessor(**image), tokenizer=tok, image_seq_length=256)
+    return hf, tok, {"image": "<start_of_image>"}, {}
+
+
+def gemma3n(name: str):
+    from transformers import Gemma3nAudioFeatureExtractor, Gemma3nProcessor, SiglipImageProcessor
+
+    # google/gemma-3n-E4B-it preprocessor_config.json (the audio part: the extractor's defaults), processor_config
+    image = dict(size={"height": 768, "width": 768}, resample=2, rescale_factor=1 / 255, do_normalize=False,
+                 image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    tok = tiny_tokenizer([], bos="<bos>", extra=GEMMA_EXTRA)
+    hf = Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=SiglipImageProcessor(
+        **image), tokenizer=tok, image_seq_length=256, audio_seq_length=188)
+    return hf, tok, {"image": "<image_soft_token>", "audio": "<audio_soft_token>"}, {}
+
+
 def chameleon(name: str):
     from transformers import ChameleonImageProcessor, ChameleonProcessor
 
@@ -140,10 +167,11 @@ def whisper(name: str):
     return WhisperRef(128 if name == "whisper-large-v3" else 80), tok, {"audio": ""}, {}
 
 
-REFERENCES = {"qwen2-vl": qwen, "qwen2.5-vl": qwen, "qwen3-vl": qwen, "gemma-4": gemma4, "chameleon": chameleon,
-              "whisper": whisper, "whisper-large-v3": whisper}
+REFERENCES = {"qwen2-vl": qwen, "qwen2.5-vl": qwen, "qwen3-vl": qwen, "gemma-4": gemma4, "gemma-3": gemma3,
+              "gemma-3n": gemma3n, "chameleon": chameleon, "whisper": whisper, "whisper-large-v3": whisper}
 KINDS = {"qwen2-vl": ("image", "video"), "qwen2.5-vl": ("image", "video"), "qwen3-vl": ("image", "video"),
-         "gemma-4": ("image", "video", "audio"), "chameleon": ("image",), "whisper": ("audio",),
+         "gemma-4": ("image", "video", "audio"), "gemma-3": ("image",), "gemma-3n": ("image", "audio"),
+         "chameleon": ("image",), "whisper": ("audio",),
          "whisper-large-v3": ("audio",)}
 
 
