@@ -1,17 +1,25 @@
-"""mmtok.models against the transformers processors, side by side in one run: time and equality per photo.
+"""mmtok.models against the transformers processors, side by side in one run: time and equality per input.
 
 Run: .venv/bin/python benchmarks/bench_models.py [--models qwen2-vl,...] [--repeat 3] [--photos N]
-Photos: the bundled JPEGs and the 15 Lomiri 16.04 wallpapers (0.27 to 15.9 MP, most of them progressive JPEGs;
-see bench_image.py). Each model's reference is its transformers processor class built here with the model's
-published preprocessing values (written out below, as in the tests) and a small local tokenizer carrying its
-special tokens; it is called as a user calls it: ``processor(text=[prompt], images=[load_image(path)])`` with
-transformers' own ``load_image`` (PIL decode, EXIF orientation, RGB), its default (torchvision) backend.
-mmtok's side is ``ModelProcessor(name, tokenizer=the same tokenizer, fast=...).hf_inputs([text, Image(path)])``.
 
-Timing: both sides run interleaved (a, b, c, a, b, c, ...) so drift in the machine's speed hits all alike; the
-median of at least ``--repeat`` rounds. Targets (issue 19): ``fast=False`` never slower than transformers
-(ratio mmtok / transformers <= 1.0 on every photo) with equal tensors; ``fast=True`` >= 2x faster than
-transformers on photos of 1 MP or more. Prints transformers' version, the machine and the load average.
+Inputs: photos for qwen2-vl, qwen2.5-vl, qwen3-vl, gemma-4 (max_soft_tokens 280) and chameleon: the bundled JPEGs
+and the 15 Lomiri 16.04 wallpapers (0.27 to 15.9 MP, most of them progressive JPEGs; see bench_image.py); the
+bundled clip assets/video/cityCC0.mpg (190 frames, 720x405, 25 fps) for the Qwen models and gemma-4; the bundled
+sounds (speech_en.wav, speech_ja.wav, guit_em9.flac) for whisper, whisper-large-v3 and gemma-4.
+
+Each reference is the model's transformers processor class built with its published preprocessing values and a
+tiny local tokenizer with its special tokens (benchmarks/model_refs.py, which also says exactly how a transformers
+user loads each input here: transformers' ``load_image``; PyAV frames for the clip; PyAV + torchaudio's resample
+for a sound). The reference is timed with that load included; mmtok's side, ``ModelProcessor(name, tokenizer=the
+same tokenizer, fast=...).hf_inputs([text, Image(path) / Video(path) / Audio(path)])``, decodes the file itself.
+
+Timing: the three sides run interleaved (a, b, c, a, b, c, ...) so drift in the machine's speed hits all alike;
+the first call of each is a warm-up whose outputs are compared; then the median of ``--repeat`` rounds (and at
+least 0.5 s), or of ``--slow-repeat`` rounds for an input whose reference takes over a second. Targets (issue 19):
+``fast=False`` never slower than transformers (ratio mmtok / transformers <= 1.0 on every input) with equal tensors;
+``fast=True`` >= 2x faster than transformers on photos of 1 MP or more, counts exact. ``max abs`` is the largest
+difference over every float tensor (inf when keys, shapes, dtypes or any integer tensor differ); for sounds it is
+measured with the reference fed mmtok's own 16 kHz waveform (the column ``own decode`` gives it with the user's).
 """
 
 from __future__ import annotations
@@ -19,118 +27,178 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import transformers
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast
-from transformers.image_utils import load_image
 
 import mmtok
-from bench_image import photos, timed  # benchmarks/ is on the path when a benchmark runs as a script
+from bench_image import photos  # benchmarks/ is on the path when a benchmark runs as a script
 from bench_vq import cpu_name
+from model_refs import KINDS, REFERENCES, user_audio, user_image, user_video
 
-PROMPT_WORDS = ["[UNK]", "<bos>", "Describe", "this", "picture", "."]
-
-
-def tiny_tokenizer(specials: list[str]) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer with the model's special tokens (nothing downloaded)."""
-    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(PROMPT_WORDS)}, unk_token="[UNK]"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]",
-                                  model_input_names=["input_ids", "attention_mask"])
-    tok.add_special_tokens({"additional_special_tokens": specials})
-    return tok
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = ROOT / "assets" / "video" / "cityCC0.mpg"
+SOUNDS = [ROOT / "assets" / "audio" / n for n in ("speech_en.wav", "speech_ja.wav", "guit_em9.flac")]
+TEXT = {"image": ("Describe this ", " ."), "video": ("Describe this ", " ."), "audio": ("listen ", " .")}
+CONTENT = {"image": mmtok.Image, "video": mmtok.Video, "audio": mmtok.Audio}
 
 
-# --- references: name -> () -> (transformers processor, its image placeholder text, tokenizer) --------------
-def _qwen(name: str):
-    from transformers import (
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLProcessor,
-        Qwen2VLVideoProcessor,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
-
-    published = {"qwen2-vl": dict(min_pixels=3136, max_pixels=12845056),  # Qwen/Qwen2-VL-7B-Instruct
-                 "qwen2.5-vl": dict(min_pixels=3136, max_pixels=12845056),  # Qwen/Qwen2.5-VL-7B-Instruct
-                 "qwen3-vl": dict(size={"shortest_edge": 65536, "longest_edge": 16777216}, patch_size=16,
-                                  image_mean=[0.5] * 3, image_std=[0.5] * 3)}[name]  # Qwen/Qwen3-VL-8B-Instruct
-    cls, video = {"qwen2-vl": (Qwen2VLProcessor, Qwen2VLVideoProcessor),
-                  "qwen2.5-vl": (Qwen2_5_VLProcessor, Qwen2VLVideoProcessor),
-                  "qwen3-vl": (Qwen3VLProcessor, Qwen3VLVideoProcessor)}[name]
-    tok = tiny_tokenizer(["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"])
-    hf = cls(image_processor=Qwen2VLImageProcessor(**published), tokenizer=tok, video_processor=video())
-    return hf, "<|vision_start|><|image_pad|><|vision_end|>", tok
-
-
-REFERENCES: dict[str, Callable] = {name: (lambda name=name: _qwen(name)) for name in ("qwen2-vl", "qwen2.5-vl",
-                                                                                     "qwen3-vl")}
+@dataclass
+class Row:
+    kind: str  # image, video, audio
+    label: str
+    mp: float  # megapixels of a photo (nan for clips and sounds)
+    times: list[float]  # ms: transformers, mmtok, mmtok fast
+    diff: float  # max abs, mmtok vs transformers (same input for sounds)
+    diff_fast: float
+    mean_fast: float  # mean abs difference of the largest float tensor (pixel_values), fast=True
+    own: float = float("nan")  # sounds: max abs with each side decoding the file itself
 
 
 def max_abs(a: dict, b: dict) -> float:
-    """The largest absolute difference over the float tensors both dicts hold; inf if keys or shapes differ."""
+    """The largest absolute difference over the float tensors both dicts hold; inf if keys, shapes, dtypes or an
+    integer tensor differ."""
     if a.keys() != b.keys():
         return float("inf")
     worst = 0.0
     for k in a:
-        if a[k].shape != b[k].shape or a[k].dtype != b[k].dtype:
+        x, y = torch.as_tensor(a[k]), torch.as_tensor(b[k])
+        if x.shape != y.shape or x.dtype != y.dtype:
             return float("inf")
-        worst = max(worst, (a[k].double() - b[k].double()).abs().max().item() if a[k].numel() else 0.0)
+        if not x.is_floating_point():
+            if not torch.equal(x, y):
+                return float("inf")
+        elif x.numel():
+            worst = max(worst, (x.double() - y.double()).abs().max().item())
     return worst
 
 
-def bench_model(name: str, files: list[Path], repeat: int) -> list[tuple]:
-    hf, placeholder, tok = REFERENCES[name]()
+def mean_abs(a: dict, b: dict) -> float:
+    """Mean absolute difference over the largest float tensor (the pixel values); nan when shapes differ."""
+    k = max((k for k in a if torch.as_tensor(a[k]).is_floating_point()), key=lambda k: a[k].numel(), default=None)
+    if k is None or k not in b or a[k].shape != b[k].shape:
+        return float("nan")
+    return (a[k].double() - b[k].double()).abs().mean().item()
+
+
+def timed(fns: list[Callable[[], dict]], repeat: int, slow_repeat: int, budget: float = 0.5):
+    """(outputs of the warm-up calls, median ms of each function over the interleaved rounds)."""
+    outs, first = [], []
+    for fn in fns:
+        t = time.perf_counter()
+        outs.append(dict(fn()))
+        first.append(time.perf_counter() - t)
+    rounds = slow_repeat if first[0] > 1.0 else repeat
+    ts: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    while len(ts[0]) < rounds or (time.perf_counter() - start < budget and first[0] <= 1.0):
+        for fn, acc in zip(fns, ts):
+            t = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t)
+    return outs, [statistics.median(acc) * 1e3 for acc in ts]
+
+
+def inputs(kind: str, n_photos: int) -> list[tuple[Path, float]]:
+    if kind == "image":
+        return [(f, _mp(f)) for f in photos()[: n_photos or None]]
+    return [(CLIP, float("nan"))] if kind == "video" else [(s, float("nan")) for s in SOUNDS]
+
+
+def _mp(f: Path) -> float:
+    w, h = mmtok.media.imageio.image_size(f)
+    return w * h / 1e6
+
+
+def bench_model(name: str, kinds: tuple[str, ...], n_photos: int, repeat: int, slow_repeat: int) -> list[Row]:
+    hf, tok, marks, calls = REFERENCES[name](name)
     exact = mmtok.ModelProcessor(name, tokenizer=tok)
     fast = mmtok.ModelProcessor(name, tokenizer=tok, fast=True)
     rows = []
-    for f in files:
-        ref = lambda f=f: hf(text=[f"Describe this {placeholder} ."], images=[load_image(str(f))],  # noqa: E731
-                             return_tensors="pt")
-        ours = lambda f=f, p=exact: p.hf_inputs(["Describe this ", mmtok.Image(f), " ."])  # noqa: E731
-        quick = lambda f=f, p=fast: p.hf_inputs(["Describe this ", mmtok.Image(f), " ."])  # noqa: E731
-        diff_exact, diff_fast = max_abs(dict(ref()), ours()), max_abs(dict(ref()), quick())
-        t_ref, t_ours, t_fast = timed([ref, ours, quick], repeat, budget=0.5)
-        w, h = mmtok.media.imageio.image_size(f)
-        rows.append((f.name, w * h / 1e6, t_ref, t_ours, t_fast, diff_exact, diff_fast))
+    for kind in kinds:
+        before, after = TEXT[kind]
+        prompt = f"{before}{marks[kind]}{after}"
+        for path, mp in inputs(kind, n_photos):
+            def ref(path=path, kind=kind, prompt=prompt, media=None):
+                if kind == "image":
+                    return hf(text=[prompt], images=[user_image(path)], return_tensors="pt")
+                if kind == "video":
+                    frames, meta = user_video(path)
+                    return hf(text=[prompt], videos=[frames], video_metadata=[meta], return_tensors="pt",
+                              **calls.get("video", {}))
+                return hf(text=[prompt], audio=[user_audio(path) if media is None else media], return_tensors="pt")
+
+            # whisper: the encoder input alone (text would become the decoder's labels)
+            pieces = [CONTENT[kind](path)] if name.startswith("whisper") else [before, CONTENT[kind](path), after]
+            (want, got, got_fast), times = timed([ref, lambda p=pieces: exact.hf_inputs(p),
+                                                  lambda p=pieces: fast.hf_inputs(p)], repeat, slow_repeat)
+            row = Row(kind, path.name, mp, times, max_abs(want, got), max_abs(want, got_fast), mean_abs(want, got_fast))
+            if kind == "audio":  # equality given the same waveform; the user's decode as a separate figure
+                row.own = row.diff
+                same = dict(ref(media=_mmtok_wave(path)))
+                row.diff, row.diff_fast, row.mean_fast = max_abs(same, got), max_abs(same, got_fast), mean_abs(same,
+                                                                                                          got_fast)
+            rows.append(row)
+            print(f"  {name} {path.name}: {times[0]:.0f} / {times[1]:.0f} / {times[2]:.0f} ms", file=sys.stderr,
+                  flush=True)
     return rows
+
+
+def _mmtok_wave(path: Path) -> np.ndarray:
+    from mmtok.media.audioio import stream_audio
+
+    return np.concatenate(list(stream_audio(path, target_rate=16000, sample_rate=None, max_duration=3600.0,
+                                            chunk_seconds=30.0)))
+
+
+def report(name: str, rows: list[Row]) -> str:
+    print(f"\n### {name}\n")
+    print("| input | MP | transformers ms | mmtok ms | mmtok / transformers | max abs | fast=True ms "
+          "| transformers / fast | fast max abs (mean) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        a, b, c = r.times
+        mp = f"{r.mp:.2f}" if r.kind == "image" else r.kind
+        own = f" (own decode {r.own:.2g})" if r.kind == "audio" else ""
+        print(f"| {r.label} | {mp} | {a:.1f} | {b:.1f} | {b / a:.2f} | {r.diff:.2g}{own} | {c:.1f} | {a / c:.2f} "
+              f"| {r.diff_fast:.3g} ({r.mean_fast:.2g}) |")
+    worst = max(r.times[1] / r.times[0] for r in rows)
+    big = [r for r in rows if r.kind == "image" and r.mp >= 1.0]
+    least = min((r.times[0] / r.times[2] for r in big), default=float("nan"))
+    equal = max(r.diff for r in rows)
+    fast_part = (f"; fast=True least speed-up on photos >= 1 MP {least:.2f}x ({'met' if least >= 2 else 'NOT met'}), "
+                 f"worst max abs {max(r.diff_fast for r in big):.3g} (mean {max(r.mean_fast for r in big):.2g})") if big else ""
+    return (f"{name}: fast=False worst ratio {worst:.2f} ({'met' if worst <= 1.0 else 'NOT met'}), max abs "
+            f"{equal:.2g} ({'equal' if equal == 0 else 'NOT equal'}){fast_part}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default=",".join(REFERENCES), help="comma-separated; default: every model with a "
                     "reference here: " + ", ".join(REFERENCES))
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--kinds", default="image,video,audio", help="which inputs: image, video, audio")
+    ap.add_argument("--repeat", type=int, default=3, help="timed rounds per input (and at least 0.5 s)")
+    ap.add_argument("--slow-repeat", type=int, default=3, help="timed rounds when the reference takes over 1 s")
     ap.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
     args = ap.parse_args()
-    files = photos()[: args.photos or None]
+    want = set(args.kinds.split(","))
     print(f"machine: {platform.machine()} {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
           f"threads; torch {torch.__version__}, transformers {transformers.__version__}; load average at start "
-          f"{os.getloadavg()[0]:.1f}")
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     verdicts = []
     for name in [m.strip() for m in args.models.split(",")]:
-        rows = bench_model(name, files, args.repeat)
-        print(f"\n### {name}\n")
-        print("| photo | MP | transformers ms | mmtok ms | mmtok / transformers | max abs | fast=True ms "
-              "| transformers / fast | fast max abs |")
-        print("|---|---|---|---|---|---|---|---|---|")
-        for photo, mp, a, b, c, d1, d2 in rows:
-            print(f"| {photo} | {mp:.2f} | {a:.1f} | {b:.1f} | {b / a:.2f} | {d1:.2g} | {c:.1f} | {a / c:.2f} "
-                  f"| {d2:.3g} |")
-        worst = max(r[3] / r[2] for r in rows)
-        big = [r for r in rows if r[1] >= 1.0]
-        least_fast = min((r[2] / r[4] for r in big), default=float("nan"))
-        equal = max(r[5] for r in rows)
-        verdicts.append(f"{name}: fast=False worst ratio {worst:.2f} ({'met' if worst <= 1.0 else 'NOT met'}), "
-                        f"max abs {equal:.2g}; fast=True least speed-up on >= 1 MP {least_fast:.2f}x "
-                        f"({'met' if least_fast >= 2 else 'NOT met'}), worst max abs {max(r[6] for r in rows):.3g}")
-    print(f"\nload average at end {os.getloadavg()[0]:.1f}")
+        rows = bench_model(name, tuple(k for k in KINDS[name] if k in want), args.photos, args.repeat,
+                           args.slow_repeat)
+        if rows:
+            verdicts.append(report(name, rows))
+    print(f"\nload average at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     print("\n".join(verdicts))
 
 

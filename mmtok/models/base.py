@@ -75,11 +75,18 @@ class _Encoder(Protocol):
     def token_id(self, token: str) -> int | None: ...
 
 
+def _atomic(added: dict) -> set[str]:
+    """The added tokens a tokenizer matches whole wherever they stand (not ``single_word``): a run of n of them
+    encodes as n copies of its id, so :meth:`TextIds.encode` may write one and repeat its id."""
+    return {t.content for t in added.values() if not getattr(t, "single_word", False)}
+
+
 class _HFObject:
     """A Hugging Face tokenizer object (``transformers`` ``PreTrainedTokenizer*``), called as the processor calls it."""
 
     def __init__(self, tok: Any) -> None:
         self.tok, self.vocab = tok, tok.get_vocab()
+        self.atomic = _atomic(getattr(tok, "added_tokens_decoder", {}))
 
     def ids(self, text: str, add_special_tokens: bool) -> list[int]:
         return list(self.tok(text, add_special_tokens=add_special_tokens)["input_ids"])
@@ -94,6 +101,7 @@ class _TokenizersFile:
 
     def __init__(self, tok: Any) -> None:
         self.tok = tok
+        self.atomic = _atomic(tok.get_added_tokens_decoder())
 
     def ids(self, text: str, add_special_tokens: bool) -> list[int]:
         return list(self.tok.encode(text, add_special_tokens=add_special_tokens).ids)
@@ -203,12 +211,12 @@ class TextIds:
         ``("special", name)`` parts, markers already repeated as the model expands them. With the model's tokenizer
         a marker written inside a text piece would become the marker itself, so it is refused."""
         if isinstance(self.enc, (_HFObject, _TokenizersFile)):
-            for kind, s in parts:
-                found = [m for m in self.specials if kind == "text" and m in s]
+            for s in dict.fromkeys(s for kind, s in parts if kind == "text"):  # not the thousands of marker parts
+                found = [m for m in self.specials if m in s]
                 if found:
                     raise InputError(f"the text {s[:40]!r} contains the marker {found[0]}, which the model's "
                                      f"tokenizer reads as the marker itself; remove it from the text")
-            ids = self.enc.ids("".join(s for _, s in parts), add_special_tokens=True)
+            ids = self._encode_runs(parts)
         elif isinstance(self.enc, _SentencePieceFile):
             ids = self.enc.ids("", add_special_tokens=True)
             for kind, s in parts:
@@ -217,8 +225,31 @@ class TextIds:
             ids = []
             for kind, s in parts:
                 ids += [self.special_ids[s]] if kind == "special" else self.sp.encode(s)
-        t = torch.tensor([ids], dtype=torch.long)
+        t = torch.tensor([ids], dtype=torch.long) if isinstance(ids, list) else ids[None]
         return t, torch.ones_like(t)
+
+    def _encode_runs(self, parts: Sequence[tuple[str, str]]) -> list[int] | torch.Tensor:
+        """The ids of the whole prompt string, a picture's thousands of repeated markers encoded once each and
+        their id repeated (the same ids: such a marker is an added token matched whole; checked, and if the
+        encoded ids do not show each marker run where expected the whole string is encoded as it is)."""
+        atomic, runs = self.enc.atomic, []  # [text, marker or None, count]
+        for kind, s in parts:
+            if kind == "special" and s in atomic and runs and runs[-1][1] == s:
+                runs[-1][2] += 1
+            else:
+                runs.append([s, s if kind == "special" and s in atomic else None, 1])
+        if len(runs) == len(parts):  # nothing repeated
+            return self.enc.ids("".join(s for _, s in parts), add_special_tokens=True)
+        ids = torch.tensor(self.enc.ids("".join(r[0] for r in runs), add_special_tokens=True), dtype=torch.long)
+        marked = [r for r in runs if r[1] is not None]
+        marker_ids = torch.tensor(sorted({self.special_ids[r[1]] for r in marked}), dtype=torch.long)
+        where = torch.isin(ids, marker_ids).nonzero()[:, 0]
+        want = torch.tensor([self.special_ids[r[1]] for r in marked], dtype=torch.long)
+        if len(where) != len(marked) or not torch.equal(ids[where], want):
+            return self.enc.ids("".join(s for _, s in parts), add_special_tokens=True)
+        counts = torch.ones_like(ids)
+        counts[where] = torch.tensor([r[2] for r in marked], dtype=torch.long)
+        return ids.repeat_interleave(counts)
 
 
 # --- the registry ---------------------------------------------------------------------------------------------

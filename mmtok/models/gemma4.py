@@ -39,9 +39,11 @@ over 300+ sizes for each budget; ``pixel_values``, ``image_position_ids``, ``inp
 ``mm_token_type_ids`` equal (max abs 0.0) on the bundled photos; audio counts over 0.1 s .. 10 min and the features
 (0.0) on the bundled sounds given the same 16 kHz waveform; video frames, timestamps and tensors (0.0) on the bundled
 clip given the same decoded frames. ``fast=True`` decodes a JPEG at a reduced DCT scale when that still covers the
-resized size: the same counts, shapes and position ids; on the bundled 5312x2988 JPEG (decoded at 1/4 or 1/2
-scale) ``pixel_values`` differ from the processor's by at most 0.110 (mean 0.0029) at budget 70, 0.086 (mean
-0.0018) at 280 and 0.082 (mean 0.0015) at 1120, on the [0, 1] scale; the 640x427 JPEG is exact (0.0).
+resized size, and a progressive JPEG without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`): the same
+counts, shapes and position ids; on the bundled 5312x2988 JPEG (decoded at 1/4 or 1/2 scale) ``pixel_values``
+differ from the processor's by at most 0.110 (mean 0.0029) at budget 70, 0.086 (mean 0.0023) at 280 and 0.094
+(mean 0.0037) at 1120, on the [0, 1] scale; over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP)
+at 280, at most 0.153 (largest mean 0.0068); the 640x427 baseline JPEG is exact (0.0).
 
 Video decoding: transformers would decode the file itself with torchcodec (``VideoDecoder(seek_mode="exact")``,
 ``get_frames_at(indices)``); torchcodec is not installed here (and ``load_video(backend="pyav")`` reads
@@ -136,11 +138,13 @@ def num_image_tokens(height: int, width: int, max_soft_tokens: int, patch_size: 
     return (th // patch_size) * (tw // patch_size) // pooling_kernel_size**2
 
 
-def patchify(x: torch.Tensor, max_patches: int, patch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def patchify(x: torch.Tensor, max_patches: int, patch_size: int,
+             scale: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Patches and position ids of resized, scaled pictures.
 
     Args:
-        x: float32 [N, 3, h, w], sides multiples of ``patch_size``.
+        x: float32 [N, 3, h, w], sides multiples of ``patch_size``; or uint8 with ``scale``, each value then written
+            as ``float32(v) * scale`` (what ``x * scale`` gives, without the float copy of the whole picture).
 
     Returns:
         float32 [N, max_patches, patch_size**2 * 3] rows (y, x, channel), zero rows after the real ones; int64
@@ -149,8 +153,10 @@ def patchify(x: torch.Tensor, max_patches: int, patch_size: int) -> tuple[torch.
     n, _, h, w = x.shape
     gh, gw = h // patch_size, w // patch_size
     rows = rearrange(x, "n c (gh p1) (gw p2) -> n (gh gw) (p1 p2 c)", p1=patch_size, p2=patch_size)
-    out = torch.zeros(n, max_patches, rows.shape[-1], dtype=x.dtype)
+    out = torch.zeros(n, max_patches, rows.shape[-1], dtype=torch.float32 if scale is not None else x.dtype)
     out[:, :gh * gw] = rows
+    if scale is not None:
+        out[:, :gh * gw].mul_(scale)
     ys, xs = torch.meshgrid(torch.arange(gh), torch.arange(gw), indexing="ij")
     pos = torch.full((n, max_patches, 2), -1, dtype=torch.long)
     pos[:, :gh * gw] = torch.stack([xs, ys], dim=-1).reshape(gh * gw, 2)
@@ -255,11 +261,11 @@ class Gemma4Processor:
         c = self.cfg
         draft = (lambda w, h: resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)[::-1]) \
             if self.fast else None
-        loaded = load_image(src, draft=draft)
+        loaded = load_image(src, draft=draft, first_pass=self.fast)
         w, h = loaded.size
         size = resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
-        x = _resize(loaded.pixels[None], size) * RESCALE  # uint8 * float, as the processor rescales
-        pv, pos = patchify(x, c.max_soft_tokens * c.pooling_kernel_size**2, c.patch_size)
+        pv, pos = patchify(_resize(loaded.pixels[None], size), c.max_soft_tokens * c.pooling_kernel_size**2,
+                           c.patch_size, scale=RESCALE)  # float32(v) * float32(1/255), as the processor rescales
         n = num_image_tokens(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
         assert int((pos[0, :, 0] >= 0).sum()) == n * c.pooling_kernel_size**2, (pos.shape, n)
         return pv[0], pos[0], n

@@ -37,11 +37,18 @@ picture. Pictures are decoded by :mod:`mmtok.media.imageio` (EXIF orientation ap
 8-bit files gives what ``ImageOps.exif_transpose(PIL.Image.open(f)).convert("RGB")`` gives; on the bundled photos
 it also equals the processor's own decoding of a path (measured 0.0).
 
-``fast=True`` decodes a JPEG at a reduced DCT scale (PIL ``draft``) when that still covers the resized size, and
-resizes from there: the same counts and grids, other pixel values. At the published limits that happens only for
-a JPEG over about 4 x max_pixels, so on the bundled photos ``fast=True`` gives the exact tensors; with the class
-default max_pixels (28*28*1280) the bundled 5312x2988 JPEG decodes at 1/2 scale and its pixel values differ from
-the processor's by at most 0.555 (mean 0.0097) on the normalized scale.
+``fast=True`` (same counts, grids and positions; other pixel values) decodes a progressive JPEG without its luma AC
+refinement scans (:mod:`mmtok.media.jpeg_scans`, ``load_image(first_pass=True)``; a side that smart_resize rounds up
+by a few pixels counts as kept), and a JPEG at a reduced DCT scale (PIL ``draft``) when that still covers the
+resized size, then resizes as the exact path. At the published limits a photo up to max_pixels keeps its size, so
+the first pass is the lever; measured over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP),
+``pixel_values`` differ from the processor's by at most 0.960 (qwen2-vl, qwen2.5-vl; largest mean 0.060) and 0.518
+(qwen3-vl; largest mean 0.032) on the normalized scale, 0.0 on the baseline (non-progressive) JPEGs; with the class
+default max_pixels (28*28*1280) the bundled 5312x2988 JPEG also decodes at 1/2 scale: at most 0.555 (mean 0.0119).
+
+Speed (``benchmarks/RESULTS.md``, "Model-exact processors vs transformers (issue 19)"): the exact path resizes into
+channels-last memory and normalizes straight into the patch layout (:func:`~mmtok.models.qwen_resize.patch_rows`),
+each buffer allocated by numpy (transparent huge pages): the same bits with fewer passes and page faults.
 """
 
 from __future__ import annotations
@@ -50,13 +57,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from einops import repeat
 
 from ..errors import ConfigError, InputError
 from ..media.container import source_name
 from ..media.imageio import image_size, load_image
 from .base import ModelSpec, Piece, TextIds, register_model
-from .qwen_resize import MAX_RATIO, normalize, resize_uint8, smart_resize
+from .qwen_resize import MAX_RATIO, patch_rows, resize_uint8, smart_resize
 from .qwen_rope import VisionRun, rope_index
 from .qwen_video import QwenVideoConfig, VideoPlan, clip_index, decode_frames, pixel_values_videos, plan_video
 
@@ -144,11 +150,10 @@ def pixel_values(cfg: QwenVLConfig, pixels: torch.Tensor, size: tuple[int, int])
         and int64 [3] (1, grid_h, grid_w).
     """
     rh, rw = resized_size(cfg, *size)
-    x = normalize(resize_uint8(pixels, (rh, rw)), cfg.image_mean, cfg.image_std)  # (3, rh, rw)
-    p, m = cfg.patch_size, cfg.merge_size
-    rows = repeat(x, "c (gh m1 p1) (gw m2 p2) -> (gh gw m1 m2) (c t p1 p2)", m1=m, m2=m, p1=p, p2=p,
-                  t=cfg.temporal_patch_size)
-    return rows.contiguous(), torch.tensor([1, rh // p, rw // p], dtype=torch.long)
+    p = cfg.patch_size
+    rows = patch_rows(resize_uint8(pixels, (rh, rw))[None], cfg.image_mean, cfg.image_std, p, cfg.merge_size,
+                      cfg.temporal_patch_size, still=True)
+    return rows, torch.tensor([1, rh // p, rw // p], dtype=torch.long)
 
 
 class QwenVLProcessor:
@@ -213,8 +218,11 @@ class QwenVLProcessor:
     def _load(self, src: Any) -> tuple[torch.Tensor, tuple[int, int]]:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG decodes at the smallest DCT
         scale that still covers the resized size."""
-        draft = (lambda w, h: resized_size(self.cfg, h, w)[::-1]) if self.fast else None
-        loaded = load_image(src, draft=draft)
+        # a side rounded up by a few pixels still counts as kept, so the first pass applies (load_image allows it
+        # only when the needed size is within the picture's); the DCT scale is chosen from the same size
+        draft = (lambda w, h: tuple(min(a, b) for a, b in zip(resized_size(self.cfg, h, w)[::-1], (w, h)))) \
+            if self.fast else None
+        loaded = load_image(src, draft=draft, first_pass=self.fast)
         w, h = loaded.size
         return loaded.pixels, (h, w)
 

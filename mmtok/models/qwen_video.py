@@ -73,7 +73,7 @@ from ..image.plan import ImageConfig
 from ..video.frames import FrameDecoder
 from ..video.index import ClipIndex, Samples, open_video, read_index
 from ..video.tokenizer import VideoConfig
-from .qwen_resize import normalize, resize_uint8, smart_resize, smart_resize_video
+from .qwen_resize import patch_rows, resize_uint8, smart_resize, smart_resize_video
 
 __all__ = ["QwenVideoConfig", "VideoPlan", "clip_index", "clip_metadata", "sample_indices", "plan_video",
            "plan_frames", "decode_frames", "pixel_values_videos", "group_timestamps", "MAX_DURATION"]
@@ -240,7 +240,7 @@ def decode_frames(src: Any, name: str, cfg: QwenVideoConfig, model: str) -> tupl
     repeats[1:] = pts[1:] == pts[:-1]
     dec.samples = Samples(plan.indices, idx.seconds(pts - idx.start), repeats, pts)  # our picks, not its rule
     frames = torch.from_numpy(np.stack(list(dec)))  # (N, h, w, 3)
-    frames = rearrange(frames, "n h w c -> n c h w").contiguous()
+    frames = rearrange(frames, "n h w c -> n c h w")  # channels-last strides, as resize_uint8 likes them
     if tuple(frames.shape[-2:]) != plan.size:  # rotated by 90 or 270 degrees: the sides swap
         plan = plan_video(cfg, idx, model, size=tuple(frames.shape[-2:]))
     return frames, plan
@@ -249,10 +249,7 @@ def decode_frames(src: Any, name: str, cfg: QwenVideoConfig, model: str) -> tupl
 def pixel_values_videos(cfg: QwenVideoConfig, frames: torch.Tensor, plan: VideoPlan) -> torch.Tensor:
     """float32 [grid_t * grid_h * grid_w, 3 * temporal_patch_size * patch_size**2] of the sampled frames
     (uint8 [N, 3, h, w]): resized, normalized, padded with the last frame, cut into merge-ordered patches."""
-    x = normalize(resize_uint8(frames, plan.resized), cfg.image_mean, cfg.image_std)  # (N, 3, rh, rw)
+    x = resize_uint8(frames, plan.resized)  # (N, 3, rh, rw) uint8
     if pad := -x.shape[0] % cfg.temporal_patch_size:
         x = torch.cat([x, x[-1:].expand(pad, -1, -1, -1)])
-    m, p = cfg.merge_size, cfg.patch_size
-    rows = rearrange(x, "(gt t) c (gh m1 p1) (gw m2 p2) -> (gt gh gw m1 m2) (c t p1 p2)",
-                     t=cfg.temporal_patch_size, m1=m, m2=m, p1=p, p2=p)
-    return rows.contiguous()
+    return patch_rows(x, cfg.image_mean, cfg.image_std, cfg.patch_size, cfg.merge_size, cfg.temporal_patch_size)
