@@ -90,10 +90,11 @@ def test_features_on_the_bundled_sounds(whisper, sound):
 @pytest.mark.parametrize("seconds", [0.1, 29.99, 30.0, 30.01, 75.3, 600.0])
 def test_every_window_equals_the_extractor_on_its_slice(whisper, seconds):
     """Longer clips give every 30 s window; each equals the extractor called on that slice (and the extractor
-    called on the list of slices); nothing is dropped."""
+    called on the list of slices); nothing is dropped. The 128-mel model reads 10 min as 3 min (one 10 min clip,
+    the 80-mel model's, is enough to keep the suite short)."""
     name, fe, proc = whisper
     if seconds == 600.0 and name == "whisper-large-v3":
-        pytest.skip("one 10 min clip is enough (the 80-mel model)")
+        seconds = 180.0
     wave = _noise(seconds, seed=int(seconds * 100))
     out = proc.hf_inputs(mmtok.Audio(wave, sample_rate=SR))["input_features"]
     ref = _reference(fe, wave)

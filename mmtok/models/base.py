@@ -21,7 +21,7 @@ from ..errors import ConfigError, InputError
 from ..media.contents import Audio, Image, Video
 
 __all__ = ["MODELS", "ModelSpec", "ModelProcessor", "Piece", "TextIds", "list_models", "register_model",
-           "as_pieces"]
+           "as_pieces", "size_only"]
 
 
 # --- the pieces of a prompt ---------------------------------------------------------------------------------
@@ -64,6 +64,12 @@ def as_pieces(contents: Any) -> list[Piece]:
             raise InputError("the prompt is empty; give at least one piece (text, mmtok.Image(...), ...)")
         return [_piece(c) for c in contents]
     return [_piece(contents)]
+
+
+def size_only(model: str, piece: Piece) -> InputError:
+    """The error of a family's ``hf_inputs`` given a picture size ``(height, width)``: tensors need the pixels."""
+    return InputError(f"{model}: hf_inputs needs the picture itself, not only its size {piece.value}; give "
+                      f"mmtok.Image(src)")
 
 
 # --- text ids ------------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError, LimitError
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model
+from .base import ModelSpec, Piece, TextIds, register_model, size_only
 
 __all__ = ["ChameleonConfig", "ChameleonProcessor", "CHAMELEON", "resized_size", "pixel_values",
            "MAX_RESIZED_PIXELS"]
@@ -183,8 +183,7 @@ class ChameleonProcessor:
                 parts.append(("text", piece.value))
                 continue
             if piece.kind == "size":
-                raise InputError(f"{self.cfg.name}: hf_inputs needs the picture itself, not only its size "
-                                 f"{piece.value}; give mmtok.Image(src)")
+                raise size_only(self.cfg.name, piece)
             if piece.kind == "codes":
                 raise InputError(f"{self.cfg.name}: hf_inputs cannot write the ids of a picture the model writes: "
                                  f"they are Chameleon's own VQ codes, not mmtok's (mmtok.vq); count it with "

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model
+from .base import ModelSpec, Piece, TextIds, register_model, size_only
 
 __all__ = ["Gemma3Config", "Gemma3Processor", "GEMMA_3", "pan_and_scan_crops", "num_image_tokens",
            "resize_square", "pixel_values", "OPTIONS"]
@@ -258,8 +258,7 @@ class Gemma3Processor:
             if piece.kind == "text":
                 parts.append(("text", piece.value))
             elif piece.kind == "size":
-                raise InputError(f"{self.cfg.name}: hf_inputs needs the picture itself, not only its size "
-                                 f"{piece.value}; give mmtok.Image(src)")
+                raise size_only(self.cfg.name, piece)
             elif piece.kind != "image":
                 raise InputError(self._refusal(piece))
             else:

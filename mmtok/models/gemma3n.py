@@ -63,7 +63,7 @@ from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from ..media.contents import Audio
 from ..media.imageio import load_image
-from .base import ModelSpec, Piece, TextIds, register_model
+from .base import ModelSpec, Piece, TextIds, register_model, size_only
 from .gemma import AROUND, BOI, EOI, IMAGE, Parts, image_parts, picture_size, pixel_values, segment_count
 from .probe import audio_samples
 
@@ -282,8 +282,7 @@ class Gemma3nProcessor:
                 parts.append(("text", piece.value))
                 continue
             if piece.kind == "size":
-                raise InputError(f"{self.cfg.name}: hf_inputs needs the picture itself, not only its size "
-                                 f"{piece.value}; give mmtok.Image(src)")
+                raise size_only(self.cfg.name, piece)
             if piece.kind == "image":
                 pictures.append(pixel_values(self._load_image(piece.value), self.cfg.image_size, (), None))
             elif piece.kind == "audio":

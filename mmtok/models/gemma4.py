@@ -69,7 +69,7 @@ from einops import rearrange
 from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model
+from .base import ModelSpec, Piece, TextIds, register_model, size_only
 from .gemma4_media import MAX_SAMPLES, SAMPLE_RATE, AudioCount, Clip, VideoPlan, audio_count, log_mel
 from .probe import clip_info
 
@@ -288,8 +288,7 @@ class Gemma4Processor:
             if piece.kind == "text":
                 parts.append(("text", piece.value))
             elif piece.kind == "size":
-                raise InputError(f"{self.cfg.name}: hf_inputs needs the picture itself, not only its size "
-                                 f"{piece.value}; give mmtok.Image(src)")
+                raise size_only(self.cfg.name, piece)
             elif piece.kind == "image":
                 pv, pos, n = self._image(piece.value)
                 images.append(pv)

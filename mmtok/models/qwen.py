@@ -61,7 +61,7 @@ import torch
 from ..errors import ConfigError, InputError
 from ..media.container import source_name
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model
+from .base import ModelSpec, Piece, TextIds, register_model, size_only
 from .qwen_resize import MAX_RATIO, patch_rows, resize_uint8, smart_resize
 from .qwen_rope import VisionRun, rope_index
 from .qwen_video import QwenVideoConfig, VideoPlan, clip_index, decode_frames, pixel_values_videos, plan_video
@@ -275,8 +275,7 @@ class QwenVLProcessor:
                 runs += self._video_runs(plan)
                 continue
             if piece.kind == "size" and pixels:
-                raise InputError(f"{self.cfg.name}: hf_inputs needs the picture itself, not only its size "
-                                 f"{piece.value}; give mmtok.Image(src)")
+                raise size_only(self.cfg.name, piece)
             if piece.kind not in ("image", "size"):
                 raise InputError(self._refusal(piece))
             if pixels:
