@@ -25,11 +25,11 @@ def source_name(src: Any) -> str:
     return getattr(src, "name", None) or f"<{type(src).__name__}>"
 
 
-def open_media(src: Any, name: str, kind: str):
+def open_media(src: Any, name: str, kind: str, options: dict[str, str] | None = None):
     """``av.open`` a path, bytes or binary file and return (container, first ``kind`` stream), with mmtok errors.
 
-    ``kind`` is ``"video"`` or ``"audio"``. A missing path is an :class:`InputError`; an empty, unreadable or
-    stream-less file a :class:`DecodeError` naming it.
+    ``kind`` is ``"video"`` or ``"audio"``; ``options`` go to FFmpeg's demuxer (``av.open(options=...)``). A missing
+    path is an :class:`InputError`; an empty, unreadable or stream-less file a :class:`DecodeError` naming it.
     """
     import av
 
@@ -51,7 +51,7 @@ def open_media(src: Any, name: str, kind: str):
         raise InputError(f"cannot read {'a video' if kind == 'video' else 'audio'} from a {type(src).__name__}; "
                          f"give a path, bytes or a binary file{extra}")
     try:
-        container = av.open(arg, mode="r", metadata_errors="ignore")
+        container = av.open(arg, mode="r", metadata_errors="ignore", options=options or {})
     except av.FFmpegError as e:
         raise DecodeError(f"{name} cannot be opened as {kind} ({e}); the file is corrupt, truncated or not a media "
                           f"file: re-export or re-download it") from None

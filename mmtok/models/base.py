@@ -255,7 +255,7 @@ class TextIds:
             return self.enc.ids("".join(s for _, s in parts), add_special_tokens=True)
         counts = torch.ones_like(ids)
         counts[where] = torch.tensor([r[2] for r in marked], dtype=torch.long)
-        return ids.repeat_interleave(counts)
+        return torch.from_numpy(np.repeat(ids.numpy(), counts.numpy()))  # numpy: torch's took 0.1-5 ms here
 
 
 # --- the registry ---------------------------------------------------------------------------------------------

@@ -153,21 +153,38 @@ def log_mel_windows(wave: torch.Tensor, n_mels: int) -> torch.Tensor:
     """The model's input for a whole clip: float32 [S] at 16 kHz -> float32 [num_windows(S), n_mels, 3000].
 
     Window i is samples [i * 480000, (i + 1) * 480000), the last zero-padded, each computed on its own with the
-    extractor's operations in the same order (so the float32 results are the same bits).
+    extractor's operations in the same order (so the float32 results are the same bits). Frames lying wholly in the
+    zero padding (most of a short clip's window) are not transformed: their STFT is exactly 0, so their log-mel is
+    ``log10(1e-10)`` before the window's floor, which is what they are given.
     """
     assert wave.dim() == 1 and wave.dtype == torch.float32, (wave.shape, wave.dtype)
     n = num_windows(len(wave))
-    padded = torch.zeros(n * WINDOW_SAMPLES, dtype=torch.float32)
-    padded[:len(wave)] = wave
     filters = mel_filters(n_mels)
     out = torch.empty(n, n_mels, WINDOW_FRAMES, dtype=torch.float32)
-    for i, window in enumerate(padded.view(n, 1, WINDOW_SAMPLES)):  # (1, 480000): a batch of one, as the extractor
-        stft = torch.stft(window, N_FFT, HOP_LENGTH, window=_hann(), return_complex=True)  # (1, 201, 3001)
-        power = (stft[..., :-1].abs() ** 2).contiguous()  # (1, 201, 3000)
-        log_spec = torch.clamp(filters.T @ power, min=1e-10).log10()  # (1, n_mels, 3000)
+    for i in range(n):
+        signal = wave[i * WINDOW_SAMPLES:(i + 1) * WINDOW_SAMPLES]
+        frames = _signal_frames(len(signal))  # frames 0 .. frames - 1 see a sample of the signal
+        length = min(WINDOW_SAMPLES, frames * HOP_LENGTH + N_FFT)  # zeros after it: reflected, they stay zeros
+        window = torch.zeros(1, length, dtype=torch.float32)  # (1, length): a batch of one, as the extractor
+        window[0, :len(signal)] = signal
+        stft = torch.stft(window, N_FFT, HOP_LENGTH, window=_hann(), return_complex=True)  # (1, 201, 1 + length // 160)
+        kept = min(frames, WINDOW_FRAMES) if length < WINDOW_SAMPLES else WINDOW_FRAMES
+        power = (stft[..., :kept].abs() ** 2).contiguous()  # (1, 201, kept)
+        log_spec = torch.full((1, n_mels, WINDOW_FRAMES), _SILENT_LOG, dtype=torch.float32)
+        log_spec[..., :kept] = torch.clamp(filters.T @ power, min=1e-10).log10()  # (1, n_mels, kept)
         top = log_spec.max(dim=2, keepdim=True)[0].max(dim=1, keepdim=True)[0]
         out[i] = ((torch.maximum(log_spec, top - 8.0) + 4.0) / 4.0)[0]
     return out
+
+
+def _signal_frames(m: int) -> int:
+    """Centred STFT frames to transform in a window whose first ``m`` samples are the signal: the frames touching
+    it (frame j spans samples [160 j - 200, 160 j + 200)), and at least ``MIN_FRAMES``."""
+    return max(MIN_FRAMES, -(-(m + N_FFT // 2) // HOP_LENGTH))
+
+
+MIN_FRAMES = 32  # below about 16 frames the mel matmul's float32 sums differ by 1 ulp from the 3000-frame product
+_SILENT_LOG = float(torch.clamp(torch.zeros(1), min=1e-10).log10())  # an all-zero frame's log10 mel power
 
 
 def _chunks(src: Any, sample_rate: int | None) -> Iterator[np.ndarray]:

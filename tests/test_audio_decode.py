@@ -1,0 +1,104 @@
+"""Audio decoding: mmtok's numpy mix + one resampling graph give the same bits as FFmpeg doing it all (its
+``aformat=fltp`` + ``pan`` mean + ``aresample``), for every sample format a decoder hands back; WAVs probed from
+their header alone still give the whole file."""
+
+import av
+import numpy as np
+import pytest
+
+from mmtok.media.audioio import stream_audio
+from sounds import tone
+
+# (container, codec, sample format given to the encoder): the decoder hands back u8, s16, s32 (24 and 32 bit),
+# flt, dbl (packed) and s16p / fltp (planar: mp3, aac, opus)
+CODECS = [("wav", "pcm_u8", "u8"), ("wav", "pcm_s16le", "s16"), ("wav", "pcm_s24le", "s32"),
+          ("wav", "pcm_s32le", "s32"), ("wav", "pcm_f32le", "flt"), ("wav", "pcm_f64le", "dbl"),
+          ("flac", "flac", "s16"), ("mp3", "libmp3lame", "fltp"), ("ipod", "aac", "fltp"), ("ogg", "libopus", "flt")]
+LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 6: "5.1"}
+# MP3 holds at most two channels; libopus takes 5.1 only with a mapping family PyAV does not set
+CASES = [(*c, n) for c in CODECS for n in (1, 2, 6) if n < 6 or c[1] not in ("libmp3lame", "libopus")]
+
+
+def _write(path, fmt, codec, sample_fmt, channels, rate, seconds=2.3):
+    x = tone(seconds, rate, channels)
+    with av.open(str(path), "w", format=fmt) as out:
+        s = out.add_stream(codec, rate=rate, layout=LAYOUTS[channels])
+        data = x if sample_fmt.endswith("p") else x.T.reshape(1, -1)
+        if sample_fmt == "u8":
+            data = np.clip(np.round(data * 127 + 128), 0, 255).astype(np.uint8)
+        elif sample_fmt in ("s16", "s32"):
+            bits = 15 if sample_fmt == "s16" else 31
+            data = np.clip(np.round(data * (2 ** bits - 1)), -2 ** bits, 2 ** bits - 1)
+            data = data.astype(np.int16 if sample_fmt == "s16" else np.int32)
+        elif sample_fmt == "dbl":
+            data = data.astype(np.float64)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=sample_fmt, layout=LAYOUTS[channels])
+        frame.sample_rate = rate
+        for p in s.encode(frame):
+            out.mux(p)
+        for p in s.encode(None):
+            out.mux(p)
+    return path
+
+
+def _ffmpeg_all_the_way(path, rate=16000) -> np.ndarray:
+    """What FFmpeg gives doing every step itself: each decoded frame -> fltp -> pan mean -> aresample -> flt."""
+    with av.open(str(path)) as c:
+        stream = c.streams.audio[0]
+        frames = list(c.decode(stream))
+    first = frames[0]
+    n = len(first.layout.channels)
+    g = av.filter.Graph()
+    chain = [g.add("abuffer", sample_rate=str(first.sample_rate), sample_fmt=first.format.name,
+                   channel_layout=first.layout.name, time_base=str(first.time_base)),
+             g.add("aformat", sample_fmts="fltp"),
+             g.add("pan", "mono|c0=" + "+".join(f"{1 / n!r}*c{i}" for i in range(n))),
+             g.add("aresample", str(rate)),
+             g.add("aformat", sample_fmts="flt", channel_layouts="mono", sample_rates=str(rate)),
+             g.add("abuffersink")]
+    for a, b in zip(chain, chain[1:]):
+        a.link_to(b)
+    g.configure()
+    out = []
+    for f in frames + [None]:
+        g.push(f)
+        while True:
+            try:
+                out.append(g.pull().to_ndarray()[0])
+            except (av.error.BlockingIOError, av.error.EOFError):
+                break
+    return np.concatenate(out)
+
+
+def _ours(path) -> np.ndarray:
+    return np.concatenate(list(stream_audio(path, target_rate=16000, sample_rate=None, max_duration=1e9,
+                                            chunk_seconds=1.0)))
+
+
+@pytest.mark.parametrize("fmt, codec, sample_fmt, channels", CASES, ids=[f"{c[1]}-{c[3]}ch" for c in CASES])
+def test_same_bits_as_ffmpeg_mixing_itself(tmp_path, fmt, codec, sample_fmt, channels):
+    ext = {"ipod": "m4a"}.get(fmt, fmt)
+    rate = 48000 if codec == "libopus" else 44100
+    path = _write(tmp_path / f"a.{ext}", fmt, codec, sample_fmt, channels, rate)
+    with av.open(str(path)) as c:
+        got_fmt = c.streams.audio[0].codec_context.format.name
+    ref, ours = _ffmpeg_all_the_way(path), _ours(path)
+    assert ours.dtype == np.float32 and len(ours) == len(ref) > 16000 * 2.2, (got_fmt, len(ours), len(ref))
+    assert np.array_equal(ours, ref), (got_fmt, np.abs(ours - ref).max())
+
+
+def test_a_wav_is_opened_from_its_header_alone(tmp_path):
+    """A WAV is probed from its first 32 KB (FFmpeg's default probe decodes the whole file first): a WAV with 40 KB
+    of metadata before its samples still gives its rate, channels and every sample."""
+    import struct
+
+    x = tone(3.0, 22050, 3)
+    pcm = np.round(x.T * 32767).astype("<i2").tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 3, 22050, 22050 * 6, 6, 16)
+    junk = b"x" * 40_000
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"LIST" + struct.pack("<I", len(junk)) + junk
+    body += b"data" + struct.pack("<I", len(pcm)) + pcm
+    path = tmp_path / "meta.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    ours = _ours(path)
+    assert np.array_equal(ours, _ffmpeg_all_the_way(path)) and len(ours) == 48000
