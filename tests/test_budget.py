@@ -138,7 +138,8 @@ def test_qwen_rows_count_the_clip_and_list_audio_and_codes_as_unsupported(tok):
     for r in mmtok.budget(contents, QWEN, tokenizer=tok):
         name = r["model"]
         assert r["unsupported"] == [
-            f"piece 2 (audio): {name} takes no audio (a Qwen-VL model reads text, images and video)",
+            f"piece 2 (audio): {name} takes no audio (a Qwen-VL model reads text, images and video); give the sound "
+            "to a model that reads audio (whisper, gemma-3n, gemma-4)",
             f"piece 3 (codes): {name} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')"]
         assert r["video"] == mmtok.ModelProcessor(name).segment_length(clip) > 0
         assert (r["image"], r["audio"]) == (0, 0) and r["total"] == r["text"] + r["video"]
@@ -259,7 +260,8 @@ def test_format_budget(tok):
     assert text.splitlines()[0].split()[:6] == ["model", "text", "image", "video", "audio", "total"]
     assert "piece 1 (audio)" in text
     assert rows[1]["unsupported"] == ["piece 1 (audio): qwen2-vl takes no audio (a Qwen-VL model reads text, "
-                                      "images and video)"]
+                                      "images and video); give the sound to a model that reads audio (whisper, "
+                                      "gemma-3n, gemma-4)"]
     lines = text.splitlines()
     assert lines[2].endswith("  piece 1 (audio)") and lines[3] == ""  # the table, then the reasons
     assert lines[4].split()[:6] == ["qwen2-vl", "piece", "1", "(audio):", "qwen2-vl", "takes"]

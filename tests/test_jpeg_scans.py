@@ -1,4 +1,5 @@
-"""Progressive JPEGs decoded without their luma AC refinement scans (mmtok.media.jpeg_scans, ImageConfig(draft=True))."""
+"""Progressive JPEGs decoded without their luma AC refinement scans (mmtok.media.jpeg_scans, ImageConfig(draft=True)),
+or without any refinement scan (the models' fast=True)."""
 
 import dataclasses
 import io
@@ -11,7 +12,7 @@ from PIL import Image
 
 from images import PHOTOS
 from mmtok import ImageConfig, ImageTokenizer
-from mmtok.errors import DecodeError
+from mmtok.errors import ConfigError, DecodeError
 from mmtok.media.imageio import load_image
 from mmtok.media.jpeg_scans import first_pass, segments
 
@@ -39,6 +40,24 @@ def test_first_pass_drops_exactly_the_luma_ac_refinements():
     other = [SEEDING[g.start:g.end] for g in segments(SEEDING) if g.scan is None or g.scan in after]
     assert b"".join(other) == kept
     assert len(kept) < 0.6 * len(SEEDING)
+
+
+def test_drop_all_keeps_only_the_first_passes():
+    """drop="all" (the models' fast path) removes every refinement scan, DC and chroma too, and nothing else; the
+    decoded picture stays within the measured error of a full decode (seeding: mean 1.90, worst pixel 49 levels at
+    full size), above the luma-only policy's (mean 1.46)."""
+    kept = first_pass(SEEDING, drop="all")
+    assert scans(kept) == [s for s in scans(SEEDING) if s[3] == 0] and len(scans(kept)) == 5
+    other = [SEEDING[g.start:g.end] for g in segments(SEEDING) if g.scan is None or g.scan[3] == 0]
+    assert b"".join(other) == kept and len(kept) < len(first_pass(SEEDING))
+    full = load_image(SEEDING).pixels.float()
+    errors = {drop: (load_image(SEEDING, draft=lambda w, h: (w, h), first_pass=drop).pixels.float() - full).abs()
+              for drop in ("luma", "all")}
+    assert 1.2 < errors["luma"].mean() < errors["all"].mean() <= 2.0 and errors["all"].max() <= 55
+    with pytest.raises(ValueError, match="drop must be one of"):
+        first_pass(SEEDING, drop="chroma")
+    with pytest.raises(ConfigError, match="first_pass must be"):
+        load_image(SEEDING, first_pass="some")
 
 
 def test_first_pass_keeps_refinements_of_a_coarse_first_pass():

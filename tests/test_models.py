@@ -228,23 +228,23 @@ def test_pieces_the_model_does_not_take(hf_tokenizer):
 
 
 def test_fast_keeps_counts_and_grids():
-    """fast=True decodes a progressive JPEG without its luma AC refinement scans (mmtok.media.jpeg_scans) and, when
-    the resized picture is at most half its size, at a reduced DCT scale. At the published limits the 5312x2988
-    photo keeps its scale: same grid, pixel values within 0.53 (max abs, measured 0.525; mean 0.0203) of the
-    processor's on the normalized scale; at the class default max_pixels (28*28*1280) it decodes at 1/2 scale:
-    within 0.56 (measured 0.555; mean 0.0119). The baseline JPEG is exact either way."""
+    """fast=True decodes a progressive JPEG without its refinement scans (mmtok.media.jpeg_scans, drop="all") and,
+    when the resized picture is at most half its size, at a reduced DCT scale. At the published limits the
+    5312x2988 photo keeps its scale: same grid, pixel values within 0.59 (max abs, measured 0.583; mean 0.0265) of
+    the processor's on the normalized scale; at the class default max_pixels (28*28*1280) it decodes at 1/2 scale:
+    within 0.56 (measured 0.555; mean 0.0190). The baseline JPEG is exact either way."""
     cfg = dataclasses.replace(QWEN2_VL, max_pixels=28 * 28 * 1280)
     photo = PHOTOS[-1]
     ref = Qwen2VLImageProcessor()(images=[PILImage.open(photo).convert("RGB")], return_tensors="pt")
     fast = QwenVLProcessor(cfg, fast=True).hf_inputs(as_pieces(mmtok.Image(photo)))
     assert torch.equal(fast["image_grid_thw"], ref["image_grid_thw"])
     diff = (fast["pixel_values"] - ref["pixel_values"]).abs()
-    assert 0 < diff.max().item() <= 0.56 and diff.mean().item() <= 0.013
+    assert 0 < diff.max().item() <= 0.56 and diff.mean().item() <= 0.02
     got = mmtok.ModelProcessor("qwen2-vl", fast=True).hf_inputs(mmtok.Image(photo))
     exact = mmtok.ModelProcessor("qwen2-vl").hf_inputs(mmtok.Image(photo))
     assert torch.equal(got["image_grid_thw"], exact["image_grid_thw"])
     diff = (got["pixel_values"] - exact["pixel_values"]).abs()
-    assert 0 < diff.max().item() <= 0.53 and diff.mean().item() <= 0.021
+    assert 0 < diff.max().item() <= 0.59 and diff.mean().item() <= 0.028
     baseline = PHOTOS[-2]  # rocket.jpg, a baseline JPEG small enough to keep its scale
     assert torch.equal(mmtok.ModelProcessor("qwen2-vl", fast=True).hf_inputs(mmtok.Image(baseline))["pixel_values"],
                        mmtok.ModelProcessor("qwen2-vl").hf_inputs(mmtok.Image(baseline))["pixel_values"])

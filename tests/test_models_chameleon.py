@@ -141,7 +141,7 @@ def test_pieces_the_model_does_not_take():
     for piece in (mmtok.Audio(ROOT / "assets" / "audio" / "speech_en.wav"),
                   mmtok.Video(ROOT / "assets" / "video" / "cityCC0.mpg")):
         for call in (proc.num_tokens, proc.segment_length, proc.hf_inputs):
-            with pytest.raises(InputError, match="chameleon reads text and pictures only"):
+            with pytest.raises(InputError, match=r"chameleon takes no (audio|video) \(Chameleon reads text and pictures\); give text"):
                 call(piece)
     with pytest.raises(InputError, match="no such image file"):
         proc.num_tokens(ROOT / "assets" / "images" / "missing.png")
@@ -161,4 +161,4 @@ def test_fast_keeps_counts_and_measured_tolerance(reference):
     for photo in PHOTOS[:3]:  # small enough to decode whole: exact
         assert torch.equal(fast.hf_inputs(photo)["pixel_values"], exact.hf_inputs(photo)["pixel_values"])
     d = (fast.hf_inputs(BIG_JPEG)["pixel_values"] - _pixels(load_image(BIG_JPEG).pixels, ip)).abs()
-    assert 0 < d.max().item() <= 0.13 and d.mean().item() <= 0.0045  # measured 0.117, mean 0.0042
+    assert 0 < d.max().item() <= 0.15 and d.mean().item() <= 0.009  # measured 0.140, mean 0.0082 (no refinement scans)

@@ -13,7 +13,8 @@ Rules (documented in the README and tested):
   decoded image is never smaller than asked, and ``LoadedImage.scale`` records the scale.
 - On request (``first_pass``, as ``ImageConfig(first_pass=True)``, the default, asks), a progressive RGB/grey
   JPEG shrunk by the draft margin or more decodes without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`):
-  within a stated tolerance, and ``LoadedImage.first_pass`` records it.
+  within a stated tolerance, and ``LoadedImage.first_pass`` records it; ``first_pass="all"`` (the models' fast
+  path) drops every refinement scan.
 - 8-bit RGB and greyscale JPEGs decode through simplejpeg (the same libjpeg-turbo as PIL, same settings, same
   DCT scale, so the same pixels bit for bit — tested) straight into a numpy array, which saves PIL's copy of the
   decoded picture. Anything libjpeg-turbo merely warns about (a corrupt or truncated stream) goes back to PIL,
@@ -35,7 +36,7 @@ from typing import Any, Union
 import numpy as np
 import torch
 
-from ..errors import DecodeError, InputError, LimitError
+from ..errors import ConfigError, DecodeError, InputError, LimitError
 from . import jpeg_scans
 from .container import source_name
 
@@ -70,15 +71,18 @@ DraftRule = Callable[[int, int], "tuple[int, int] | None"]
 
 def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                background: tuple[int, int, int] = DEFAULT_BACKGROUND,
-               draft: DraftRule | None = None, first_pass: bool = False, name: str | None = None) -> LoadedImage:
+               draft: DraftRule | None = None, first_pass: bool | str = False, name: str | None = None) -> LoadedImage:
     """Load ``src`` as RGB (see the module rules).
 
     ``draft(width, height)`` is called with the oriented original size of an encoded JPEG and returns the
     smallest (width, height) the caller needs, or None; PIL then decides the largest DCT reduction (1/2, 1/4,
-    1/8) that stays at least that large. With ``first_pass``, a progressive RGB/grey JPEG whose needed size is
-    no larger than the picture decodes without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`;
-    ``LoadedImage.first_pass`` says so).
+    1/8) that stays at least that large. With ``first_pass`` (True or ``"luma"``; ``"all"``), a progressive
+    RGB/grey JPEG whose needed size is no larger than the picture decodes without its luma AC refinement scans
+    (``"all"``: without any refinement scan; :func:`mmtok.media.jpeg_scans.first_pass`; ``LoadedImage.first_pass``
+    says so).
     """
+    if first_pass not in (False, True, *jpeg_scans.SCAN_POLICIES):
+        raise ConfigError(f"first_pass must be False, True or one of {jpeg_scans.SCAN_POLICIES}, got {first_pass!r}")
     from PIL import Image
 
     name = name or source_name(src)
@@ -166,7 +170,8 @@ def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) ->
             first = pixels = None
             if (allow_first_pass and need is not None and need[0] <= oriented[0] and need[1] <= oriented[1]
                     and im.info.get("progressive")):
-                first = jpeg_scans.first_pass(data)  # shrunk by the draft margin or more: luma refinements can go
+                drop = "luma" if allow_first_pass is True else allow_first_pass
+                first = jpeg_scans.first_pass(data, drop)  # shrunk by the draft margin or more: refinements can go
             if first is not None:
                 pixels = _decode_jpeg(first, im.size)
             if pixels is None:

@@ -8,8 +8,12 @@ and every scan except the AC refinements of the first component (Y in a YCbCr or
 exact, the luma AC coefficients lack their last 1-2 bits, which libjpeg-turbo's block smoothing fills in.
 After a shrink of 3x or more the picture differs from a full decode by under a level on average (measured per
 photo and policy in ``benchmarks/RESULTS.md``, tested); dropping the chroma refinements too was measured and
-not adopted (chroma is subsampled: its lost bits cost up to 1.3 levels on average for a few % of the bytes).
-:mod:`mmtok.media.imageio` uses it only where it already decodes at a reduced DCT scale (``ImageConfig(draft=True)``).
+not adopted for mmtok's own tokenizer (chroma is subsampled: its lost bits cost up to 1.3 levels on average for a
+few % of the bytes). :mod:`mmtok.media.imageio` uses it only where it already decodes at a reduced DCT scale
+(``ImageConfig(draft=True)``). A model's ``fast=True`` path (:mod:`mmtok.models`) drops every refinement scan
+(``first_pass(data, drop="all")``): on the progressive wallpapers of ``benchmarks/bench_models.py`` that decodes
+in 55-90% of the luma-only policy's time (Picture_1A, 1.47 MP: 24 ms instead of 38, a full decode 60), for 0.1-0.6
+levels more mean error at full size (measured: session 8 notes in ``benchmarks/RESULTS.md``).
 
 The walk checks the file's structure: a missing EOI, a marker segment running past the end or anything else
 unexpected returns ``None``, and the caller decodes the whole file, whose errors then stand.
@@ -20,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["MAX_LOST_BITS", "MarkerSegment", "segments", "first_pass"]
+__all__ = ["MAX_LOST_BITS", "SCAN_POLICIES", "MarkerSegment", "segments", "first_pass"]
 
 _SOF_PROGRESSIVE_HUFFMAN = 0xC2
 _SOS, _EOI = 0xDA, 0xD9
@@ -75,23 +79,37 @@ def segments(data: bytes) -> list[MarkerSegment] | None:
         i = m.start()
 
 
-def first_pass(data: bytes) -> bytes | None:
-    """``data`` (a whole JPEG file) without the AC refinement scans of its first component, or None when it is
-    not a progressive Huffman JPEG, has no such scan, sends a luma AC first pass more than :data:`MAX_LOST_BITS`
-    short of full precision (an unusual script whose error was not measured), or its structure does not check
-    out."""
+SCAN_POLICIES = ("luma", "all")  # which refinement scans first_pass drops
+
+
+def first_pass(data: bytes, drop: str = "luma") -> bytes | None:
+    """``data`` (a whole JPEG file) without some of its successive-approximation refinement scans (``Ah > 0``):
+
+    - ``drop="luma"``: the AC refinements of the first component (Y); DC and chroma stay exact;
+    - ``drop="all"``: every refinement scan, DC and chroma too (a model's ``fast=True`` path: about a third less
+      decoding than ``"luma"`` on the progressive photos of ``benchmarks/bench_models.py``, up to 1 level more mean
+      error at full size; the DC refinement's lost bit is what libjpeg-turbo's block smoothing fills in).
+
+    None when it is not a progressive Huffman JPEG, has no such scan, sends a first pass of a dropped kind more
+    than :data:`MAX_LOST_BITS` short of full precision (an unusual script whose error was not measured), or its
+    structure does not check out."""
+    if drop not in SCAN_POLICIES:
+        raise ValueError(f"drop must be one of {SCAN_POLICIES}, got {drop!r}")
     segs = segments(data)
     sof = next((g for g in segs or () if g.marker == _SOF_PROGRESSIVE_HUFFMAN and g.end >= g.start + 13), None)
     if sof is None:
         return None
     luma = data[sof.start + 10]  # the first component's id
 
-    def dropped(g: MarkerSegment) -> bool:
-        return g.scan is not None and g.scan[0] == (luma,) and g.scan[1] > 0 and g.scan[3] > 0
+    def kind(g: MarkerSegment) -> bool:  # a scan of a kind whose refinements go
+        return g.scan is not None and (drop == "all" or (g.scan[0] == (luma,) and g.scan[1] > 0))
 
-    first_al = [g.scan[4] for g in segs if g.scan is not None and luma in g.scan[0] and g.scan[1] > 0
-                and g.scan[3] == 0]
-    # only what was measured: luma AC first passes at most MAX_LOST_BITS short (libjpeg's standard script: 2)
+    def dropped(g: MarkerSegment) -> bool:
+        return kind(g) and g.scan[3] > 0
+
+    first_al = [g.scan[4] for g in segs if kind(g) and g.scan[3] == 0]
+    # only what was measured: first passes at most MAX_LOST_BITS short (libjpeg's standard script: 2 luma AC, 1
+    # DC and chroma AC)
     if not any(dropped(g) for g in segs) or max(first_al, default=0) > MAX_LOST_BITS:
         return None
     view = memoryview(data)

@@ -21,7 +21,7 @@ from ..errors import ConfigError, InputError
 from ..media.contents import Audio, Image, Video
 
 __all__ = ["MODELS", "ModelSpec", "ModelProcessor", "Piece", "TextIds", "list_models", "register_model",
-           "as_pieces", "size_only"]
+           "as_pieces", "size_only", "refusal", "writes_no_codes"]
 
 
 # --- the pieces of a prompt ---------------------------------------------------------------------------------
@@ -64,6 +64,17 @@ def as_pieces(contents: Any) -> list[Piece]:
             raise InputError("the prompt is empty; give at least one piece (text, mmtok.Image(...), ...)")
         return [_piece(c) for c in contents]
     return [_piece(contents)]
+
+
+def refusal(model: str, what: str, reads: str, fix: str) -> InputError:
+    """The error for a piece ``model`` does not take, in one form for every family:
+    ``"<model> takes no <what> (<what the model reads>); <fix>"``."""
+    return InputError(f"{model} takes no {what} ({reads}); {fix}")
+
+
+def writes_no_codes(model: str) -> InputError:
+    """The error for VQ codes given to a model that reads pictures but writes no image codes."""
+    return InputError(f"{model} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')")
 
 
 def size_only(model: str, piece: Piece) -> InputError:

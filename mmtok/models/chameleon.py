@@ -45,11 +45,11 @@ decoding of the file (``PIL.Image.open``). A picture whose resized (pre-crop) si
 is still 1024.
 
 ``fast=True`` decodes a JPEG at the smallest DCT scale that still covers the resized size (PIL ``draft``), and a
-progressive JPEG without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`), then resizes to the same size
-as the exact path: the same counts, other pixel values. On the bundled 5312x2988 JPEG (decoded at 1/4, 1328x747,
-then resized to 910x512) the values differ from the processor's by at most 0.117 (mean 0.0042) on the normalized
-scale; over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP), at most 0.523 (largest mean 0.030); the baseline 640x427 JPEG and the PNGs
-are exact.
+progressive JPEG without its refinement scans (:mod:`mmtok.media.jpeg_scans`, ``drop="all"``), then resizes to the
+same size as the exact path: the same counts, other pixel values. On the bundled 5312x2988 JPEG (decoded at 1/4,
+1328x747, then resized to 910x512) the values differ from the processor's by at most 0.140 (mean 0.0082) on the
+normalized scale; over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP), at most 0.515 (largest
+mean 0.031); the baseline 640x427 JPEG and the PNGs are exact.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError, LimitError
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model, size_only
+from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only
 
 __all__ = ["ChameleonConfig", "ChameleonProcessor", "CHAMELEON", "resized_size", "pixel_values",
            "MAX_RESIZED_PIXELS"]
@@ -138,8 +138,8 @@ class ChameleonProcessor:
         self.text = TextIds(tokenizer, SPECIALS)
 
     def _refusal(self, piece: Piece) -> InputError:
-        return InputError(f"{self.cfg.name} reads text and pictures only, not {piece.kind}; give text or "
-                          f"mmtok.Image(src) (a video: its frames as pictures)")
+        return refusal(self.cfg.name, piece.kind, "Chameleon reads text and pictures",
+                       "give text or mmtok.Image(src) (a video: its frames as pictures)")
 
     def num_tokens(self, piece: Piece) -> int:
         """A picture (or VQ codes to write): 1024, whatever its size (a picture's header is still read, so a
@@ -160,7 +160,7 @@ class ChameleonProcessor:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG decodes at the smallest DCT
         scale that still covers the resized size."""
         draft = (lambda w, h: resized_size(self.cfg, h, w)[::-1]) if self.fast else None
-        loaded = load_image(src, draft=draft, first_pass=self.fast)
+        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
         w, h = loaded.size
         rh, rw = resized_size(self.cfg, h, w)
         if rh * rw > MAX_RESIZED_PIXELS:

@@ -38,10 +38,10 @@ tokenizer. ``segment_length`` counts the segment's text (``"\\n\\n"``, the pan-a
 Hugging Face tokenizer the ``"\\n\\n"`` at its two ends may merge with the neighbouring text's tokens in a prompt.
 
 ``fast=True`` decodes a JPEG at the smallest DCT scale that still covers ``image_size x image_size``, a progressive
-one without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`; a picture cut by pan-and-scan decodes in
-full): the same counts, other pixel values. On the bundled 5312x2988 JPEG (1/2 scale) pixel values differ from the
-processor's by at most 0.0627 (mean 0.0035) on the normalized [-1, 1] scale; over the 16 photos of
-``benchmarks/bench_models.py`` (0.27 to 15.9 MP) by at most 0.204 (largest mean 0.015); ``rocket.jpg``, 427x640,
+one without its refinement scans (:mod:`mmtok.media.jpeg_scans`, ``drop="all"``; a picture cut by pan-and-scan
+decodes in full): the same counts, other pixel values. On the bundled 5312x2988 JPEG (1/2 scale) pixel values differ
+from the processor's by at most 0.110 (mean 0.0038) on the normalized [-1, 1] scale; over the 16 photos of
+``benchmarks/bench_models.py`` (0.27 to 15.9 MP) by at most 0.227 (largest mean 0.019); ``rocket.jpg``, 427x640,
 is below the size and decodes in full: exact.
 """
 
@@ -57,7 +57,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model, size_only
+from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
 
 __all__ = ["Gemma3Config", "Gemma3Processor", "GEMMA_3", "pan_and_scan_crops", "num_image_tokens",
            "resize_square", "pixel_values", "OPTIONS"]
@@ -193,15 +193,12 @@ class Gemma3Processor:
         self.cfg, self.fast = cfg, fast
         self.text = TextIds(tokenizer, (BOI, EOI, IMAGE))
 
-    def _refusal(self, piece: Piece) -> str:
-        name = self.cfg.name
+    def _refusal(self, piece: Piece) -> InputError:
         if piece.kind == "codes":
-            return f"{name} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')"
-        if piece.kind == "audio":
-            return f"{name} takes no audio (Gemma 3 reads text and images); gemma-3n reads audio"
-        if piece.kind == "video":
-            return f"{name} takes no video (Gemma 3 reads text and images); give the clip's frames as images"
-        return f"{name} cannot read a {piece.kind} piece"
+            return writes_no_codes(self.cfg.name)
+        fix = {"audio": "gemma-3n and gemma-4 read audio", "video": "give the clip's frames as images"}
+        return refusal(self.cfg.name, piece.kind, "Gemma 3 reads text and images",
+                       fix.get(piece.kind, "give text or mmtok.Image(src)"))
 
     def _parts(self, height: int, width: int) -> Parts:
         n = len(pan_and_scan_crops(self.cfg, height, width))
@@ -214,7 +211,7 @@ class Gemma3Processor:
         if piece.kind == "text":
             return self.text.count(piece.value)
         if piece.kind not in ("image", "size"):
-            raise InputError(self._refusal(piece))
+            raise self._refusal(piece)
         return num_image_tokens(self.cfg, *picture_size(piece))
 
     def segment_length(self, piece: Piece) -> int:
@@ -223,7 +220,7 @@ class Gemma3Processor:
         if piece.kind == "text":
             return self.text.count(piece.value)
         if piece.kind not in ("image", "size"):
-            raise InputError(self._refusal(piece))
+            raise self._refusal(piece)
         return segment_count(self.text, self._parts(*picture_size(piece)))
 
     def _load(self, src: Any) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -233,7 +230,7 @@ class Gemma3Processor:
         draft = None
         if self.fast:
             draft = lambda w, h: None if pan_and_scan_crops(self.cfg, h, w) else (side, side)  # noqa: E731
-        loaded = load_image(src, draft=draft, first_pass=self.fast)
+        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
         w, h = loaded.size
         return loaded.pixels, (h, w)
 
@@ -260,7 +257,7 @@ class Gemma3Processor:
             elif piece.kind == "size":
                 raise size_only(self.cfg.name, piece)
             elif piece.kind != "image":
-                raise InputError(self._refusal(piece))
+                raise self._refusal(piece)
             else:
                 pixels, size = self._load(piece.value)
                 pictures.append(self._pictures(pixels, size))

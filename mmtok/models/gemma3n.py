@@ -44,9 +44,10 @@ Exactness (``tests/test_models_gemma.py``, against the transformers classes buil
 same 16 kHz waveform, which mmtok decodes with :func:`mmtok.media.audioio.stream_audio` (the bundled speech and
 music, and clips of 0.01 s to 10 min, several per prompt); counts, ``input_ids``, ``attention_mask`` and
 ``token_type_ids`` (1 on image, 3 on audio soft tokens) equal. ``fast=True`` decodes a JPEG at the smallest DCT
-scale covering 768x768, a progressive one without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`): on
-the bundled 5312x2988 JPEG (1/2 scale) pixel values differ by at most 0.0353 (mean 0.0015) on the [0, 1] scale;
-over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP) by at most 0.200 (largest mean 0.0063).
+scale covering 768x768, a progressive one without its refinement scans (:mod:`mmtok.media.jpeg_scans`,
+``drop="all"``): on the bundled 5312x2988 JPEG (1/2 scale) pixel values differ by at most 0.039 (mean 0.0018) on
+the [0, 1] scale; over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP) by at most 0.200 (largest
+mean 0.0080).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from ..media.contents import Audio
 from ..media.imageio import load_image
-from .base import ModelSpec, Piece, TextIds, register_model, size_only
+from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
 from .gemma import AROUND, BOI, EOI, IMAGE, Parts, image_parts, picture_size, pixel_values, segment_count
 from .probe import audio_samples
 
@@ -200,14 +201,11 @@ class Gemma3nProcessor:
         self.text = TextIds(tokenizer, SPECIALS)
         self.notes: list[str] = []  # what the last hf_inputs call cut (ModelProcessor.notes)
 
-    def _refusal(self, piece: Piece) -> str:
-        name = self.cfg.name
+    def _refusal(self, piece: Piece) -> InputError:
         if piece.kind == "codes":
-            return f"{name} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')"
-        if piece.kind == "video":
-            return (f"{name} takes no video (Gemma3nProcessor reads text, images and audio); give its frames as "
-                    f"images and its sound as mmtok.Audio")
-        return f"{name} cannot read a {piece.kind} piece"
+            return writes_no_codes(self.cfg.name)
+        return refusal(self.cfg.name, piece.kind, "Gemma3nProcessor reads text, images and audio",
+                       "give its frames as images and its sound as mmtok.Audio")
 
     def _parts(self, kind: str) -> Parts:
         if kind == "audio":
@@ -226,7 +224,7 @@ class Gemma3nProcessor:
         if piece.kind in ("image", "size"):
             picture_size(piece)  # read the header: an unreadable picture fails here, as in hf_inputs
             return self.cfg.image_seq_length
-        raise InputError(self._refusal(piece))
+        raise self._refusal(piece)
 
     def segment_length(self, piece: Piece) -> int:
         """The count plus the begin/end markers and the ``"\\n\\n"`` text around them, counted on its own."""
@@ -243,7 +241,8 @@ class Gemma3nProcessor:
 
     def _load_image(self, src: Any) -> torch.Tensor:
         side = self.cfg.image_size
-        return load_image(src, draft=(lambda w, h: (side, side)) if self.fast else None, first_pass=self.fast).pixels
+        return load_image(src, draft=(lambda w, h: (side, side)) if self.fast else None,
+                          first_pass="all" if self.fast else False).pixels
 
     def _load_audio(self, content: Audio) -> np.ndarray:
         """float32 [n] mono at 16 kHz, at most max_samples; a longer clip is cut (and noted), as the extractor
@@ -288,7 +287,7 @@ class Gemma3nProcessor:
             elif piece.kind == "audio":
                 clips.append(self._load_audio(piece.value))
             else:
-                raise InputError(self._refusal(piece))
+                raise self._refusal(piece)
             parts += self._parts(piece.kind)
         input_ids, attention_mask = self.text.encode(parts)
         types = torch.zeros_like(input_ids)

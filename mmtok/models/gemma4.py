@@ -39,11 +39,11 @@ over 300+ sizes for each budget; ``pixel_values``, ``image_position_ids``, ``inp
 ``mm_token_type_ids`` equal (max abs 0.0) on the bundled photos; audio counts over 0.1 s .. 10 min and the features
 (0.0) on the bundled sounds given the same 16 kHz waveform; video frames, timestamps and tensors (0.0) on the bundled
 clip given the same decoded frames. ``fast=True`` decodes a JPEG at a reduced DCT scale when that still covers the
-resized size, and a progressive JPEG without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`): the same
-counts, shapes and position ids; on the bundled 5312x2988 JPEG (decoded at 1/4 or 1/2 scale) ``pixel_values``
-differ from the processor's by at most 0.110 (mean 0.0029) at budget 70, 0.086 (mean 0.0023) at 280 and 0.094
-(mean 0.0037) at 1120, on the [0, 1] scale; over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP)
-at 280, at most 0.153 (largest mean 0.0068); the 640x427 baseline JPEG is exact (0.0).
+resized size, and a progressive JPEG without its refinement scans (:mod:`mmtok.media.jpeg_scans`, ``drop="all"``):
+the same counts, shapes and position ids; on the bundled 5312x2988 JPEG (decoded at 1/4 or 1/2 scale)
+``pixel_values`` differ from the processor's by at most 0.118 (mean 0.0040) at budget 70, 0.098 (mean 0.0042) at
+280 and 0.126 (mean 0.0055) at 1120, on the [0, 1] scale; over the 16 photos of ``benchmarks/bench_models.py``
+(0.27 to 15.9 MP) at 280, at most 0.157 (largest mean 0.0085); the 640x427 baseline JPEG is exact (0.0).
 
 Video decoding: transformers would decode the file itself with torchcodec (``VideoDecoder(seek_mode="exact")``,
 ``get_frames_at(indices)``); torchcodec is not installed here (and ``load_video(backend="pyav")`` reads
@@ -69,7 +69,7 @@ from einops import rearrange
 from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model, size_only
+from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
 from .gemma4_media import MAX_SAMPLES, SAMPLE_RATE, AudioCount, Clip, VideoPlan, audio_count, log_mel
 from .probe import clip_info
 
@@ -185,13 +185,11 @@ class Gemma4Processor:
         return h, w
 
     def _refuse(self, piece: Piece) -> None:
-        name = self.cfg.name
         if piece.kind == "codes":
-            raise InputError(f"{name} reads pictures but does not write VQ codes; give mmtok.Image(src) "
-                             f"(as_='patches')")
+            raise writes_no_codes(self.cfg.name)
         if piece.kind == "video" and piece.value.audio:
-            raise InputError(f"{name}: Gemma4Processor takes a clip's frames only, not its sound track; give "
-                             f"mmtok.Video(src) and the sound as mmtok.Audio(src) separately")
+            raise refusal(self.cfg.name, "sound track with a clip", "Gemma4Processor takes a clip's frames only",
+                          "give mmtok.Video(src) and the sound as mmtok.Audio(src) separately")
 
     def num_tokens(self, piece: Piece) -> int:
         """Text: its tokens. Image: soft tokens. Audio: ``<|audio|>`` tokens after the processor's 30 s truncation
@@ -261,7 +259,7 @@ class Gemma4Processor:
         c = self.cfg
         draft = (lambda w, h: resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)[::-1]) \
             if self.fast else None
-        loaded = load_image(src, draft=draft, first_pass=self.fast)
+        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
         w, h = loaded.size
         size = resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
         pv, pos = patchify(_resize(loaded.pixels[None], size), c.max_soft_tokens * c.pooling_kernel_size**2,

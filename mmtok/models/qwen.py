@@ -37,14 +37,15 @@ picture. Pictures are decoded by :mod:`mmtok.media.imageio` (EXIF orientation ap
 8-bit files gives what ``ImageOps.exif_transpose(PIL.Image.open(f)).convert("RGB")`` gives; on the bundled photos
 it also equals the processor's own decoding of a path (measured 0.0).
 
-``fast=True`` (same counts, grids and positions; other pixel values) decodes a progressive JPEG without its luma AC
-refinement scans (:mod:`mmtok.media.jpeg_scans`, ``load_image(first_pass=True)``; a side that smart_resize rounds up
-by a few pixels counts as kept), and a JPEG at a reduced DCT scale (PIL ``draft``) when that still covers the
+``fast=True`` (same counts, grids and positions; other pixel values) decodes a progressive JPEG without its
+refinement scans (:mod:`mmtok.media.jpeg_scans`, ``load_image(first_pass="all")``; a side that smart_resize rounds
+up by a few pixels counts as kept), and a JPEG at a reduced DCT scale (PIL ``draft``) when that still covers the
 resized size, then resizes as the exact path. At the published limits a photo up to max_pixels keeps its size, so
-the first pass is the lever; measured over the 16 photos of ``benchmarks/bench_models.py`` (0.27 to 15.9 MP),
-``pixel_values`` differ from the processor's by at most 0.960 (qwen2-vl, qwen2.5-vl; largest mean 0.060) and 0.518
-(qwen3-vl; largest mean 0.032) on the normalized scale, 0.0 on the baseline (non-progressive) JPEGs; with the class
-default max_pixels (28*28*1280) the bundled 5312x2988 JPEG also decodes at 1/2 scale: at most 0.555 (mean 0.0119).
+the first passes are the lever (a baseline JPEG has none: it takes the exact path); measured over the 16 photos of
+``benchmarks/bench_models.py`` (0.27 to 15.9 MP), ``pixel_values`` differ from the processor's by at most 0.960
+(qwen2-vl, qwen2.5-vl; largest mean 0.066) and 0.565 (qwen3-vl; largest mean 0.035) on the normalized scale, 0.0
+on the baseline (non-progressive) JPEGs; the bundled 5312x2988 JPEG at most 0.583 (mean 0.0265), and with the
+class default max_pixels (28*28*1280), decoded at 1/2 scale, at most 0.555 (mean 0.0190).
 
 Speed (``benchmarks/RESULTS.md``, "Model-exact processors vs transformers (issue 19)"): the exact path resizes into
 channels-last memory and normalizes straight into the patch layout (:func:`~mmtok.models.qwen_resize.patch_rows`),
@@ -61,7 +62,7 @@ import torch
 from ..errors import ConfigError, InputError
 from ..media.container import source_name
 from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, register_model, size_only
+from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
 from .qwen_resize import MAX_RATIO, patch_rows, resize_uint8, smart_resize
 from .qwen_rope import VisionRun, rope_index
 from .qwen_video import QwenVideoConfig, VideoPlan, clip_index, decode_frames, pixel_values_videos, plan_video
@@ -170,25 +171,21 @@ class QwenVLProcessor:
         if piece.kind == "image":
             w, h = image_size(piece.value)
             return h, w
-        raise InputError(self._refusal(piece))
+        raise self._refusal(piece)
 
-    def _refusal(self, piece: Piece) -> str:
-        name = self.cfg.name
+    def _refusal(self, piece: Piece) -> InputError:
         if piece.kind == "codes":
-            return f"{name} reads pictures but does not write VQ codes; give mmtok.Image(src) (as_='patches')"
-        if piece.kind == "audio":
-            return f"{name} takes no audio (a Qwen-VL model reads text, images and video)"
-        if piece.kind == "video":  # only a clip with audio=True is refused
-            return (f"{name} takes no audio (a Qwen-VL model reads text, images and video); give "
-                    f"mmtok.Video(src) without audio=True")
-        return f"{name} cannot read a {piece.kind} piece here"
+            return writes_no_codes(self.cfg.name)
+        fix = ("give mmtok.Video(src) without audio=True" if piece.kind == "video" else  # a clip with its sound
+               "give the sound to a model that reads audio (whisper, gemma-3n, gemma-4)")
+        return refusal(self.cfg.name, "audio", "a Qwen-VL model reads text, images and video", fix)
 
     def video_plan(self, video: Any) -> VideoPlan:
         """The frames sampled from a clip (``indices``, ``timestamps`` in seconds), its size, grid and count, from
         its packet index (nothing decoded). ``video`` is ``mmtok.Video(src)`` or the source itself."""
         src = video.src if hasattr(video, "src") and hasattr(video, "audio") else video
         if getattr(video, "audio", False):
-            raise InputError(self._refusal(Piece("video", video)))
+            raise self._refusal(Piece("video", video))
         return plan_video(self.cfg.video, clip_index(src, source_name(src)), self.cfg.name)
 
     def _group_text(self, t: float) -> str:
@@ -222,7 +219,7 @@ class QwenVLProcessor:
         # only when the needed size is within the picture's); the DCT scale is chosen from the same size
         draft = (lambda w, h: tuple(min(a, b) for a, b in zip(resized_size(self.cfg, h, w)[::-1], (w, h)))) \
             if self.fast else None
-        loaded = load_image(src, draft=draft, first_pass=self.fast)
+        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
         w, h = loaded.size
         return loaded.pixels, (h, w)
 
@@ -260,7 +257,7 @@ class QwenVLProcessor:
                 continue
             if piece.kind == "video":
                 if getattr(piece.value, "audio", False):
-                    raise InputError(self._refusal(piece))
+                    raise self._refusal(piece)
                 if pixels:
                     src = piece.value.src
                     frames, plan = decode_frames(src, source_name(src), self.cfg.video, self.cfg.name)
@@ -277,7 +274,7 @@ class QwenVLProcessor:
             if piece.kind == "size" and pixels:
                 raise size_only(self.cfg.name, piece)
             if piece.kind not in ("image", "size"):
-                raise InputError(self._refusal(piece))
+                raise self._refusal(piece)
             if pixels:
                 loaded, size = self._load(piece.value)
                 pv, grid = pixel_values(self.cfg, loaded, size)

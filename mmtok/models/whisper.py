@@ -67,7 +67,7 @@ import torch
 
 from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
-from .base import ModelSpec, Piece, TextIds, register_model
+from .base import ModelSpec, Piece, TextIds, refusal, register_model
 
 __all__ = ["WhisperConfig", "WhisperProcessor", "WHISPER", "WHISPER_LARGE_V3", "SAMPLE_RATE", "WINDOW_SAMPLES",
            "WINDOW_FRAMES", "TOKENS_PER_WINDOW", "num_windows", "num_audio_tokens", "mel_filters", "log_mel_windows",
@@ -206,10 +206,9 @@ class WhisperProcessor:
         self.text = TextIds(tokenizer, SPECIALS)
 
     def _refuse(self, piece: Piece) -> InputError:
-        what = {"image": "pictures", "size": "pictures", "codes": "VQ codes", "video": "video"}.get(piece.kind,
-                                                                                                     piece.kind)
-        return InputError(f"{self.cfg.name} reads audio and text only, not {what}; give mmtok.Audio(src) (a video's "
-                          f"sound: mmtok.Audio(path of the video file)) or text")
+        what = {"image": "pictures", "size": "pictures", "codes": "VQ codes"}.get(piece.kind, piece.kind)
+        return refusal(self.cfg.name, what, "Whisper reads audio and text", "give mmtok.Audio(src) (a video's sound: "
+                       "mmtok.Audio(path of the video file)) or text")
 
     def num_tokens(self, piece: Piece) -> int:
         """Audio: encoder positions, ``ceil(n_samples / 480000) * 1500`` (the module's count rule); text: its
