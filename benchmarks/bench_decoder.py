@@ -23,7 +23,8 @@ from dataclasses import replace
 import torch
 
 import mmtok
-from bench_vq import cpu_name, median_seconds  # benchmarks/ is on the path when a benchmark runs as a script
+from bench_vq import median_seconds  # benchmarks/ is on the path when a benchmark runs as a script
+from harness import cpu_name
 from mmtok.roundtrip import decoder_config
 
 

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 import mmtok
-from bench_vq import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
+from harness import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
 from mmtok.training.debian import default_cache, fetch_packages
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,9 +13,10 @@ user loads each input here: transformers' ``load_image``; PyAV frames for the cl
 for a sound). The reference is timed with that load included; mmtok's side, ``ModelProcessor(name, tokenizer=the
 same tokenizer, fast=...).hf_inputs([text, Image(path) / Video(path) / Audio(path)])``, decodes the file itself.
 
-Timing: the three sides run interleaved (a, b, c, a, b, c, ...) so drift in the machine's speed hits all alike;
-the first call of each is a warm-up whose outputs are compared; then the median of ``--repeat`` rounds (and at
-least 0.5 s), or of ``--slow-repeat`` rounds for an input whose reference takes over a second. Targets (issue 19):
+Timing (``benchmarks/harness.py``, the protocol of every benchmark): the three sides run interleaved (a, b, c, a, b,
+c, ...) so drift in the machine's speed hits all alike; the first call of each is a warm-up whose outputs are
+compared; then the median of ``--repeat`` rounds (and at least 0.5 s), or of ``--slow-repeat`` rounds for an input
+whose reference takes over a second; each input's median, range and CPU time per call go to stderr. Targets (issue 19):
 ``fast=False`` never slower than transformers (ratio mmtok / transformers <= 1.0 on every input) with equal tensors;
 ``fast=True`` >= 2x faster than transformers on photos of 1 MP or more, counts exact. ``max abs`` is the largest
 difference over every float tensor (inf when keys, shapes, dtypes or any integer tensor differ); for sounds it is
@@ -25,12 +26,7 @@ measured with the reference fed mmtok's own 16 kHz waveform (the column ``own de
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +36,7 @@ import transformers
 
 import mmtok
 from bench_image import photos  # benchmarks/ is on the path when a benchmark runs as a script
-from bench_vq import cpu_name
+from harness import Timing, interleaved, load, machine
 from model_refs import KINDS, REFERENCES, user_audio, user_image, user_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +56,7 @@ class Row:
     diff_fast: float
     mean_fast: float  # mean abs difference of the largest float tensor (pixel_values), fast=True
     own: float = float("nan")  # sounds: max abs with each side decoding the file itself
+    timings: list[Timing] | None = None  # the same three sides: median, range, CPU
 
 
 def max_abs(a: dict, b: dict) -> float:
@@ -86,24 +83,6 @@ def mean_abs(a: dict, b: dict) -> float:
     if k is None or k not in b or a[k].shape != b[k].shape:
         return float("nan")
     return (a[k].double() - b[k].double()).abs().mean().item()
-
-
-def timed(fns: list[Callable[[], dict]], repeat: int, slow_repeat: int, budget: float = 0.5):
-    """(outputs of the warm-up calls, median ms of each function over the interleaved rounds)."""
-    outs, first = [], []
-    for fn in fns:
-        t = time.perf_counter()
-        outs.append(dict(fn()))
-        first.append(time.perf_counter() - t)
-    rounds = slow_repeat if first[0] > 1.0 else repeat
-    ts: list[list[float]] = [[] for _ in fns]
-    start = time.perf_counter()
-    while len(ts[0]) < rounds or (time.perf_counter() - start < budget and first[0] <= 1.0):
-        for fn, acc in zip(fns, ts):
-            t = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - t)
-    return outs, [statistics.median(acc) * 1e3 for acc in ts]
 
 
 def inputs(kind: str, n_photos: int) -> list[tuple[Path, float]]:
@@ -137,17 +116,20 @@ def bench_model(name: str, kinds: tuple[str, ...], n_photos: int, repeat: int, s
 
             # whisper: the encoder input alone (text would become the decoder's labels)
             pieces = [CONTENT[kind](path)] if name.startswith("whisper") else [before, CONTENT[kind](path), after]
-            (want, got, got_fast), times = timed([ref, lambda p=pieces: exact.hf_inputs(p),
-                                                  lambda p=pieces: fast.hf_inputs(p)], repeat, slow_repeat)
-            row = Row(kind, path.name, mp, times, max_abs(want, got), max_abs(want, got_fast), mean_abs(want, got_fast))
+            (want, got, got_fast), timings = interleaved([ref, lambda p=pieces: exact.hf_inputs(p),
+                                                          lambda p=pieces: fast.hf_inputs(p)], repeat,
+                                                         slow_rounds=slow_repeat)
+            times = [t.median for t in timings]
+            row = Row(kind, path.name, mp, times, max_abs(want, got), max_abs(want, got_fast), mean_abs(want, got_fast),
+                      timings=timings)
             if kind == "audio":  # equality given the same waveform; the user's decode as a separate figure
                 row.own = row.diff
                 same = dict(ref(media=_mmtok_wave(path)))
                 row.diff, row.diff_fast, row.mean_fast = max_abs(same, got), max_abs(same, got_fast), mean_abs(same,
                                                                                                           got_fast)
             rows.append(row)
-            print(f"  {name} {path.name}: {times[0]:.0f} / {times[1]:.0f} / {times[2]:.0f} ms", file=sys.stderr,
-                  flush=True)
+            print(f"  {name} {path.name}: transformers {timings[0]}; mmtok {timings[1]}; fast {timings[2]}",
+                  file=sys.stderr, flush=True)
     return rows
 
 
@@ -189,16 +171,14 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
     args = ap.parse_args()
     want = set(args.kinds.split(","))
-    print(f"machine: {platform.machine()} {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
-          f"threads; torch {torch.__version__}, transformers {transformers.__version__}; load average at start "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(machine(transformers=transformers.__version__))
     verdicts = []
     for name in [m.strip() for m in args.models.split(",")]:
         rows = bench_model(name, tuple(k for k in KINDS[name] if k in want), args.photos, args.repeat,
                            args.slow_repeat)
         if rows:
             verdicts.append(report(name, rows))
-    print(f"\nload average at end {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
+    print(f"\nload average (1, 5, 15 min) at end {load()}\n")
     print("\n".join(verdicts))
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from harness import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
 from mmtok.media.imageio import load_image
 from mmtok.training.vq import eval_crops, evaluate, photo_files
 from mmtok.vq.tokenizer import DEFAULT_VQ, VQImageTokenizer
@@ -66,16 +67,6 @@ def median_seconds(fn, runs: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:

@@ -1,0 +1,93 @@
+"""One timing protocol for mmtok's benchmarks: the machine line, warm-up, interleaved rounds, median and range, CPU.
+
+- :func:`machine` is the line every benchmark prints first: CPU model, cores, torch threads, versions and the load
+  average (1, 5, 15 min) at that moment; :func:`load` is the load average alone (print it again at the end).
+- :func:`interleaved` times several functions doing the same work side by side: one warm-up call each (its output
+  is returned, to compare the sides), then rounds ``a, b, c, a, b, c, ...`` so that drift in the machine's speed
+  hits every side alike, at least ``rounds`` rounds and ``min_seconds`` of them (a quick input gets more rounds).
+  Each side's :class:`Timing`: the median wall time and the range over the rounds, and the median CPU time of a
+  call (``time.process_time``: every thread of the process, so CPU / wall tells how many cores a side kept busy).
+
+Run a benchmark as a script (``.venv/bin/python benchmarks/bench_x.py``): ``benchmarks/`` is then on the path and
+``from harness import ...`` works.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Timing", "cpu_name", "load", "machine", "interleaved"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One side's figures over the timed rounds (milliseconds)."""
+
+    median: float  # wall time of a call, median over the rounds
+    low: float  # fastest round
+    high: float  # slowest round
+    cpu: float  # CPU time of a call (all threads), median
+    rounds: int
+
+    def __str__(self) -> str:
+        return f"{self.median:.1f} ms ({self.low:.1f}-{self.high:.1f}, cpu {self.cpu:.1f}, n={self.rounds})"
+
+
+def cpu_name() -> str:
+    """The CPU model as /proc/cpuinfo names it (else what platform knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load() -> str:
+    """The load average now: 1, 5 and 15 min."""
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def machine(**versions: str) -> str:
+    """The line a benchmark prints first: machine, threads, versions (torch, and any given) and the load now."""
+    import torch
+
+    extra = "".join(f", {k} {v}" for k, v in versions.items())
+    return (f"machine: {platform.machine()} {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
+            f"threads; torch {torch.__version__}{extra}; load average (1, 5, 15 min) at start {load()}")
+
+
+def interleaved(fns: Sequence[Callable[[], Any]], rounds: int = 3, min_seconds: float = 0.5,
+                slow_rounds: int | None = None, slow: float = 1.0) -> tuple[list[Any], list[Timing]]:
+    """(each function's warm-up output, each function's :class:`Timing`).
+
+    At least ``rounds`` interleaved rounds and ``min_seconds`` of them; when the first function's warm-up took over
+    ``slow`` seconds, exactly ``slow_rounds`` rounds (default ``rounds``) and no minimum time.
+    """
+    outs, first = [], 0.0
+    for i, fn in enumerate(fns):
+        t = time.perf_counter()
+        outs.append(fn())
+        if i == 0:
+            first = time.perf_counter() - t
+    is_slow = first > slow
+    want = (slow_rounds or rounds) if is_slow else rounds
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    while len(wall[0]) < want or (not is_slow and time.perf_counter() - start < min_seconds):
+        for fn, w, c in zip(fns, wall, cpu):
+            t, p = time.perf_counter(), time.process_time()
+            fn()
+            c.append(time.process_time() - p)
+            w.append(time.perf_counter() - t)
+    return outs, [Timing(statistics.median(w) * 1e3, min(w) * 1e3, max(w) * 1e3, statistics.median(c) * 1e3, len(w))
+                  for w, c in zip(wall, cpu)]
