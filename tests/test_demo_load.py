@@ -117,6 +117,8 @@ def test_eight_concurrent_clients_three_answered_five_busy(demo):
         assert summary.startswith(expected_summary_start(resize)), summary
     summary = submit(client(url), resize="tiles").result(timeout=300)[1]
     assert summary.startswith(expected_summary_start("tiles")), summary  # and the server still serves
+    ran = [gate.entered.get_nowait() for _ in range(gate.entered.qsize())]
+    assert sorted(ran) == sorted([*waiting.values(), "tiles"])  # each accepted request ran once, after the first
 
 
 def test_oversized_upload_is_refused(demo, tmp_path):
@@ -125,6 +127,7 @@ def test_oversized_upload_is_refused(demo, tmp_path):
     import httpx
 
     url, gate = demo
+    assert gate.entered.empty()  # the test before took what its requests put there
     limit = 1 * 2**20  # bytes: the fixture's max_upload_mb=1
     big = tmp_path / "big.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(2 * 2**20))
