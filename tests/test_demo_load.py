@@ -1,7 +1,8 @@
 """The demo under load, on loopback: 8 concurrent clients against 1 running and 2 waiting requests get exactly 3
 answers and 5 "queue is full" messages, the server keeps serving afterwards, oversized uploads are refused with a
-message, and a request that runs out of time does not make the next one run out of time too. No test reads a clock:
-outcomes are made certain by holding the demo's handler until the test lets it go."""
+message, and a request that runs out of time does not make the next one run out of time too. No assertion is on
+elapsed seconds: outcomes are made certain by holding the work until the test lets it go, and checked by the order
+of events."""
 
 from __future__ import annotations
 
