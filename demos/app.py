@@ -356,6 +356,15 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
     return demo
 
 
+def serve(limits: DemoLimits, host: str, port: int, *, share: bool = False, block: bool = True) -> gr.Blocks:
+    """Build the demo and serve it on ``host:port`` with the upload limit; ``block=False`` returns once it serves
+    (the load test's in-process server)."""
+    demo = build(limits)
+    demo.launch(server_name=host, server_port=port, share=share, max_file_size=f"{limits.max_upload_mb}mb",
+                allowed_paths=[str(ASSETS)], prevent_thread_lock=not block)
+    return demo
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="mmtok demo", description="Run the mmtok Gradio demo.")
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
@@ -369,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queue-size", type=int, default=d.queue_size)
     a = ap.parse_args(argv)
     limits = DemoLimits(a.max_upload_mb, a.max_media_seconds, a.max_request_seconds, a.concurrency, a.queue_size)
-    build(limits).launch(server_name=a.host, server_port=a.port, share=a.share,
-                         max_file_size=f"{limits.max_upload_mb}mb", allowed_paths=[str(ASSETS)])
+    serve(limits, a.host, a.port, share=a.share)
     return 0
 
 

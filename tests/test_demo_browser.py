@@ -1,6 +1,6 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright (``executable_path``; never ``playwright
 install``). The demo runs as a real process on a free loopback port; every tab's example is loaded and the token
-counts on the page are compared with the library's; a bad upload must show a clear message. Screenshots go to
+counts on the page are compared with the library's; a bad upload must show the library's typed error. Screenshots go to
 ``artifacts/`` (ignored by git). Skipped without chromium, except under ``make test`` (which sets
 ``MMTOK_REQUIRE_BROWSER=1``) and CI, where a missing browser fails."""
 
@@ -183,14 +183,26 @@ def test_budget_tab(page, tok):
     page.screenshot(path=str(ART / "demo-budget.png"), full_page=True)
 
 
-def test_bad_upload_shows_a_message(page, tmp_path):
+def test_bad_upload_shows_the_typed_error(page, tmp_path):
+    """A broken PNG (the signature, then zeros) uploaded on the Image tab: the page's one message is the library's
+    DecodeError for it, word for word, naming the file (where Gradio stored the upload) and saying what to do."""
+    import re
+
     open_tab(page, "Image")
     bad = tmp_path / "broken.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300))
+    with pytest.raises(mmtok.DecodeError) as e:  # what the README's hostile-input table says of a corrupt PNG
+        mmtok.ImageTokenizer(mmtok.ImageConfig()).encode(bad)
+    before, after = f"DecodeError: {e.value}".split(str(bad))  # the message around the file's path
+    for close in page.locator("[data-testid=toast-close]").all():  # messages left by earlier tests
+        close.click()
+    page.wait_for_function("!document.querySelector('[data-testid=toast-text]')")
     page.locator("#image-file button[aria-label='Clear']").click()
     page.locator("#image-file input[type=file]").set_input_files(str(bad))
-    msg = page.wait_for_selector("text=/[A-Za-z]+Error: .*broken\\.png/")  # the typed mmtok error, naming the file
-    assert "broken.png" in msg.inner_text()
+    page.wait_for_selector("[data-testid=toast-text]")
+    shown = page.locator("[data-testid=toast-text]").all_inner_texts()
+    assert len(shown) == 1 and re.fullmatch(re.escape(before) + r"/.+/broken\.png" + re.escape(after), shown[0]), (
+        shown, before, after)
     assert "Traceback" not in page.inner_text("body")
     page.screenshot(path=str(ART / "demo-error.png"), full_page=True)
 
