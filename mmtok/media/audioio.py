@@ -179,8 +179,7 @@ def _from_file(src, target_rate, name, max_duration, chunk_seconds, info) -> Ite
                 if this != shape:  # the first frame, or the layout changed mid-stream: a graph for the new shape
                     # (the resampler restarts there, so what follows may shift by under one output sample)
                     if graph is not None:
-                        yield from _run(graph, _mono_frame(pending), target_rate, name, info)
-                        yield from _run(graph, None, target_rate, name, info)
+                        yield from _finish(graph, pending, target_rate, name, info)
                     graph, shape, pending = _mono_graph(frame, target_rate, step), this, []
                 n_in += frame.samples
                 if n_in > limit:
@@ -191,8 +190,7 @@ def _from_file(src, target_rate, name, max_duration, chunk_seconds, info) -> Ite
                     yield from _run(graph, _mono_frame(pending), target_rate, name, info)
                     pending = []
             if graph is not None:
-                yield from _run(graph, _mono_frame(pending), target_rate, name, info)
-                yield from _run(graph, None, target_rate, name, info)
+                yield from _finish(graph, pending, target_rate, name, info)
         except av.FFmpegError as e:
             raise DecodeError(f"{name}: decoding failed ({e})"
                               f"; the file is corrupt or truncated: re-export or re-download it") from None
@@ -235,13 +233,11 @@ def _planar_float(frames: list) -> np.ndarray:
 
 
 def _mono_frame(frames: list):
-    """One mono float frame at the source rate holding ``frames`` (decoded frames of one shape, in order) mixed as
-    the mean of their channels, or None for none. The mix runs in numpy (FFmpeg's ``pan`` filter took 3 ms per
-    second of stereo); about a second goes into the graph per push instead of every decoded frame."""
+    """One mono float frame at the source rate holding ``frames`` (decoded frames of one shape, in order, at least
+    one) mixed as the mean of their channels. The mix runs in numpy (FFmpeg's ``pan`` filter took 3 ms per second
+    of stereo); about a second goes into the graph per push instead of every decoded frame."""
     import av
 
-    if not frames:
-        return None
     x = _planar_float(frames)
     mono = x[0]
     if len(x) > 1:
@@ -253,6 +249,13 @@ def _mono_frame(frames: list):
     out = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono[None]), format="fltp", layout="mono")
     out.sample_rate, out.time_base, out.pts = first.sample_rate, first.time_base, first.pts
     return out
+
+
+def _finish(graph, pending: list, rate: int, name: str, info: AudioInfo) -> Iterator[np.ndarray]:
+    """Push the frames still pending (if any), then the end of the stream: the graph's last chunks."""
+    if pending:
+        yield from _run(graph, _mono_frame(pending), rate, name, info)
+    yield from _run(graph, None, rate, name, info)
 
 
 def _mono_graph(frame, rate: int, step: int):
