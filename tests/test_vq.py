@@ -226,21 +226,6 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert {s["file"]: s["licence"] for s in sources}["chelsea.png"] == "CC0"  # a bundled scikit-image photo
 
 
-def test_the_shipped_model():
-    """The bundled weights load (safetensors + JSON), carry their training record, and reconstruct a photo."""
-    from mmtok.vq.tokenizer import DEFAULT_VQ
-
-    vq = VQImageTokenizer.default()
-    assert vq.config == mmtok.VQ_PRESETS["vq-f8-4096"] and DEFAULT_VQ.stat().st_size <= 20 * 2**20
-    record = vq.record
-    assert record["steps"] > 0 and record["held_out"] and record["final"]["images"] == 50
-    params = sum(p.numel() for p in vq.model.encoder.parameters()) + sum(p.numel() for p in vq.model.decoder.parameters())
-    assert params <= 5_000_000
-    report = mmtok.roundtrip.image_report(ROOT / "assets/images/coffee.png", vq)
-    assert report["psnr"] >= 22.0 and report["ssim"] >= 0.6  # a training photo; held-out figures: RESULTS.md
-    assert report["codes_used"] >= 200 and report["reencode_agreement"] > 0.3
-
-
 # --- train-vq: bad photo folders and a broken wallpaper package are typed errors naming the file and the fix ----
 def train_vq_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "mmtok.cli", "train-vq", *map(str, args)], capture_output=True,
@@ -298,47 +283,3 @@ def test_train_vq_wallpaper_missing_from_the_package(tmp_path):
         photo_files(cache=tmp_path / "mmtok/photos", held_out=("typo.jpg",))
     r = train_vq_cli("--work", tmp_path / "work", env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
     assert_one_line_error(r, f"{missing} is missing", "lomiri-wallpapers-16.04 0-test", f"delete {root}")
-
-
-# --- where the training photos come from ------------------------------------------------------------------
-def test_sources_cover_exactly_the_photos_of_the_training_record():
-    """vq-f8-4096.sources.json and the table in assets/README.md name the record's photos, no more, no fewer."""
-    record = json.loads((ROOT / "assets/vq/vq-f8-4096.json").read_text())["training"]
-    sources = json.loads((ROOT / "assets/vq/vq-f8-4096.sources.json").read_text())
-    assert [s["file"] for s in sources if s["role"] == "train"] == record["train_photos"]
-    assert [s["file"] for s in sources if s["role"] == "held-out"] == record["held_out"]
-    assert all(s["author"] and s["licence"] in ("CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "CC0", "public domain")
-               for s in sources)
-    readme = (ROOT / "assets/README.md").read_text()
-    section = readme[readme.index("## vq/"):readme.index("\n## ", readme.index("## vq/"))]
-    rows = re.findall(r"^\| `([^`]+)` \| (.+?) \| (.+?) \| (train|held-out) \|", section, re.M)
-    assert sorted((f, a, lic, role) for f, a, lic, role in rows) == sorted(
-        (s["file"], s["author"], s["licence"], s["role"]) for s in sources)
-
-
-def test_debian_copyright_parser(tmp_path):
-    from mmtok.training.vq_sources import debian_copyright
-
-    (tmp_path / "copyright").write_text(
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
-        "Files: 16.04/a_by_X.jpg\nCopyright: X, 2018\nLicense: CC-BY-4.0\n\n"
-        "Files: debian/*\n AUTHORS\nCopyright: 2018, Y\n  2022, Z\nLicense: Expat\n\n"
-        "License: Expat\n Permission is hereby granted ...\n")
-    got = debian_copyright(tmp_path / "copyright")
-    assert got["a_by_X.jpg"] == {"copyright": "X, 2018", "licence": "CC-BY-4.0"}
-    assert got["AUTHORS"] == {"copyright": "2018, Y 2022, Z", "licence": "Expat"}
-
-
-def test_sources_file_is_what_train_vq_writes_from_the_package(tmp_path):
-    """Regenerated from the unpacked Debian package (when it is in the cache), the sources file is unchanged."""
-    from mmtok.training.debian import default_cache
-    from mmtok.training.vq_sources import WALLPAPER_PACKAGE
-
-    cache = default_cache("photos")
-    if not (cache / "x" / WALLPAPER_PACKAGE).is_dir():
-        pytest.skip(f"{WALLPAPER_PACKAGE} is not unpacked in {cache} (mmtok train-vq --sources-only fetches it)")
-    from mmtok.training import vq as vq_train
-
-    assert vq_train.main(["--sources-only", "--export", str(tmp_path / "vq-f8-4096.safetensors")]) == 0
-    written = (tmp_path / "vq-f8-4096.sources.json").read_text()
-    assert written == (ROOT / "assets/vq/vq-f8-4096.sources.json").read_text()
