@@ -52,8 +52,8 @@ def test_the_shipped_model_on_photos_training_never_saw(vq, wallpapers):
     sides 256, 384, 512, 768 and 1024). Measured (2026-11-30): 28.99 dB, 3,930 codes (95.9%), the record's ``final``
     figures. Fewer crops cannot show 90%: 25 of them use 88.6-89.4% of the codes. Both figures are computed here
     from the pixels and codes (mean over crops of 10 log10(255^2 / MSE) on the 8-bit reconstructions). Time: the
-    encode + decode of 50 crops is 2.6 s at the benchmark's 18.9 crops/s on 2 idle cores (RESULTS.md); measured
-    25-40 s in all while other jobs held the load average at 4-5.
+    encode + decode of 50 crops is 2.6 s at the benchmark's 18.9 crops/s on 2 idle cores (RESULTS.md); this test
+    measured 10.7 s in all with the load average at 1.4, 25-40 s at 4-5 (2 cores).
     """
     from mmtok.training.vq import eval_crops
 
