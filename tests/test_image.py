@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import mmtok
-from images import PHOTOS, encoded, exif_rotated_jpeg, gradient, png_header_only
+from images import ASSETS, PHOTOS, encoded, exif_rotated_jpeg, gradient, png_header_only
 from mmtok import ImageConfig, ImageTokenizer, Modality
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
 
@@ -62,6 +62,39 @@ def test_dynamic_grid_bounds(w, h, lo, extra):
         # with room in the bounds the grid keeps the aspect ratio to within about one patch per side
         assert abs(np.log((cols / rows) / (w / h))) <= np.log((cols + 1) / max(cols - 1, 0.5)) + np.log(
             (rows + 1) / max(rows - 1, 0.5))
+
+
+def test_dynamic_grid_of_bundled_photos_follows_the_documented_rule():
+    """ImageConfig(resize="dynamic") (16 px patches, 16..1024 of them) on three bundled photos, the grid worked out
+    here from the rule in mmtok/image/plan.py: the ideal grid (H/16, W/16), scaled by sqrt(1024 / count) when over
+    1024, sides rounded, then one patch at a time off the side most over its ideal while over 1024."""
+    import math
+
+    names = ("chelsea.png", "rocket.jpg", "seeding_by_Clements_Engelhardt.jpg")
+    sizes, want = {n: Image.open(ASSETS / n).size[::-1] for n in names}, {}  # (height, width) read by PIL
+    # chelsea 300 x 451: 18.75 x 28.19 = 528.5 patches, inside the bounds: rounded, 19 x 28
+    r, c = (v / 16 for v in sizes["chelsea.png"])
+    assert 16 <= r * c <= 1024
+    want["chelsea.png"] = (round(r), round(c))
+    # rocket 427 x 640: 26.69 x 40 = 1067.5 patches: scaled to 26.14 x 39.18, rounded 26 x 39 = 1014 (inside)
+    r, c = (v / 16 for v in sizes["rocket.jpg"])
+    s = math.sqrt(1024 / (r * c))
+    want["rocket.jpg"] = (round(r * s), round(c * s))
+    assert r * c > 1024 and 16 <= round(r * s) * round(c * s) <= 1024
+    # seeding 2988 x 5312: 186.75 x 332 patches: scaled to 24.00 x 42.67, rounded 24 x 43 = 1032, over 1024; the
+    # columns are further over their ideal (43 / 42.67 > 24 / 24.00): one column off, 24 x 42 = 1008
+    r, c = (v / 16 for v in sizes["seeding_by_Clements_Engelhardt.jpg"])
+    s = math.sqrt(1024 / (r * c))
+    rows, cols = round(r * s), round(c * s)
+    assert rows * cols > 1024 and cols / (c * s) > rows / (r * s) and rows * (cols - 1) <= 1024
+    want["seeding_by_Clements_Engelhardt.jpg"] = (rows, cols - 1)
+    assert want == {"chelsea.png": (19, 28), "rocket.jpg": (26, 39), "seeding_by_Clements_Engelhardt.jpg": (24, 42)}
+    tok = TOKS["dynamic"]
+    for name, (rows, cols) in want.items():
+        tokens = tok.encode(ASSETS / name)
+        assert tokens.original_size == sizes[name] and tokens.grid == (rows, cols), name
+        assert len(tokens.patches) == tok.num_tokens(*sizes[name]) == rows * cols
+        assert tokens.processed_size == (16 * rows, 16 * cols) == tuple(tok.decode(tokens).shape[1:])
 
 
 @pytest.mark.parametrize("w, h", [(1, 1), (3, 5000), (5000, 3), (1, 20000), (20000, 1), (1, 50000)])

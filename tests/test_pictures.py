@@ -1,9 +1,11 @@
 """mmtok.multimodal.pictures draws what tokenization did; the pictures have the right sizes and mark what they claim."""
 
 import numpy as np
+import pytest
 import torch
 
 import mmtok
+from mmtok import ImageConfig
 from mmtok.multimodal import pictures
 
 
@@ -17,11 +19,41 @@ def test_patch_grid_outlines_and_highlights():
     assert out[24, 40].sum() == 0  # outside every box untouched
 
 
-def test_image_boxes_from_the_tokenizer_cover_the_original():
-    tok = mmtok.ImageTokenizer(mmtok.ImageConfig(resize="dynamic"))
-    tokens = tok.encode("assets/images/chelsea.png")
-    pic = pictures.patch_grid(mmtok.media.imageio.load_image("assets/images/chelsea.png").pixels, tok.patch_boxes(tokens))
-    assert pic.size == (451, 300)
+CHELSEA = "assets/images/chelsea.png"  # 451 x 300
+
+
+@pytest.mark.parametrize("config", [ImageConfig(resize="dynamic"), ImageConfig(), ImageConfig(aspect="pad"),
+                                    ImageConfig(aspect="crop"), ImageConfig(resize="tiles")],
+                         ids=["dynamic", "fixed-squash", "fixed-pad", "fixed-crop", "tiles"])
+def test_image_boxes_from_the_tokenizer_cover_the_original(config):
+    """patch_grid of the tokenizer's boxes, every box filled, covers every pixel of the part of the photo each view
+    shows exactly once: no gap, no overlap (all of it, or for fixed-crop the centred 300 x 300 square).
+
+    Each view's boxes are drawn in four calls, one per (row, column) parity, so that two neighbouring boxes are
+    never drawn by the same call: a pixel two boxes cover is counted twice, one none covers is counted zero times.
+    """
+    tok = mmtok.ImageTokenizer(config)
+    tokens = tok.encode(CHELSEA)
+    boxes = tok.patch_boxes(tokens)
+    black = torch.zeros(3, 300, 451, dtype=torch.uint8)
+    assert pictures.patch_grid(black, boxes).size == (451, 300)
+    want = np.ones((300, 451), np.int64)
+    if config.aspect == "crop":  # the centred square of side 300: columns (451 - 300) // 2 = 75 .. 374
+        want[:, :75] = want[:, 375:] = 0
+    start = 0
+    for view in tokens.plan.views:
+        rows, cols = view.canvas[0] // 16, view.canvas[1] // 16
+        assert view.tiles == (1, 1)  # one block per view: the boxes are row-major
+        r, c = np.divmod(np.arange(rows * cols), cols)
+        vb = boxes[start:start + rows * cols]
+        start += rows * cols
+        count = np.zeros((300, 451), np.int64)
+        for parity in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+            lit = torch.from_numpy((r % 2 == parity[0]) & (c % 2 == parity[1]))
+            drawn = pictures.patch_grid(black, vb[lit], torch.ones(int(lit.sum()), dtype=torch.bool))
+            count += np.asarray(drawn).any(-1)
+        assert np.array_equal(count, want), f"pixels covered 0/1/2 times: {np.bincount(count.ravel(), minlength=3)}"
+    assert start == len(boxes)
 
 
 def test_frame_strip_waveform_mel_and_code_map():

@@ -54,16 +54,10 @@ def test_num_tokens_is_what_encode_makes_for_any_size(tok, h, w, seed, any_size)
     assert tok.num_tokens(*any_size) == 32 * 32  # the crop policy: any picture gives the full grid
 
 
-@pytest.mark.parametrize("size", [(1, 1), (300, 451), (20000, 3)])
-def test_one_code_count_with_and_without_weights(tok, size):
-    from mmtok.vq.model import VQ_PRESETS
-
-    want = mmtok.vq.tokenizer.num_codes(VQ_PRESETS["vq-f8-4096"], *size)
-    assert want == tok.num_tokens(*size) == mmtok.MultimodalTokenizer().vq_num_tokens(*size) == 1024
-    assert tok.at_size(64).num_tokens(*size) == 64
-    for bad in [(0, 5), (5, -1)]:
-        with pytest.raises(mmtok.MmtokError):
-            mmtok.vq.tokenizer.num_codes(VQ_PRESETS["vq-f8-4096"], *bad)
+def test_num_tokens_refuses_a_size_that_is_no_picture(tok):
+    for bad in [(0, 5), (5, -1), (2.5, 4)]:
+        with pytest.raises(ConfigError, match="image size must be positive ints"):
+            tok.num_tokens(*bad)
 
 
 def test_at_size_shares_the_model_at_another_size(tok, vocab):
@@ -87,11 +81,29 @@ def test_determinism():
     assert torch.equal(a.decode(a.encode(x)), b.decode(b.encode(x)))
 
 
-def test_preprocess_is_shorter_side_then_centre_crop(tok):
-    img = gradient(512, 256)  # wide: the centre square of the picture
-    x = tok.preprocess(img)
-    assert x.shape == (3, 256, 256)
-    assert torch.equal(x, mmtok.ImageTokenizer(mmtok.ImageConfig(size=256, aspect="crop", patch_size=8)).preprocess(img))
+@pytest.mark.parametrize("h, w", [(256, 512), (256, 301), (400, 256), (256, 256)])
+def test_preprocess_is_the_centred_square_when_the_shorter_side_is_256(tok, h, w):
+    """Nothing to resize: preprocess is exactly the centred 256 x 256 slice, offset (longer side - 256) // 2."""
+    img = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    top, left = (h - 256) // 2, (w - 256) // 2
+    want = torch.from_numpy(img[top:top + 256, left:left + 256]).permute(2, 0, 1)
+    assert torch.equal(tok.preprocess(img), want)
+
+
+@pytest.mark.parametrize("name", ["chelsea.png", "coffee.png", "rocket.jpg"])
+def test_preprocess_is_the_centred_square_resized_to_256(tok, name):
+    """The centred square of side min(H, W) (whole pixels, offset rounded down), resized to 256 x 256: PIL's
+    BICUBIC on the slice of PIL's decode is within one level everywhere (measured: max 1, mean 0.002-0.006; the
+    square one pixel off differs by up to 89-141 levels)."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(ROOT / "assets/images" / name).convert("RGB"))
+    h, w = img.shape[:2]
+    m = min(h, w)
+    top, left = (h - m) // 2, (w - m) // 2
+    want = np.asarray(Image.fromarray(img[top:top + m, left:left + m]).resize((256, 256), Image.BICUBIC))
+    got = tok.preprocess(ROOT / "assets/images" / name).permute(1, 2, 0).numpy()
+    assert np.abs(got.astype(int) - want).max() <= 1
 
 
 def test_segment_round_trip(tok, vocab, text_tok):
@@ -214,21 +226,6 @@ def test_training_is_deterministic_and_resumes_exactly(tmp_path):
     assert {s["file"]: s["licence"] for s in sources}["chelsea.png"] == "CC0"  # a bundled scikit-image photo
 
 
-def test_the_shipped_model():
-    """The bundled weights load (safetensors + JSON), carry their training record, and reconstruct a photo."""
-    from mmtok.vq.tokenizer import DEFAULT_VQ
-
-    vq = VQImageTokenizer.default()
-    assert vq.config == mmtok.VQ_PRESETS["vq-f8-4096"] and DEFAULT_VQ.stat().st_size <= 20 * 2**20
-    record = vq.record
-    assert record["steps"] > 0 and record["held_out"] and record["final"]["images"] == 50
-    params = sum(p.numel() for p in vq.model.encoder.parameters()) + sum(p.numel() for p in vq.model.decoder.parameters())
-    assert params <= 5_000_000
-    report = mmtok.roundtrip.image_report(ROOT / "assets/images/coffee.png", vq)
-    assert report["psnr"] >= 22.0 and report["ssim"] >= 0.6  # a training photo; held-out figures: RESULTS.md
-    assert report["codes_used"] >= 200 and report["reencode_agreement"] > 0.3
-
-
 # --- train-vq: bad photo folders and a broken wallpaper package are typed errors naming the file and the fix ----
 def train_vq_cli(*args, env=None):
     return subprocess.run([sys.executable, "-m", "mmtok.cli", "train-vq", *map(str, args)], capture_output=True,
@@ -286,47 +283,3 @@ def test_train_vq_wallpaper_missing_from_the_package(tmp_path):
         photo_files(cache=tmp_path / "mmtok/photos", held_out=("typo.jpg",))
     r = train_vq_cli("--work", tmp_path / "work", env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
     assert_one_line_error(r, f"{missing} is missing", "lomiri-wallpapers-16.04 0-test", f"delete {root}")
-
-
-# --- where the training photos come from ------------------------------------------------------------------
-def test_sources_cover_exactly_the_photos_of_the_training_record():
-    """vq-f8-4096.sources.json and the table in assets/README.md name the record's photos, no more, no fewer."""
-    record = json.loads((ROOT / "assets/vq/vq-f8-4096.json").read_text())["training"]
-    sources = json.loads((ROOT / "assets/vq/vq-f8-4096.sources.json").read_text())
-    assert [s["file"] for s in sources if s["role"] == "train"] == record["train_photos"]
-    assert [s["file"] for s in sources if s["role"] == "held-out"] == record["held_out"]
-    assert all(s["author"] and s["licence"] in ("CC0-1.0", "CC-BY-4.0", "CC-BY-SA-4.0", "CC0", "public domain")
-               for s in sources)
-    readme = (ROOT / "assets/README.md").read_text()
-    section = readme[readme.index("## vq/"):readme.index("\n## ", readme.index("## vq/"))]
-    rows = re.findall(r"^\| `([^`]+)` \| (.+?) \| (.+?) \| (train|held-out) \|", section, re.M)
-    assert sorted((f, a, lic, role) for f, a, lic, role in rows) == sorted(
-        (s["file"], s["author"], s["licence"], s["role"]) for s in sources)
-
-
-def test_debian_copyright_parser(tmp_path):
-    from mmtok.training.vq_sources import debian_copyright
-
-    (tmp_path / "copyright").write_text(
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
-        "Files: 16.04/a_by_X.jpg\nCopyright: X, 2018\nLicense: CC-BY-4.0\n\n"
-        "Files: debian/*\n AUTHORS\nCopyright: 2018, Y\n  2022, Z\nLicense: Expat\n\n"
-        "License: Expat\n Permission is hereby granted ...\n")
-    got = debian_copyright(tmp_path / "copyright")
-    assert got["a_by_X.jpg"] == {"copyright": "X, 2018", "licence": "CC-BY-4.0"}
-    assert got["AUTHORS"] == {"copyright": "2018, Y 2022, Z", "licence": "Expat"}
-
-
-def test_sources_file_is_what_train_vq_writes_from_the_package(tmp_path):
-    """Regenerated from the unpacked Debian package (when it is in the cache), the sources file is unchanged."""
-    from mmtok.training.debian import default_cache
-    from mmtok.training.vq_sources import WALLPAPER_PACKAGE
-
-    cache = default_cache("photos")
-    if not (cache / "x" / WALLPAPER_PACKAGE).is_dir():
-        pytest.skip(f"{WALLPAPER_PACKAGE} is not unpacked in {cache} (mmtok train-vq --sources-only fetches it)")
-    from mmtok.training import vq as vq_train
-
-    assert vq_train.main(["--sources-only", "--export", str(tmp_path / "vq-f8-4096.safetensors")]) == 0
-    written = (tmp_path / "vq-f8-4096.sources.json").read_text()
-    assert written == (ROOT / "assets/vq/vq-f8-4096.sources.json").read_text()
