@@ -30,6 +30,7 @@ from mmtok.models.gemma import pan_and_scan_crops
 from mmtok.models.seq_gemma import Gemma3nAudioMeta, GemmaImageMeta, gemma3_rows
 from mmtok.models.seqmeta import ModelTextMeta
 from mmtok.models.sequence import hf_inputs_from_sequence
+from tiles import assert_tiles
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 PHOTOS = sorted((ASSETS / "images").glob("*.png")) + sorted((ASSETS / "images").glob("*.jpg"))
@@ -90,19 +91,6 @@ def test_ids_spans_and_features_are_the_processors(made, case):
             assert ids[:len(newlines) + 1] == newlines + [seq.vocab.marker("<start_of_image>")]
 
 
-def _tiles(boxes: torch.Tensor, region: tuple[float, float, float, float], n: int) -> None:
-    """The boxes form an n x n grid covering ``region`` (x0, y0, x1, y1) exactly once."""
-    xs = sorted({round(v, 6) for v in boxes[:, [0, 2]].flatten().tolist()})
-    ys = sorted({round(v, 6) for v in boxes[:, [1, 3]].flatten().tolist()})
-    assert len(xs) == len(ys) == n + 1
-    assert (xs[0], ys[0], xs[-1], ys[-1]) == pytest.approx(region)
-    cells = {(xs.index(round(b[0], 6)), ys.index(round(b[1], 6))) for b in boxes.tolist()}
-    assert len(cells) == len(boxes) == n * n
-    for b in boxes.tolist():
-        i, j = xs.index(round(b[0], 6)), ys.index(round(b[1], 6))
-        assert round(b[2], 6) == xs[i + 1] and round(b[3], 6) == ys[j + 1]
-
-
 @pytest.mark.parametrize("case", list(CASES))
 def test_provenance_of_every_token(made, case):
     proc, _, seq, hf = made[case]
@@ -131,7 +119,7 @@ def test_provenance_of_every_token(made, case):
             assert not crops or bool((cells == 1).all())
             assert len(boxes) == 256 * len(regions)
             for v, (top, left, bottom, right) in enumerate(regions):
-                _tiles(boxes[v * 256:(v + 1) * 256], (left, top, right, bottom), 16)
+                assert_tiles(boxes[v * 256:(v + 1) * 256], (left, top, right, bottom), 16)
         else:
             assert isinstance(meta, Gemma3nAudioMeta)
             n_audio += 1

@@ -15,6 +15,7 @@ from mmtok.errors import ConfigError, InputError, VocabError
 from mmtok.models import ModelProcessor
 from mmtok.models.seqmeta import ModelAudioMeta, ModelImageMeta, ModelTextMeta, ModelVideoMeta
 from mmtok.models.sequence import hf_inputs_from_sequence
+from tiles import assert_tiles
 from videos import make_clip
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -79,19 +80,6 @@ def test_ids_features_and_positions_are_the_models(made, name):
     assert len(media) == sum(not isinstance(c, str) for c in pieces)
 
 
-def _tiles(boxes: torch.Tensor, region: tuple[float, float, float, float]) -> None:
-    """The boxes form a grid covering ``region`` (x0, y0, x1, y1) exactly once."""
-    xs = sorted({round(v, 6) for v in boxes[:, [0, 2]].flatten().tolist()})
-    ys = sorted({round(v, 6) for v in boxes[:, [1, 3]].flatten().tolist()})
-    assert xs[0] == pytest.approx(region[0]) and xs[-1] == pytest.approx(region[2])
-    assert ys[0] == pytest.approx(region[1]) and ys[-1] == pytest.approx(region[3])
-    cells = {(xs.index(round(b[0], 6)), ys.index(round(b[1], 6))) for b in boxes.tolist()}
-    assert len(cells) == len(boxes) == (len(xs) - 1) * (len(ys) - 1)
-    for b in boxes.tolist():
-        i, j = xs.index(round(b[0], 6)), ys.index(round(b[1], 6))
-        assert round(b[2], 6) == xs[i + 1] and round(b[3], 6) == ys[j + 1]
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_provenance_of_every_token(made, name):
     _, _, seq, _ = made[name]
@@ -119,7 +107,7 @@ def test_provenance_of_every_token(made, name):
                 region = (left * sx, top * sy, (left + cw) * sx, (top + ch) * sy)
             per = meta.tokens_per_frame
             for g in range(len(boxes) // per):
-                _tiles(boxes[g * per:(g + 1) * per], region)
+                assert_tiles(boxes[g * per:(g + 1) * per], region)
             if isinstance(meta, ModelVideoMeta):
                 frame, times = table["frame"][rows][own], table["time"][rows][own]
                 assert (frame >= 0).all() and not torch.isnan(times).any()
