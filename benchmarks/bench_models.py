@@ -166,8 +166,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(REFERENCES), help="comma-separated; default: every model with a "
                     "reference here: " + ", ".join(REFERENCES))
     ap.add_argument("--kinds", default="image,video,audio", help="which inputs: image, video, audio")
-    ap.add_argument("--repeat", type=int, default=3, help="timed rounds per input (and at least 0.5 s)")
-    ap.add_argument("--slow-repeat", type=int, default=3, help="timed rounds when the reference takes over 1 s")
+    ap.add_argument("--repeat", type=int, default=7, help="timed rounds per input (and at least 0.5 s)")
+    ap.add_argument("--slow-repeat", type=int, default=5, help="timed rounds when the reference takes over 1 s")
     ap.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
     args = ap.parse_args()
     want = set(args.kinds.split(","))
