@@ -1,6 +1,6 @@
 """mmtok.models against the transformers processors, side by side in one run: time and equality per input.
 
-Run: .venv/bin/python benchmarks/bench_models.py [--models qwen2-vl,...] [--repeat 3] [--photos N]
+Run: .venv/bin/python benchmarks/bench_models.py [--models qwen2-vl,...] [--repeat 7] [--photos N] (about 25 min)
 
 Inputs: photos for qwen2-vl, qwen2.5-vl, qwen3-vl, gemma-4 (max_soft_tokens 280) and chameleon: the bundled JPEGs
 and the 15 Lomiri 16.04 wallpapers (0.27 to 15.9 MP, most of them progressive JPEGs; see bench_image.py); the
@@ -15,9 +15,10 @@ same tokenizer, fast=...).hf_inputs([text, Image(path) / Video(path) / Audio(pat
 
 Timing (``benchmarks/harness.py``, the protocol of every benchmark): the three sides run interleaved (a, b, c, a, b,
 c, ...) so drift in the machine's speed hits all alike; the first call of each is a warm-up whose outputs are
-compared; then the median of ``--repeat`` rounds (and at least 0.5 s), or of ``--slow-repeat`` rounds for an input
-whose reference takes over a second; each input's median, range and CPU time per call go to stderr. Targets (issue 19):
-``fast=False`` never slower than transformers (ratio mmtok / transformers <= 1.0 on every input) with equal tensors;
+compared; then the median of ``--repeat`` rounds (default 7, and at least 0.5 s), or of ``--slow-repeat`` rounds
+(default 5) for an input whose reference takes over a second (3 rounds were too few: allocation spikes made the
+same path take 122 or 213 ms in adjacent slots); each input's median, range and CPU time per call go to stderr.
+Targets (issue 19): ``fast=False`` never slower than transformers (ratio mmtok / transformers <= 1.0 on every input) with equal tensors;
 ``fast=True`` >= 2x faster than transformers on photos of 1 MP or more, counts exact. ``max abs`` is the largest
 difference over every float tensor (inf when keys, shapes, dtypes or any integer tensor differ); for sounds it is
 measured with the reference fed mmtok's own 16 kHz waveform (the column ``own decode`` gives it with the user's).

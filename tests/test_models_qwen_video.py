@@ -41,6 +41,7 @@ from mmtok.errors import ConfigError, InputError
 from mmtok.models.base import as_pieces
 from mmtok.models.qwen import QwenVLProcessor
 from mmtok.models.qwen_video import plan_frames
+from videos import make_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 CITY = ROOT / "assets" / "video" / "cityCC0.mpg"
@@ -319,3 +320,24 @@ def test_fast_and_default_text_ids_and_errors(clips):
     bare._impl = NoPositions()
     with pytest.raises(ConfigError, match="no 3D"):
         bare.position_ids("text")
+
+
+@pytest.mark.parametrize("name", QWEN)
+def test_a_rotated_clip_plans_with_its_displayed_sides(name, tmp_path, tok):
+    """A 320x96 clip shown rotated by 90 degrees decodes as 96x320 frames: the count, the grid and position_ids
+    (from the packet index and the first frame) follow the displayed sides, equal to get_rope_index on hf_inputs'
+    own tensors (with the coded sides the height and width positions would swap)."""
+    path = tmp_path / "rotated.mp4"
+    make_clip(path, "mp4", n=12, fps=4, rotation=90, size=(320, 96))
+    proc = mmtok.ModelProcessor(name, tokenizer=tok)
+    pieces = ["a ", mmtok.Video(path), " b"]
+    ours = proc.hf_inputs(pieces)
+    t, h, w = ours["video_grid_thw"][0].tolist()
+    assert h > w  # displayed upright: taller than wide
+    assert proc._impl.video_plan(mmtok.Video(path)).grid == (t, h, w)
+    assert proc.num_tokens(mmtok.Video(path)) == int((ours["mm_token_type_ids"] == 2).sum())
+    want, _ = _tiny_model(name).get_rope_index(ours["input_ids"], ours["mm_token_type_ids"], None,
+                                               ours["video_grid_thw"],
+                                               second_per_grid_ts=ours.get("second_per_grid_ts"),
+                                               attention_mask=ours["attention_mask"])
+    assert torch.equal(proc.position_ids(pieces), want)

@@ -55,6 +55,7 @@ each buffer allocated by numpy (transparent huge pages): the same bits with fewe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -63,6 +64,7 @@ from ..errors import ConfigError, InputError
 from ..media.container import source_name
 from ..media.imageio import image_size, load_image
 from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
+from .probe import clip_info
 from .qwen_resize import MAX_RATIO, patch_rows, resize_uint8, smart_resize
 from .qwen_rope import VisionRun, rope_index
 from .qwen_video import QwenVideoConfig, VideoPlan, clip_index, decode_frames, pixel_values_videos, plan_video
@@ -182,11 +184,18 @@ class QwenVLProcessor:
 
     def video_plan(self, video: Any) -> VideoPlan:
         """The frames sampled from a clip (``indices``, ``timestamps`` in seconds), its size, grid and count, from
-        its packet index (nothing decoded). ``video`` is ``mmtok.Video(src)`` or the source itself."""
+        its packet index and, for a path or bytes, its first frame (a display rotation of 90 or 270 degrees swaps
+        the sides the frames are decoded with: :func:`mmtok.models.probe.clip_info`, cached per file). ``video`` is
+        ``mmtok.Video(src)`` or the source itself."""
         src = video.src if hasattr(video, "src") and hasattr(video, "audio") else video
         if getattr(video, "audio", False):
             raise self._refusal(Piece("video", video))
-        return plan_video(self.cfg.video, clip_index(src, source_name(src)), self.cfg.name)
+        idx = clip_index(src, source_name(src))
+        size = None
+        if isinstance(src, (str, Path, bytes, bytearray, memoryview)):  # a file object is read once only
+            info = clip_info(src)
+            size = (info.height, info.width)
+        return plan_video(self.cfg.video, idx, self.cfg.name, size=size)
 
     def _group_text(self, t: float) -> str:
         return f"<{t:.1f} seconds>"

@@ -39,10 +39,12 @@ decode), ``fps = total / duration`` (duration = last pts + its duration - first 
 integer ticks: torchcodec's ``average_fps``, transformers' default decoder. Refused as the processors refuse
 (:class:`~mmtok.errors.InputError` naming the model and the rule): a clip under 2 frames (Qwen2/2.5-VL with
 sampling: ``n`` floors to 0; Qwen3-VL: fewer sampled frames than temporal_patch_size), frames with an aspect ratio
-over 200. Not known before decoding: a display rotation of 90 or 270 degrees, which swaps the frame sides. The
-resize arithmetic is symmetric in height and width, so the counts (read from the coded size) stay exact;
-:meth:`QwenVLProcessor.hf_inputs` follows the decoded frames (grid rows and columns swapped), while
-``position_ids`` of such a clip keep the coded orientation inside its run (same length, same next position).
+over 200. A display rotation of 90 or 270 degrees swaps the sides the frames are decoded with; it is only known
+from a decoded frame, so :meth:`QwenVLProcessor.video_plan` (counts, ``position_ids``) reads the first frame of a
+path or bytes (:func:`mmtok.models.probe.clip_info`, cached per file) and plans with the displayed sides, as
+:meth:`QwenVLProcessor.hf_inputs` does from the decoded frames (tested: the positions equal ``get_rope_index`` on
+``hf_inputs``' grid). A clip given as an open file object is read once only: its plan keeps the coded sides (the
+resize arithmetic is symmetric, so its count stays exact; its positions' height and width would swap).
 
 Qwen3-VL's prompt: transformers 5.23 replaces only the ``<|video_pad|>`` token, so the ``<|vision_start|>`` and
 ``<|vision_end|>`` written around it stay outside the per-patch expansion (``<|vision_start|><0.3 seconds>
