@@ -9,7 +9,11 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets" / "audio"
 
 FORMATS = {  # extension: (container format, codec, sample format)
     "wav": ("wav", "pcm_s16le", "s16"),
+    "u8.wav": ("wav", "pcm_u8", "u8"),
+    "s24.wav": ("wav", "pcm_s24le", "s32"),  # decoded as s32
+    "s32.wav": ("wav", "pcm_s32le", "s32"),
     "f32.wav": ("wav", "pcm_f32le", "flt"),
+    "f64.wav": ("wav", "pcm_f64le", "dbl"),
     "flac": ("flac", "flac", "s16"),
     "mp3": ("mp3", "libmp3lame", "fltp"),
     "ogg": ("ogg", "libopus", "flt"),
@@ -29,12 +33,17 @@ def tone(seconds: float, rate: int, channels: int = 1, freq: float = 440.0, seed
 def write_audio(path: Path, x: np.ndarray, rate: int, kind: str = "wav") -> Path:
     fmt, codec, sample_fmt = FORMATS[kind]
     channels = x.shape[0]
-    layout = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}[channels]
+    layout = {1: "mono", 2: "stereo", 3: "3.0", 6: "5.1", 8: "7.1"}[channels]
     with av.open(str(path), "w", format=fmt) as out:
         s = out.add_stream(codec, rate=rate if codec != "libopus" else 48000, layout=layout)
         data = x if sample_fmt.endswith("p") else x.T.reshape(1, -1)
-        if sample_fmt.startswith("s16"):
-            data = np.clip(np.round(data * 32767), -32768, 32767).astype(np.int16)
+        if sample_fmt.startswith(("s16", "s32")):
+            bits, dtype = (15, np.int16) if sample_fmt.startswith("s16") else (31, np.int32)
+            data = np.clip(np.round(data * (2 ** bits - 1)), -2 ** bits, 2 ** bits - 1).astype(dtype)
+        elif sample_fmt == "u8":
+            data = np.clip(np.round(data * 127 + 128), 0, 255).astype(np.uint8)
+        elif sample_fmt == "dbl":
+            data = data.astype(np.float64)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=sample_fmt, layout=layout)
         frame.sample_rate = rate
         frames = [frame]
