@@ -12,8 +12,8 @@ not adopted for mmtok's own tokenizer (chroma is subsampled: its lost bits cost 
 few % of the bytes). :mod:`mmtok.media.imageio` uses it only where it already decodes at a reduced DCT scale
 (``ImageConfig(draft=True)``). A model's ``fast=True`` path (:mod:`mmtok.models`) drops every refinement scan
 (``first_pass(data, drop="all")``): on the progressive wallpapers of ``benchmarks/bench_models.py`` that decodes
-in 55-90% of the luma-only policy's time (Picture_1A, 1.47 MP: 24 ms instead of 38, a full decode 60), for 0.1-0.6
-levels more mean error at full size (measured: session 8 notes in ``benchmarks/RESULTS.md``).
+in 55-94% of the luma-only policy's time (Picture_1A, 1.47 MP: 24 ms instead of 38, a full decode 60), for 0.1-0.9
+levels more mean error at full size (the table in ``benchmarks/RESULTS.md``, "Session 8").
 
 The walk checks the file's structure: a missing EOI, a marker segment running past the end or anything else
 unexpected returns ``None``, and the caller decodes the whole file, whose errors then stand.
