@@ -37,7 +37,7 @@ import transformers
 
 import mmtok
 from bench_image import photos  # benchmarks/ is on the path when a benchmark runs as a script
-from harness import Timing, interleaved, load, machine
+from harness import Timing, add_busy_arg, busy, interleaved, load, machine
 from model_refs import KINDS, REFERENCES, user_audio, user_image, user_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,16 +170,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7, help="timed rounds per input (and at least 0.5 s)")
     ap.add_argument("--slow-repeat", type=int, default=5, help="timed rounds when the reference takes over 1 s")
     ap.add_argument("--photos", type=int, default=0, help="only the first N photos (0: all)")
+    add_busy_arg(ap)
     args = ap.parse_args()
     want = set(args.kinds.split(","))
-    print(machine(transformers=transformers.__version__))
     verdicts = []
-    for name in [m.strip() for m in args.models.split(",")]:
-        rows = bench_model(name, tuple(k for k in KINDS[name] if k in want), args.photos, args.repeat,
-                           args.slow_repeat)
-        if rows:
-            verdicts.append(report(name, rows))
-    print(f"\nload average (1, 5, 15 min) at end {load()}\n")
+    with busy(args.busy):
+        print(machine(transformers=transformers.__version__))
+        for name in [m.strip() for m in args.models.split(",")]:
+            rows = bench_model(name, tuple(k for k in KINDS[name] if k in want), args.photos, args.repeat,
+                               args.slow_repeat)
+            if rows:
+                verdicts.append(report(name, rows))
+        print(f"\nload average (1, 5, 15 min) at end {load()}\n")
     print("\n".join(verdicts))
 
 

@@ -2,6 +2,8 @@
 
 - :func:`machine` is the line every benchmark prints first: CPU model, cores, torch threads, versions and the load
   average (1, 5, 15 min) at that moment; :func:`load` is the load average alone (print it again at the end).
+- :func:`busy` is the loaded condition: ``n`` processes spinning on a core each while its block runs (RESULTS'
+  "beside two busy processes" is ``--busy 2``); :func:`add_busy_arg` adds that option to a benchmark's parser.
 - :func:`interleaved` times several functions doing the same work side by side: one warm-up call each (its output
   is returned, to compare the sides), then rounds ``a, b, c, a, b, c, ...`` so that drift in the machine's speed
   hits every side alike, at least ``rounds`` rounds and ``min_seconds`` of them (a quick input gets more rounds).
@@ -14,16 +16,20 @@ Run a benchmark as a script (``.venv/bin/python benchmarks/bench_x.py``): ``benc
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Timing", "cpu_name", "load", "machine", "interleaved"]
+__all__ = ["Timing", "add_busy_arg", "busy", "cpu_name", "load", "machine", "interleaved"]
 
 
 @dataclass(frozen=True)
@@ -56,13 +62,40 @@ def load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+BUSY = 0  # busy processes running now (set by :func:`busy`; printed by :func:`machine`)
+
+
+@contextmanager
+def busy(n: int) -> Iterator[None]:
+    """Run the block beside ``n`` processes that each spin on one core (a pure-Python loop, no memory traffic)."""
+    global BUSY
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    BUSY = n
+    try:
+        if n:
+            time.sleep(1.0)  # let them start and the scheduler settle
+        yield
+    finally:
+        BUSY = 0
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def add_busy_arg(ap: argparse.ArgumentParser) -> None:
+    """``--busy N``: run the benchmark beside N spinning processes (default 0: the machine as it is)."""
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="run beside N processes spinning on a core each (RESULTS' loaded condition is 2)")
+
+
 def machine(**versions: str) -> str:
     """The line a benchmark prints first: machine, threads, versions (torch, and any given) and the load now."""
     import torch
 
     extra = "".join(f", {k} {v}" for k, v in versions.items())
     return (f"machine: {platform.machine()} {cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
-            f"threads; torch {torch.__version__}{extra}; load average (1, 5, 15 min) at start {load()}")
+            f"threads; torch {torch.__version__}{extra}; {BUSY} busy processes beside it; load average (1, 5, 15 min) "
+            f"at start {load()}")
 
 
 def interleaved(fns: Sequence[Callable[[], Any]], rounds: int = 3, min_seconds: float = 0.5,
