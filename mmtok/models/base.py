@@ -19,9 +19,10 @@ import torch
 from ..core.registry import Registry
 from ..errors import ConfigError, InputError
 from ..media.contents import Audio, Image, Video
+from ..media.imageio import DraftRule, LoadedImage, load_image
 
 __all__ = ["MODELS", "ModelSpec", "ModelProcessor", "Piece", "TextIds", "list_models", "register_model",
-           "as_pieces", "size_only", "refusal", "writes_no_codes"]
+           "as_pieces", "size_only", "refusal", "writes_no_codes", "load_picture", "FAST_SCANS"]
 
 
 # --- the pieces of a prompt ---------------------------------------------------------------------------------
@@ -81,6 +82,18 @@ def size_only(model: str, piece: Piece) -> InputError:
     """The error of a family's ``hf_inputs`` given a picture size ``(height, width)``: tensors need the pixels."""
     return InputError(f"{model}: hf_inputs needs the picture itself, not only its size {piece.value}; give "
                       f"mmtok.Image(src)")
+
+
+FAST_SCANS = "all"  # fast=True: a progressive JPEG decodes with its first pass only (every refinement scan skipped)
+
+
+def load_picture(src: Any, fast: bool, needed: DraftRule) -> LoadedImage:
+    """A picture as every family loads it: by default exactly as the processor's PIL decode (every scan, full
+    size); with ``fast`` a JPEG decodes at the smallest DCT scale still at least ``needed(width, height)`` (None:
+    full size) and a progressive one without its refinement scans (:data:`FAST_SCANS`)."""
+    if fast:
+        return load_image(src, draft=needed, first_pass=FAST_SCANS)
+    return load_image(src)
 
 
 # --- text ids ------------------------------------------------------------------------------------------------

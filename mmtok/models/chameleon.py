@@ -61,8 +61,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError, LimitError
-from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only
+from ..media.imageio import image_size
+from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only
 
 __all__ = ["ChameleonConfig", "ChameleonProcessor", "CHAMELEON", "resized_size", "pixel_values",
            "MAX_RESIZED_PIXELS"]
@@ -159,8 +159,7 @@ class ChameleonProcessor:
     def _load(self, src: Any) -> tuple[torch.Tensor, tuple[int, int]]:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG decodes at the smallest DCT
         scale that still covers the resized size."""
-        draft = (lambda w, h: resized_size(self.cfg, h, w)[::-1]) if self.fast else None
-        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
+        loaded = load_picture(src, self.fast, lambda w, h: resized_size(self.cfg, h, w)[::-1])
         w, h = loaded.size
         rh, rw = resized_size(self.cfg, h, w)
         if rh * rw > MAX_RESIZED_PIXELS:

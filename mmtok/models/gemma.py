@@ -56,8 +56,8 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, InputError
-from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
+from ..media.imageio import image_size
+from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only, writes_no_codes
 
 __all__ = ["Gemma3Config", "Gemma3Processor", "GEMMA_3", "pan_and_scan_crops", "num_image_tokens",
            "resize_square", "pixel_values", "OPTIONS"]
@@ -227,10 +227,7 @@ class Gemma3Processor:
         """uint8 [3, h, w] and the original (height, width); with ``fast`` a JPEG that pan-and-scan does not cut
         decodes at the smallest DCT scale that still covers image_size x image_size."""
         side = self.cfg.image_size
-        draft = None
-        if self.fast:
-            draft = lambda w, h: None if pan_and_scan_crops(self.cfg, h, w) else (side, side)  # noqa: E731
-        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
+        loaded = load_picture(src, self.fast, lambda w, h: None if pan_and_scan_crops(self.cfg, h, w) else (side, side))
         w, h = loaded.size
         return loaded.pixels, (h, w)
 

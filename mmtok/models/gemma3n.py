@@ -63,8 +63,7 @@ import torch
 from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from ..media.contents import Audio
-from ..media.imageio import load_image
-from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
+from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only, writes_no_codes
 from .gemma import AROUND, BOI, EOI, IMAGE, Parts, image_parts, picture_size, pixel_values, segment_count
 from .probe import audio_samples
 
@@ -241,8 +240,7 @@ class Gemma3nProcessor:
 
     def _load_image(self, src: Any) -> torch.Tensor:
         side = self.cfg.image_size
-        return load_image(src, draft=(lambda w, h: (side, side)) if self.fast else None,
-                          first_pass="all" if self.fast else False).pixels
+        return load_picture(src, self.fast, lambda w, h: (side, side)).pixels
 
     def _load_audio(self, content: Audio) -> np.ndarray:
         """float32 [n] mono at 16 kHz, at most max_samples; a longer clip is cut (and noted), as the extractor

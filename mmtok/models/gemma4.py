@@ -68,8 +68,8 @@ from einops import rearrange
 
 from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
-from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
+from ..media.imageio import image_size
+from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only, writes_no_codes
 from .gemma4_media import MAX_SAMPLES, SAMPLE_RATE, AudioCount, Clip, VideoPlan, audio_count, log_mel
 from .probe import clip_info
 
@@ -257,9 +257,8 @@ class Gemma4Processor:
     def _image(self, src: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
         """pixel_values [max_patches, 768], image_position_ids [max_patches, 2] and the soft-token count."""
         c = self.cfg
-        draft = (lambda w, h: resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)[::-1]) \
-            if self.fast else None
-        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
+        loaded = load_picture(src, self.fast,
+                              lambda w, h: resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)[::-1])
         w, h = loaded.size
         size = resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
         pv, pos = patchify(_resize(loaded.pixels[None], size), c.max_soft_tokens * c.pooling_kernel_size**2,

@@ -1,5 +1,6 @@
 """What a model's count needs to know about a piece without decoding pixels: a picture's size (its header), a
-clip's size, display rotation, duration, frame count and whether it has sound (its packets and first frame), a
+clip's size, display rotation, duration, frame count, packet index and whether it has sound (its packets and
+first frame, in one read), a
 sound's exact number of samples at the model's rate (decoded, never featurized).
 
 Reading a long clip's index or decoding a long sound takes a while, and a budget asks every model about the same
@@ -10,12 +11,15 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..media.audioio import stream_audio
 from ..media.container import source_name
+
+if TYPE_CHECKING:
+    from ..video.index import ClipIndex
 
 __all__ = ["ClipInfo", "clip_info", "audio_samples", "MAX_AUDIO_SECONDS"]
 
@@ -32,6 +36,7 @@ class ClipInfo:
     frames: int  # video frames in the clip
     fps: float  # frames / seconds (0.0 for an empty clip)
     has_audio: bool  # the container holds a sound track
+    index: ClipIndex = field(compare=False, repr=False)  # the packet index these figures come from (coded sides)
 
 
 def _file_key(src: Any) -> tuple | None:
@@ -72,7 +77,7 @@ def _read_clip(src: Any) -> ClipInfo:
     if rotation % 180:
         w, h = h, w
     n, seconds = len(idx.pts), float(idx.duration)
-    return ClipInfo(h, w, seconds, n, n / seconds if seconds > 0 else 0.0, has_audio)
+    return ClipInfo(h, w, seconds, n, n / seconds if seconds > 0 else 0.0, has_audio, idx)
 
 
 def audio_samples(src: Any, sample_rate: int | None, target_rate: int) -> int:

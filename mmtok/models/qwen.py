@@ -55,19 +55,17 @@ each buffer allocated by numpy (transparent huge pages): the same bits with fewe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import ConfigError, InputError
 from ..media.container import source_name
-from ..media.imageio import image_size, load_image
-from .base import ModelSpec, Piece, TextIds, refusal, register_model, size_only, writes_no_codes
-from .probe import clip_info
+from ..media.imageio import image_size
+from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only, writes_no_codes
 from .qwen_resize import MAX_RATIO, patch_rows, resize_uint8, smart_resize
 from .qwen_rope import VisionRun, rope_index
-from .qwen_video import QwenVideoConfig, VideoPlan, clip_index, decode_frames, pixel_values_videos, plan_video
+from .qwen_video import QwenVideoConfig, VideoPlan, decode_frames, pixel_values_videos, plan_video, probe_clip
 
 __all__ = ["QwenVLConfig", "QwenVLProcessor", "smart_resize", "QWEN2_VL", "QWEN2_5_VL", "QWEN3_VL", "MAX_RATIO"]
 
@@ -190,11 +188,7 @@ class QwenVLProcessor:
         src = video.src if hasattr(video, "src") and hasattr(video, "audio") else video
         if getattr(video, "audio", False):
             raise self._refusal(Piece("video", video))
-        idx = clip_index(src, source_name(src))
-        size = None
-        if isinstance(src, (str, Path, bytes, bytearray, memoryview)):  # a file object is read once only
-            info = clip_info(src)
-            size = (info.height, info.width)
+        idx, size = probe_clip(src, source_name(src))
         return plan_video(self.cfg.video, idx, self.cfg.name, size=size)
 
     def _group_text(self, t: float) -> str:
@@ -226,9 +220,8 @@ class QwenVLProcessor:
         scale that still covers the resized size."""
         # a side rounded up by a few pixels still counts as kept, so the first pass applies (load_image allows it
         # only when the needed size is within the picture's); the DCT scale is chosen from the same size
-        draft = (lambda w, h: tuple(min(a, b) for a, b in zip(resized_size(self.cfg, h, w)[::-1], (w, h)))) \
-            if self.fast else None
-        loaded = load_image(src, draft=draft, first_pass="all" if self.fast else False)
+        loaded = load_picture(src, self.fast,
+                              lambda w, h: tuple(min(a, b) for a, b in zip(resized_size(self.cfg, h, w)[::-1], (w, h))))
         w, h = loaded.size
         return loaded.pixels, (h, w)
 

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,11 +74,12 @@ from einops import rearrange
 from ..errors import ConfigError, InputError
 from ..image.plan import ImageConfig
 from ..video.frames import FrameDecoder
-from ..video.index import ClipIndex, Samples, open_video, read_index
+from ..video.index import ClipIndex, Samples, check_duration, open_video, read_index
 from ..video.tokenizer import VideoConfig
+from .probe import clip_info
 from .qwen_resize import patch_rows, resize_uint8, smart_resize, smart_resize_video
 
-__all__ = ["QwenVideoConfig", "VideoPlan", "clip_index", "clip_metadata", "sample_indices", "plan_video",
+__all__ = ["QwenVideoConfig", "VideoPlan", "clip_index", "probe_clip", "clip_metadata", "sample_indices", "plan_video",
            "plan_frames", "decode_frames", "pixel_values_videos", "group_timestamps", "MAX_DURATION"]
 
 MAX_DURATION = 4 * 3600.0  # seconds; mmtok's guard on a clip (VideoConfig.max_duration), LimitError beyond
@@ -157,6 +159,17 @@ def clip_index(src: Any, name: str) -> ClipIndex:
         return read_index(container, stream, name, MAX_DURATION)
     finally:
         container.close()
+
+
+def probe_clip(src: Any, name: str) -> tuple[ClipIndex, tuple[int, int] | None]:
+    """A clip's packet index and its displayed (height, width), in one read: for a path or bytes from
+    :func:`mmtok.models.probe.clip_info` (cached per file; rotation from the first frame), for a file object (read
+    once only) the index alone and None (the coded sides)."""
+    if isinstance(src, (str, Path, bytes, bytearray, memoryview)):
+        info = clip_info(src)
+        check_duration(info.index, name, MAX_DURATION)
+        return info.index, (info.height, info.width)
+    return clip_index(src, name), None
 
 
 def clip_metadata(idx: ClipIndex) -> tuple[int, float]:

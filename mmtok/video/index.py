@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import DecodeError, LimitError
 from ..media.container import open_media
 
-__all__ = ["VideoSource", "ClipIndex", "Samples", "open_video", "read_index", "sample_rule", "nearest_keyframes"]
+__all__ = ["VideoSource", "ClipIndex", "Samples", "open_video", "read_index", "check_duration", "sample_rule", "nearest_keyframes"]
 
 VideoSource = str | Path | bytes | BinaryIO
 
@@ -103,11 +103,16 @@ def read_index(container, stream, name: str, max_duration: float) -> ClipIndex:
         header = None
     idx = ClipIndex(p, d, np.unique(np.asarray(keys, dtype=np.int64)), (tb.numerator, tb.denominator),
                     stream.codec_context.width, stream.codec_context.height, codec, header)
+    check_duration(idx, name, max_duration)
+    _check_complete(idx, stream, container, name)
+    return idx
+
+
+def check_duration(idx: ClipIndex, name: str, max_duration: float) -> None:
+    """LimitError when the clip lasts longer than ``max_duration`` seconds (mmtok's guard, named in the error)."""
     if idx.duration > max_duration:
         raise LimitError(f"{name} lasts {idx.duration:.1f} s, more than max_duration={max_duration:.0f} s; raise "
                          f"VideoConfig(max_duration=...) to take it")
-    _check_complete(idx, stream, container, name)
-    return idx
 
 
 def _fill_durations(p: np.ndarray, d: np.ndarray, stream, tb) -> None:
