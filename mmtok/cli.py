@@ -132,14 +132,19 @@ def _cmd_tokenize_model(args: argparse.Namespace) -> int:
         inputs, note = hf_inputs_from_sequence(seq), ""
     tensors = {k: {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape)} for k, v in inputs.items()}
     if args.save:
-        from safetensors.torch import save_file
+        from .core.manifest import FEATURES_FILE, MANIFEST_FILE, save_safetensors
 
         out = Path(args.save)
         out.mkdir(parents=True, exist_ok=True)
         if inputs:
-            save_file({k: v.contiguous() for k, v in inputs.items()}, str(out / "inputs.safetensors"))
+            save_safetensors(inputs, out / "inputs.safetensors")
+        else:  # nothing of an earlier save may stay behind
+            (out / "inputs.safetensors").unlink(missing_ok=True)
         if seq is not None:  # the same prompt as a TokenSequence with provenance (TokenSequence.load reads it)
             seq.save(out / "sequence")
+        else:
+            for name in (MANIFEST_FILE, FEATURES_FILE):
+                (out / "sequence" / name).unlink(missing_ok=True)
         (out / "counts.json").write_text(json.dumps({"model": args.model, "pieces": pieces, "tensors": tensors},
                                                     ensure_ascii=False, indent=1))
     if args.json:

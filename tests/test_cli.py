@@ -157,8 +157,11 @@ def test_tokenize_with_a_model_prints_its_counts_and_saves_its_tensors(tmp_path)
     assert seq.equals(proc(["Describe", mmtok.Image(photo)]))
     counts = json.loads((tmp_path / "q" / "counts.json").read_text())
     assert [p["kind"] for p in counts["pieces"]] == ["text", "image"]
-    r = run("tokenize", "--model", "gemini-api", clip, "--json")  # counts only: no tensors, said so
+    r = run("tokenize", "--model", "gemini-api", clip, "--json", "--save", tmp_path / "q")  # counts only: no tensors
     assert r.returncode == 0, r.stderr
+    # the save replaced the earlier one completely: no tensors or sequence of the qwen2-vl prompt stay behind
+    assert sorted(p.name for p in (tmp_path / "q").rglob("*") if p.is_file()) == ["counts.json"]
+    assert json.loads((tmp_path / "q" / "counts.json").read_text())["model"] == "gemini-api"
     out = json.loads(r.stdout)
     assert out["tensors"] == {} and "not an open model" in out["note"]
     assert out["pieces"][0]["tokens"] == mmtok.ModelProcessor("gemini-api").num_tokens(mmtok.Video(clip))

@@ -95,6 +95,24 @@ def test_features_file_outside_folder_via_symlink(saved, tmp_path_factory):
         TokenSequence.load(d)
 
 
+def test_a_save_replaces_the_previous_one_with_the_umasks_mode(saved, text_tok, vocab):
+    """Both files get the mode a new file gets (safetensors alone made its file 0600), and a save without features
+    removes the features file of an earlier save, so that the folder holds exactly the new sequence."""
+    d, seq = saved
+    old = os.umask(0o022)
+    try:
+        seq.save(d)
+        assert {(p.name, p.stat().st_mode & 0o777) for p in d.iterdir()} == {("manifest.json", 0o644),
+                                                                            ("features.safetensors", 0o644)}
+        text_only = pack([text_tok.segment(text_tok.encode("only words"))], vocab, max_length=64)
+        os.umask(0o027)
+        text_only.save(d)
+        assert {(p.name, p.stat().st_mode & 0o777) for p in d.iterdir()} == {("manifest.json", 0o640)}
+    finally:
+        os.umask(old)
+    assert TokenSequence.load(d).equals(text_only)
+
+
 def test_broken_files(saved, tmp_path):
     d, _ = saved
     (d / "features.safetensors").write_bytes(b"\x00" * 20)

@@ -13,6 +13,8 @@ Formats: ``mmtok.sequence/2`` (written now: span metadata with a ``kind``, see :
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from .model_vocab import AnyVocab, vocab_from_description
 from .segment import Segment
 from .vocab import PLACEHOLDERS, Modality
 
-__all__ = ["MANIFEST_FORMAT", "READABLE_FORMATS", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "write", "read",
+__all__ = ["MANIFEST_FORMAT", "READABLE_FORMATS", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "write", "save_safetensors", "read",
            "parse", "verify", "Parsed"]
 
 MANIFEST_FORMAT = "mmtok.sequence/2"
@@ -54,16 +56,42 @@ def to_manifest(seq) -> dict:
 
 
 def write(seq, directory: str | Path) -> None:
-    """Write ``manifest.json`` and (when there are features) ``features.safetensors`` into ``directory``."""
-    from safetensors.torch import save_file
+    """Write ``manifest.json`` and (when there are features) ``features.safetensors`` into ``directory``.
 
+    A save replaces the previous one completely: each file is written under a temporary name and renamed into
+    place, a features file an earlier save left is removed when this sequence has none, and both files get the
+    mode the umask gives a new file (safetensors alone makes its file 0600).
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    manifest = to_manifest(seq)
+    text = json.dumps(to_manifest(seq), ensure_ascii=False, allow_nan=False)
     if seq.features:
-        save_file({k: v.contiguous() for k, v in seq.features.items()}, str(d / FEATURES_FILE),
-                  metadata={"format": MANIFEST_FORMAT})
-    (d / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, allow_nan=False))
+        save_safetensors(seq.features, d / FEATURES_FILE, metadata={"format": MANIFEST_FORMAT})
+    else:
+        (d / FEATURES_FILE).unlink(missing_ok=True)
+    _replace(d / MANIFEST_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> None:
+    """``safetensors.torch.save_file`` of ``tensors`` (made contiguous) into ``path``, replacing it whole, with the
+    mode the umask gives a new file."""
+    from safetensors.torch import save_file
+
+    _replace(Path(path), lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp),
+                                               metadata=metadata))
+
+
+def _replace(path: Path, write: Any) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, give it the umask's mode, rename it onto ``path``."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.touch()  # created as open() creates files: 0666 minus the umask
+        mode = stat.S_IMODE(tmp.stat().st_mode)
+        write(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read(directory: str | Path) -> tuple[Path, Any, dict[str, torch.Tensor]]:

@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..core.progress import progress_bar
 from ..errors import ConfigError, InputError
 from ..multimodal.tokenizer import LAYOUTS
 
@@ -203,7 +204,6 @@ def tokenize_corpus(source: str | Path, output: str | Path, config: CorpusConfig
 def _run(pending: list[CorpusRow], output: Path, config: CorpusConfig, address: str | None, progress: bool,
          total: int) -> None:
     import ray
-    from tqdm import tqdm
 
     started = _connect(address)
     data_log = logging.getLogger("ray.data")
@@ -227,8 +227,8 @@ def _run(pending: list[CorpusRow], output: Path, config: CorpusConfig, address: 
         expected = Counter(r.index // config.shard_size for r in pending)
         parts: dict[int, list[pa.Table]] = {}
         got: Counter = Counter()
-        with tqdm(total=total, initial=total - len(pending), unit="row", desc="tokenize", disable=not progress,
-                  dynamic_ncols=True) as bar:
+        with progress_bar(total=total, initial=total - len(pending), unit="row", desc="tokenize",
+                          disable=not progress) as bar:
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
                 shard = pc.divide(batch.column("row"), config.shard_size)  # integer division of int64
                 for k in sorted(set(shard.to_pylist())):

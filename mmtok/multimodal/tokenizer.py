@@ -26,6 +26,7 @@ from ..audio import SAMPLE_RATE
 from ..audio.tokenizer import AudioConfig, AudioTokenizer, AudioTokens
 from ..core.batch import collate
 from ..core.meta import AudioMeta, ClipAudioMeta, ClipEndMeta, ClipFrameMeta
+from ..core.progress import progress_bar
 from ..core.registry import Registry
 from ..core.sequence import DEFAULT_MAX_LENGTH, Segment, TokenSequence, pack, sequential_positions
 from ..core.vocab import DEFAULT_IMAGE_CODES, Modality
@@ -139,9 +140,8 @@ class MultimodalTokenizer:
         return pack(self.segments(contents, limit), self.vocab, self.layout.max_length, truncate=truncate)
 
     def encode_batch(self, batch: Sequence[Sequence[Any]], truncate: bool = False) -> list[TokenSequence]:
-        from tqdm import tqdm
-
-        return [self.encode(c, truncate) for c in tqdm(batch, desc="tokenize", disable=len(batch) < 8, leave=False)]
+        bar = progress_bar(iterable=batch, desc="tokenize", disable=len(batch) < 8, leave=False)
+        return [self.encode(c, truncate) for c in bar]
 
     def __call__(self, contents: Sequence[Any] | None = None, *, text: str | Sequence[str] | None = None,
                  images: Sequence[Any] = (), videos: Sequence[Any] = (), audio: Sequence[Any] = (),

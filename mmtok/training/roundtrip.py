@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.progress import progress_bar
 from ..core.sequence import Segment, TokenSequence, pack, sequential_positions
 from ..core.vocab import Modality, Vocab
 from ..decoder.model import DecoderConfig, TinyDecoder
@@ -83,11 +84,9 @@ def train_decoder(model: TinyDecoder, seq: TokenSequence, *, max_steps: int, lr:
     generation reads exactly the weights that were checked -- after ``max_steps`` updates, or when
     ``time.perf_counter()`` passes ``deadline``. Returns (updates made, accuracy of the last measurement).
     """
-    from tqdm import tqdm
-
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
     streak, step, acc = 0, 0, 0.0
-    bar = tqdm(total=max_steps, desc="decoder round trip: training", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=max_steps, desc="decoder round trip: training", disable=not progress)
     model.train()
     while step < max_steps and time.perf_counter() < deadline:
         loss, acc, margin = _measure(model, seq)

@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from ..core.bundled import asset_path
+from ..core.manifest import save_safetensors
+from ..core.progress import progress_bar
 from ..errors import AssetError, InputError
 from ..media.imageio import load_image
 from ..vq.model import VQ_PRESETS, VQModel
@@ -177,8 +179,6 @@ def evaluate(model: VQModel, crops: torch.Tensor, batch: int = 10) -> dict:
 # --- checkpoints (safetensors + JSON only) -------------------------------------------------------------------
 def save_checkpoint(path: Path, model: VQModel, opt: torch.optim.Optimizer, step: int, rng: np.random.Generator,
                     record: dict) -> None:
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     state = opt.state_dict()
     for pid, st in state["state"].items():
@@ -187,9 +187,7 @@ def save_checkpoint(path: Path, model: VQModel, opt: torch.optim.Optimizer, step
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {"step": step, "param_groups": state["param_groups"], "numpy_rng": rng.bit_generator.state,
             "record": record, "config": model.cfg.to_dict()}
-    tmp = path.with_suffix(".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    save_safetensors(tensors, path)  # through a temporary file: a checkpoint is never half written
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
 
 
@@ -212,10 +210,8 @@ def load_checkpoint(path: Path, model: VQModel, opt: torch.optim.Optimizer, rng:
 
 def export(model: VQModel, out: Path, record: dict) -> None:
     """Write the shippable weights (safetensors) and config + training record (JSON)."""
-    from safetensors.torch import save_file
-
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out))
+    save_safetensors(model.state_dict(), out)
     out.with_suffix(".json").write_text(json.dumps({"config": model.cfg.to_dict(), "training": record}, indent=1))
 
 
@@ -333,11 +329,9 @@ def _train_step(model: VQModel, opt: torch.optim.Optimizer, x: torch.Tensor, lr:
 
 def _train(run: _Run) -> None:
     """Train until ``--steps`` or ``--time-limit``: log every step, evaluate and checkpoint on schedule."""
-    from tqdm import tqdm
-
     args = run.args
     start, spent = time.time(), run.record["seconds"]
-    bar = tqdm(total=args.steps, initial=run.step, desc=f"train-vq {args.preset}", dynamic_ncols=True)
+    bar = progress_bar(total=args.steps, initial=run.step, desc=f"train-vq {args.preset}")
     run.model.train()
     with open(run.work / "log.jsonl", "a") as log:
         while run.step < args.steps and spent + time.time() - start < args.time_limit:
