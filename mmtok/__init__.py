@@ -32,6 +32,7 @@ from .errors import (
                             VocabError,
 )
 from .image import ImageConfig, ImagePlan, ImageTokenizer, ImageTokens, plan_image
+from .media.files import File, FileAsTextWarning
 from .models import ModelProcessor, list_models
 from .multimodal import (
                             LAYOUTS,
@@ -58,7 +59,7 @@ __all__ = [
     "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames",
     "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "VQImageTokenizer", "VQConfig", "VQ_PRESETS",
     "roundtrip", "DecoderConfig", "TinyDecoder", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS",
-    "Image", "Video", "Audio", "DecodedImage", "DecodedVideo", "DecodedAudio",
+    "Image", "Video", "Audio", "File", "FileAsTextWarning", "DecodedImage", "DecodedVideo", "DecodedAudio",
     "budget", "format_budget", "MODEL_PRESETS", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
     "ModalityTokenizer", "ModelProcessor", "ModelVocab", "list_models", "__version__",
 ]

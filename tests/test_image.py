@@ -285,7 +285,8 @@ def test_jpeg_fast_path_equals_pil(monkeypatch, source, orientation):
     (lambda d: encoded(Image.fromarray(NOISE), "GIF")[:2000], DecodeError, "corrupt or truncated"),
     (lambda d: np.zeros((4, 4, 3), np.float32), InputError, "must be uint8"),
     (lambda d: np.zeros((4, 4, 2), np.uint8), InputError, "got shape"),
-    (lambda d: torch.zeros(5, 4, 4, dtype=torch.uint8), InputError, "got shape"),
+    (lambda d: torch.zeros(5, 4, 2, dtype=torch.uint8), InputError, r"got shape \(5, 4, 2\)"),
+    (lambda d: torch.zeros(4, 4, 3), InputError, r"got torch.float32.*\.to\(torch.uint8\)"),
     (lambda d: 42, InputError, "cannot read an image from a int"),
 ])
 def test_bad_inputs_are_typed_errors(tmp_path, make, error, message):

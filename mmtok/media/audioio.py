@@ -25,6 +25,7 @@ import torch
 
 from ..errors import ConfigError, DecodeError, InputError, LimitError
 from .container import open_media, source_name
+from .paths import regular_file
 
 __all__ = ["AudioSource", "AudioInfo", "stream_audio"]
 
@@ -68,11 +69,12 @@ def stream_audio(src: AudioSource, *, target_rate: int, sample_rate: int | None,
 def _from_waveform(x, sample_rate, target_rate, name, max_duration, chunk_seconds, info) -> Iterator[np.ndarray]:
     import torchaudio.functional as AF
 
+    given = f"numpy {x.dtype}" if isinstance(x, np.ndarray) else str(x.dtype)  # the input's own words
     x = torch.as_tensor(x)
     if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate < 1:
         raise InputError(f"{name}: a waveform needs its sample_rate as a positive int (Hz), got {sample_rate!r}")
     if not x.is_floating_point():
-        raise InputError(f"{name}: waveforms must be float in [-1, 1], got {x.dtype}; divide int16 audio by 32768")
+        raise InputError(f"{name}: waveforms must be float in [-1, 1], got {given}; divide int16 audio by 32768")
     if x.dim() == 1:
         x = x[None]
     if x.dim() != 2:
@@ -107,7 +109,7 @@ def _check_finite(x, name: str, rate: int, offset: int = 0) -> None:
 
 def _open(src, name):
     options = None
-    if isinstance(src, (str, Path)) and Path(src).is_file():
+    if isinstance(src, (str, Path)) and regular_file(src, "audio"):
         if _check_wav_header(Path(src), name):
             # A WAV header states everything FFmpeg probes for; with its default 5 MB probe FFmpeg reads and decodes
             # the whole file before the first frame (12 ms of an 8 s clip's 15 ms decode).

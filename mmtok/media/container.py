@@ -10,6 +10,8 @@ import numpy as np
 import torch
 
 from ..errors import DecodeError, InputError
+from .paths import regular_file
+from .sniff import sniff_bytes
 
 __all__ = ["source_name", "open_media"]
 
@@ -34,9 +36,7 @@ def open_media(src: Any, name: str, kind: str, options: dict[str, str] | None = 
     import av
 
     if isinstance(src, (str, Path)):
-        p = Path(src)
-        if not p.is_file():
-            raise InputError(f"no such {kind} file: {p}; check the path")
+        p = regular_file(src, kind)
         if p.stat().st_size == 0:
             raise DecodeError(f"{name} is empty (0 bytes); give a {kind} file")
         arg: Any = str(p)
@@ -50,6 +50,7 @@ def open_media(src: Any, name: str, kind: str, options: dict[str, str] | None = 
         extra = ", or a waveform tensor with its sample_rate" if kind == "audio" else ""
         raise InputError(f"cannot read {'a video' if kind == 'video' else 'audio'} from a {type(src).__name__}; "
                          f"give a path, bytes or a binary file{extra}")
+    _refuse_picture(src, name, kind)
     try:
         container = av.open(arg, mode="r", metadata_errors="ignore", options=options or {})
     except av.FFmpegError as e:
@@ -68,3 +69,29 @@ def open_media(src: Any, name: str, kind: str, options: dict[str, str] | None = 
                     "sound" if other else "give an audio file or a video with sound")
         raise DecodeError(f"{name} has no {kind} stream (streams found: {found}); {hint}")
     return container, streams[0]
+
+
+def _refuse_picture(src: Any, name: str, kind: str) -> None:
+    """A still picture given as a clip or a sound is named as a picture (FFmpeg would open a JPEG as a one-frame
+    video whose frame then fails to decode); an animated GIF, PNG or WebP is a clip."""
+    if isinstance(src, (str, Path)):
+        with open(src, "rb") as fh:
+            head = fh.read(64)
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        head = bytes(src[:64])
+    else:
+        return  # a file object is read once, from where it stands
+    if sniff_bytes(head) != "image":
+        return
+    from PIL import Image
+
+    try:
+        with Image.open(src if isinstance(src, (str, Path)) else io.BytesIO(bytes(src))) as im:
+            fmt, frames = im.format, getattr(im, "n_frames", 1)
+    except Exception:  # not a picture PIL reads after all: FFmpeg's verdict stands
+        return
+    if kind == "video" and frames > 1:
+        return
+    what = "a clip" if kind == "video" else "a sound"
+    raise InputError(f"{name} is a picture ({fmt}), not {what}; give it as mmtok.Image(...) (an animated GIF, PNG "
+                     f"or WebP is taken as a clip)")

@@ -39,6 +39,7 @@ import torch
 from ..errors import ConfigError, DecodeError, InputError, LimitError
 from . import jpeg_scans
 from .container import source_name
+from .paths import regular_file
 
 __all__ = ["ImageSource", "LoadedImage", "load_image", "image_size", "DEFAULT_MAX_PIXELS", "DEFAULT_BACKGROUND"]
 
@@ -92,11 +93,11 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         _check_pixels(src.size, max_pixels, name)
         return _finish(src, src.size, name, background, 1.0, exif=True)
     if isinstance(src, np.ndarray):
-        return _from_array(src, "HWC", name, max_pixels, background)
+        return _from_array(src, f"numpy {src.dtype}", "HWC", name, max_pixels, background)
     if isinstance(src, torch.Tensor):
-        return _from_array(src.detach().cpu().numpy(), "CHW", name, max_pixels, background)
-    raise InputError(f"cannot read an image from a {type(src).__name__}; give a path, bytes, a PIL image, a numpy "
-                     f"HWC uint8 array or a torch CHW uint8 tensor")
+        return _from_array(src.detach().cpu().numpy(), str(src.dtype), "CHW", name, max_pixels, background)
+    raise InputError(f"cannot read an image from a {type(src).__name__}; give a path, bytes, a PIL image, or a "
+                     f"uint8 numpy array or torch tensor ([H, W, C] or [C, H, W])")
 
 
 def _check_pixels(size: tuple[int, int], max_pixels: int, name: str) -> None:
@@ -128,10 +129,7 @@ def _open_encoded(src, name: str) -> Iterator[tuple[Any, Any]]:
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(src, (str, Path)):
-        p = Path(src)
-        if not p.is_file():
-            raise InputError(f"no such image file: {p}; check the path")
-        fh = open(p, "rb")
+        fh = open(regular_file(src, "image"), "rb")
     else:
         if len(src) == 0:
             raise DecodeError(f"{name} is empty; give the bytes of an image file")
@@ -272,19 +270,27 @@ def _to_rgb(im, name: str, background: tuple[int, int, int]):
     return im.convert("RGB")
 
 
-def _from_array(a: np.ndarray, layout: str, name: str, max_pixels: int, background) -> LoadedImage:
+def _from_array(a: np.ndarray, dtype: str, layout: str, name: str, max_pixels: int, background) -> LoadedImage:
+    """A uint8 array as a picture: [H, W], or [H, W, C] / [C, H, W] with C = 1, 3 or 4 — whichever the shape says
+    (channels at one end, a side longer than 4 at the other); otherwise (e.g. [3, 4, 4]) ``layout``, the
+    convention of its type (numpy HWC, torch CHW)."""
     from PIL import Image
 
+    shape = tuple(a.shape)
     if a.dtype != np.uint8:
-        raise InputError(f"{name}: image arrays must be uint8, got {a.dtype}; scale and convert first "
-                         f"(e.g. (x * 255).round().astype(np.uint8))")
-    if a.ndim == 3 and layout == "CHW":
-        a = np.ascontiguousarray(a.transpose(1, 2, 0))
+        convert = ".to(torch.uint8)" if dtype.startswith("torch") else ".astype(np.uint8)"
+        raise InputError(f"{name}: image arrays must be uint8, got {dtype}; scale and convert first "
+                         f"(e.g. (x * 255).round(){convert})")
+    if a.ndim == 3:  # channels at one end and a side (more than 4) at the other: clear; else the type's layout
+        hwc = a.shape[2] in (1, 3, 4) and a.shape[0] > 4
+        chw = a.shape[0] in (1, 3, 4) and a.shape[2] > 4
+        if chw or (layout == "CHW" and not hwc):
+            a = np.ascontiguousarray(a.transpose(1, 2, 0))
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
-        want = "[H, W, 3]" if layout == "HWC" else "[3, H, W]"
-        raise InputError(f"{name}: image arrays must be {want} (or 1 or 4 channels), got shape {tuple(a.shape)}")
+        raise InputError(f"{name}: an image array must be [H, W] or have 1, 3 or 4 channels first or last ([C, H, W] "
+                         f"or [H, W, C]), got shape {shape}")
     h, w = a.shape[:2]
     _check_pixels((w, h), max_pixels, name)
     im = Image.fromarray(a)  # uint8: 2-D -> L, 3 channels -> RGB, 4 -> RGBA

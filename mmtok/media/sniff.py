@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from .paths import regular_file
 
-__all__ = ["sniff_bytes", "sniff_file"]
+__all__ = ["sniff_bytes", "sniff_file", "decode_text", "BOMS"]
 
 # (offset, magic, kind); the first match wins.
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (
@@ -30,8 +31,32 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 )
 
 
+# Byte-order marks -> the codec that reads the text after them (UTF-32 before UTF-16: FF FE 00 00 starts with FF FE).
+BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def _bom(data: bytes) -> tuple[bytes, str] | None:
+    return next(((bom, codec) for bom, codec in BOMS if data.startswith(bom)), None)
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """The text of a file: UTF-8, or UTF-8 / UTF-16 / UTF-32 after a byte-order mark (the mark itself dropped)."""
+    bom, codec = _bom(data) or (b"", "utf-8")
+    try:
+        return data[len(bom):].decode(codec)
+    except UnicodeDecodeError as e:
+        raise InputError(f"{name} is not valid {codec.upper()} text (byte {e.start + len(bom)}); convert it to "
+                         f"UTF-8") from None
+
+
 def sniff_bytes(data: bytes) -> str:
-    """``"image"``, ``"video"``, ``"audio"``, ``"text"`` (valid UTF-8 without NUL-heavy content) or ``"unknown"``."""
+    """``"image"``, ``"video"``, ``"audio"``, ``"text"`` (valid UTF-8, or any text after a UTF-8/16/32 byte-order
+    mark) or ``"unknown"``."""
+    if _bom(data) is not None:  # before the magic numbers: FF FE would pass for an MPEG audio frame sync
+        return "text"
     for offset, magic, kind in _MAGIC:
         if data[offset:offset + len(magic)] == magic:
             return kind
@@ -50,7 +75,7 @@ def sniff_bytes(data: bytes) -> str:
 
 def sniff_file(path: str | Path, prefix: int = 4096) -> str:
     """:func:`sniff_bytes` on the first ``prefix`` bytes of ``path``; a missing file is an ``InputError``."""
-    p = Path(path)
+    p = regular_file(path)
     try:
         with open(p, "rb") as fh:
             head = fh.read(prefix)

@@ -19,6 +19,7 @@ import torch
 from ..core.registry import Registry
 from ..errors import ConfigError, InputError
 from ..media.contents import Audio, Image, Video
+from ..media.files import resolve_file, text_naming_a_file
 from ..media.imageio import DraftRule, LoadedImage, load_image
 
 __all__ = ["MODELS", "ModelSpec", "ModelProcessor", "Piece", "TextIds", "list_models", "register_model",
@@ -41,7 +42,9 @@ class Piece:
 
 
 def _piece(content: Any) -> Piece:
+    content = resolve_file(content)  # mmtok.File and pathlib.Path: the piece their content is
     if isinstance(content, str):
+        text_naming_a_file(content)
         return Piece("text", content)
     if isinstance(content, tuple):
         if len(content) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in content):
@@ -52,10 +55,10 @@ def _piece(content: Any) -> Piece:
         return Piece("image" if content.as_ == "patches" else "codes", content.src)
     if isinstance(content, (Video, Audio)):
         return Piece("video" if isinstance(content, Video) else "audio", content)
-    if isinstance(content, (Path, bytes, bytearray, np.ndarray, torch.Tensor)) or cls.__module__.startswith("PIL."):
+    if isinstance(content, (bytes, bytearray, np.ndarray, torch.Tensor)) or cls.__module__.startswith("PIL."):
         return Piece("image", content)
     raise InputError(f"cannot read a {cls.__name__} as a prompt piece; give text (str), mmtok.Image(...), "
-                     f"mmtok.Video(...), mmtok.Audio(...) or a picture size (height, width)")
+                     f"mmtok.Video(...), mmtok.Audio(...), mmtok.File(path) or a picture size (height, width)")
 
 
 def as_pieces(contents: Any) -> list[Piece]:

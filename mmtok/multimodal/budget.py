@@ -26,6 +26,7 @@ from ..audio import SAMPLE_RATE
 from ..core.registry import Registry
 from ..errors import InputError
 from ..media.contents import Audio, Image, Video
+from ..media.files import resolve_file
 from ..media.imageio import image_size
 from ..models import ModelProcessor, list_models
 from ..models.probe import audio_samples, clip_info
@@ -50,6 +51,7 @@ class _Media:
 
 
 def _probe(piece: Any) -> _Media:
+    piece = resolve_file(piece)
     if isinstance(piece, str):
         return _Media("text", text=piece, content=piece)
     if isinstance(piece, Image):
@@ -63,7 +65,8 @@ def _probe(piece: Any) -> _Media:
     if isinstance(piece, Audio):
         n = audio_samples(piece.src, piece.sample_rate, SAMPLE_RATE)
         return _Media("audio", seconds=n / SAMPLE_RATE, samples16k=n, content=piece)
-    raise InputError(f"cannot budget a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
+    raise InputError(f"cannot budget a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video, mmtok.Audio or "
+                     f"mmtok.File (or a pathlib.Path)")
 
 
 # --- the formulas ------------------------------------------------------------------------------------------

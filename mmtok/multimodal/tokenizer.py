@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -34,6 +35,7 @@ from ..errors import ConfigError, ContextLengthError, InputError, SequenceError
 from ..image.plan import ImageConfig
 from ..image.tokenizer import ImageTokenizer
 from ..media.contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Image, Video
+from ..media.files import File, resolve_file, text_naming_a_file
 from ..text.tokenizer import TextTokenizer
 from ..video.tokenizer import VideoConfig, VideoTokenizer
 
@@ -120,13 +122,14 @@ class MultimodalTokenizer:
 
         With ``limit``, a text that cannot fit in what is left of it (by :meth:`TextTokenizer.min_tokens`, a lower
         bound) raises :class:`ContextLengthError` before it is tokenized."""
-        if isinstance(contents, (str, Image, Video, Audio)):
+        if isinstance(contents, (str, Image, Video, Audio, File, Path)):
             contents = [contents]
         out = []
         if self.layout.bos:
             out.append(Segment(Modality.CONTROL, torch.tensor([self.vocab.bos_id]), sequential_positions(1)))
         used = sum(len(s.input_ids) for s in out)
         for i, piece in enumerate(contents):
+            piece = resolve_file(piece)  # mmtok.File and pathlib.Path: the piece their content is
             if limit is not None and isinstance(piece, str):
                 _refuse_long_text(piece, i, self.text.min_tokens(piece), used, limit)
             seg = self._segment(piece, i)
@@ -207,7 +210,8 @@ class MultimodalTokenizer:
         return batch
 
     def _segment(self, piece: Any, i: int) -> Segment:
-        if isinstance(piece, str):  # a TextFile (mmtok.multimodal.files) also names its file
+        if isinstance(piece, str):  # a TextFile (mmtok.media.files) also names its file
+            text_naming_a_file(piece)
             return self.text.segment(self.text.encode(str(piece)), self.vocab, getattr(piece, "source", None))
         if isinstance(piece, Image):
             if piece.as_ == "patches":
@@ -227,7 +231,8 @@ class MultimodalTokenizer:
             return video_with_audio(tokens, self.audio.encode(piece.src), self.vocab, seg)
         if isinstance(piece, Audio):
             return self.audio.segment(self.audio.encode(piece.src, piece.sample_rate), self.vocab)
-        raise InputError(f"piece {i} is a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video or mmtok.Audio")
+        raise InputError(f"piece {i} is a {type(piece).__name__}; give str, mmtok.Image, mmtok.Video, mmtok.Audio or "
+                         f"mmtok.File (or a pathlib.Path)")
 
     # --- decoding ---------------------------------------------------------------------------------------
     def decode(self, seq: TokenSequence) -> list:
