@@ -1,7 +1,7 @@
 """The transformers references of benchmarks/bench_models.py: each model's processor class built with its published
-preprocessing values (written out here, as in tests/test_models*.py; nothing read from mmtok, nothing downloaded)
-and a tiny local word-level tokenizer carrying the model's special tokens; and the inputs as a transformers user
-loads them on this machine.
+preprocessing values (tests/published.py, the tests' references: nothing read from mmtok, nothing downloaded) and
+a tiny local word-level tokenizer carrying the model's special tokens; and the inputs as a transformers user loads
+them on this machine.
 
 How a user loads each input here (transformers 5.23, torchcodec / soundfile / librosa not installed):
 
@@ -20,6 +20,7 @@ How a user loads each input here (transformers 5.23, torchcodec / soundfile / li
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import av
@@ -29,6 +30,12 @@ from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 from transformers.image_utils import load_image
 from transformers.video_utils import VideoMetadata
+
+# The published values and the reference processors built from them live in tests/published.py, one copy for the
+# tests and this benchmark. A benchmark runs as a script with only benchmarks/ on the path: the tests directory is
+# appended (after everything else, so none of its helper modules can shadow another module).
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
+import published  # noqa: E402  (needs the path above)
 
 WORDS = ["[UNK]", "<pad>", "<s>", "<bos>", "Describe", "this", "picture", "clip", "listen", ".", ":", "<", ">", "seconds",
          "00", "01", "02", "03", "04", "05", "06", "07"] + [str(d) for d in range(10)]
@@ -55,116 +62,47 @@ def tiny_tokenizer(specials: list[str], bos: str | None = None, sep: str | None 
 
 
 # --- each model: (processor, tokenizer, {input kind: placeholder}, extra call kwargs per kind) ---------------
-QWEN_SPECIALS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
-
-
 def qwen(name: str):
-    from transformers import (
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLProcessor,
-        Qwen2VLVideoProcessor,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
-
-    qwen2 = dict(min_pixels=3136, max_pixels=12845056)  # Qwen/Qwen2-VL-7B-Instruct, Qwen/Qwen2.5-VL-7B-Instruct
-    qwen3_image = dict(size={"shortest_edge": 65536, "longest_edge": 16777216}, patch_size=16,
-                       image_mean=[0.5] * 3, image_std=[0.5] * 3)  # Qwen/Qwen3-VL-8B-Instruct
-    qwen3_video = dict(size={"shortest_edge": 4096, "longest_edge": 25165824}, patch_size=16, image_mean=[0.5] * 3,
-                       image_std=[0.5] * 3, fps=2, min_frames=4, max_frames=768, do_sample_frames=True)
-    cls, image, video_cls, video, call = {
-        "qwen2-vl": (Qwen2VLProcessor, qwen2, Qwen2VLVideoProcessor, qwen2, dict(do_sample_frames=True, fps=2)),
-        "qwen2.5-vl": (Qwen2_5_VLProcessor, qwen2, Qwen2VLVideoProcessor, qwen2, dict(do_sample_frames=True, fps=2)),
-        "qwen3-vl": (Qwen3VLProcessor, qwen3_image, Qwen3VLVideoProcessor, qwen3_video, {})}[name]
-    tok = tiny_tokenizer(QWEN_SPECIALS)
-    hf = cls(image_processor=Qwen2VLImageProcessor(**image), tokenizer=tok, video_processor=video_cls(**video))
+    tok = tiny_tokenizer(published.QWEN_SPECIALS)
     marks = {"image": "<|vision_start|><|image_pad|><|vision_end|>",
              "video": "<|vision_start|><|video_pad|><|vision_end|>"}
-    return hf, tok, marks, {"video": {**call, "cap_pixels_per_frame": False}}
-
-
-GEMMA4_MARKERS = {"image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>",
-                  "audio_token": "<|audio|>", "boa_token": "<|audio>", "eoa_token": "<audio|>"}
+    call = {**published.QWEN_CALL[name], "cap_pixels_per_frame": False}
+    return published.qwen_processor(name, tok), tok, marks, {"video": call}
 
 
 def gemma4(name: str):
-    from transformers.models.gemma4 import (
-        Gemma4AudioFeatureExtractor,
-        Gemma4ImageProcessor,
-        Gemma4Processor,
-        Gemma4VideoProcessor,
-    )
-
-    # google/gemma-4 processor_config.json (image_processor, video_processor, feature_extractor sections)
-    image = dict(max_soft_tokens=280, patch_size=16, pooling_kernel_size=3, do_normalize=False,
-                 rescale_factor=0.00392156862745098, resample=3)
-    video = dict(max_soft_tokens=70, num_frames=32, do_sample_frames=True, do_normalize=True, patch_size=16,
-                 pooling_kernel_size=3, image_mean=[0.0] * 3, image_std=[1.0] * 3, resample=3)
-    audio = dict(feature_size=128, sampling_rate=16000, frame_length_ms=20.0, hop_length_ms=10.0, min_frequency=0.0,
-                 max_frequency=8000.0, mel_floor=1e-3)
-    tok = tiny_tokenizer([], extra=GEMMA4_MARKERS)
-    hf = Gemma4Processor(Gemma4AudioFeatureExtractor(**audio), Gemma4ImageProcessor(**image), tok,
-                         Gemma4VideoProcessor(**video), image_seq_length=280, audio_seq_length=750,
-                         audio_ms_per_token=40)
-    return hf, tok, {"image": "<|image|>", "video": "<|video|>", "audio": "<|audio|>"}, {}
-
-
-GEMMA_EXTRA = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
-               "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>", "audio_token": "<audio_soft_token>"}
+    tok = tiny_tokenizer([], extra=published.GEMMA4_MARKERS)
+    return published.gemma4_processor(tok), tok, {"image": "<|image|>", "video": "<|video|>", "audio": "<|audio|>"}, {}
 
 
 def gemma3(name: str):
-    from transformers import Gemma3ImageProcessor, Gemma3Processor
-
-    # google/gemma-3-4b-it preprocessor_config.json + processor_config.json (pan-and-scan off, as published)
-    image = dict(size={"height": 896, "width": 896}, resample=2, rescale_factor=1 / 255, do_normalize=True,
-                 image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    tok = tiny_tokenizer([], bos="<bos>", extra=GEMMA_EXTRA)
-    hf = Gemma3Processor(image_processor=Gemma3ImageProcessor(**image), tokenizer=tok, image_seq_length=256)
-    return hf, tok, {"image": "<start_of_image>"}, {}
+    tok = tiny_tokenizer([], bos="<bos>", extra=published.GEMMA_MARKERS)  # pan-and-scan off, as published
+    return published.gemma3_processor(tok), tok, {"image": "<start_of_image>"}, {}
 
 
 def gemma3n(name: str):
-    from transformers import Gemma3nAudioFeatureExtractor, Gemma3nProcessor, SiglipImageProcessor
-
-    # google/gemma-3n-E4B-it preprocessor_config.json (the audio part: the extractor's defaults), processor_config
-    image = dict(size={"height": 768, "width": 768}, resample=2, rescale_factor=1 / 255, do_normalize=False,
-                 image_mean=[0.5] * 3, image_std=[0.5] * 3)
-    tok = tiny_tokenizer([], bos="<bos>", extra=GEMMA_EXTRA)
-    hf = Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=SiglipImageProcessor(
-        **image), tokenizer=tok, image_seq_length=256, audio_seq_length=188)
-    return hf, tok, {"image": "<image_soft_token>", "audio": "<audio_soft_token>"}, {}
+    tok = tiny_tokenizer([], bos="<bos>", extra=published.GEMMA_MARKERS)
+    return published.gemma3n_processor(tok), tok, {"image": "<image_soft_token>", "audio": "<audio_soft_token>"}, {}
 
 
 def chameleon(name: str):
-    from transformers import ChameleonImageProcessor, ChameleonProcessor
-
-    # facebook/chameleon-7b: processor_config.json and preprocessor_config.json (see mmtok.models.chameleon)
-    image = dict(size={"shortest_edge": 512}, crop_size={"height": 512, "width": 512}, resample=1,
-                 rescale_factor=0.0078, image_mean=[1.0, 1.0, 1.0], image_std=[1.0, 1.0, 1.0])
-    tok = tiny_tokenizer(["<reserved08706>", "<image>", "<racm3:break>", "<eoss>"], bos="<s>", sep="<reserved08706>")
-    hf = ChameleonProcessor(image_processor=ChameleonImageProcessor(**image), tokenizer=tok, image_seq_length=1024,
-                            image_token="<image>")
-    return hf, tok, {"image": "<image>"}, {}
+    tok = tiny_tokenizer(published.CHAMELEON_SPECIALS, bos="<s>", sep="<reserved08706>")
+    return published.chameleon_processor(tok), tok, {"image": "<image>"}, {}
 
 
 class WhisperRef:
     """WhisperFeatureExtractor called as a user calls it: ``fe(wave, sampling_rate=16000, return_tensors="pt")``
     (the bundled sounds are under 30 s: one window)."""
 
-    def __init__(self, n_mels: int) -> None:
-        from transformers import WhisperFeatureExtractor
-
-        self.fe = WhisperFeatureExtractor(feature_size=n_mels)  # openai/whisper-*: 80; large-v3: 128
+    def __init__(self, name: str) -> None:
+        self.fe = published.whisper_extractor(name)
 
     def __call__(self, text, audio, return_tensors="pt"):
         return {"input_features": self.fe(audio[0], sampling_rate=16000, return_tensors="pt")["input_features"]}
 
 
 def whisper(name: str):
-    tok = tiny_tokenizer(["<|startoftranscript|>", "<|notimestamps|>", "<|endoftext|>"])
-    return WhisperRef(128 if name == "whisper-large-v3" else 80), tok, {"audio": ""}, {}
+    return WhisperRef(name), tiny_tokenizer(published.WHISPER_SPECIALS), {"audio": ""}, {}
 
 
 REFERENCES = {"qwen2-vl": qwen, "qwen2.5-vl": qwen, "qwen3-vl": qwen, "gemma-4": gemma4, "gemma-3": gemma3,

@@ -1,5 +1,5 @@
 """Small Hugging Face tokenizers built here (nothing downloaded) carrying a model's special tokens: the text side
-of the reference processors in tests/test_models*.py and benchmarks/bench_models.py."""
+of the reference processors in tests/test_models*.py (benchmarks/model_refs.py builds its own)."""
 
 from collections.abc import Sequence
 

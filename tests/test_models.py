@@ -1,13 +1,14 @@
 """mmtok.models against the transformers processors themselves.
 
-The reference processors are built from their classes with each model's published preprocessing values, written
-out here on their own (not read from mmtok), so a wrong constant in mmtok fails the comparison; nothing is
-downloaded. Properties: counts and grids equal the processor's over several hundred sizes, the edge cases and each
-model's limits; the pictures the processor refuses are refused; ``pixel_values`` equal on the bundled photos and on
-noise pictures; the whole processor call (text + images, with a small local tokenizer carrying Qwen's special
+The reference processors are built from their classes with each model's published preprocessing values, written out
+on their own in tests/published.py (not read from mmtok), so a wrong constant in mmtok fails the comparison; nothing
+is downloaded. Properties: counts and grids equal the processor's over several hundred sizes, the edge cases and
+each model's limits; the pictures the processor refuses are refused; ``pixel_values`` equal on the bundled photos
+and on noise pictures; the whole processor call (text + images, with a small local tokenizer carrying Qwen's special
 tokens) gives the same tensors; THE count is the number of placeholders ``hf_inputs`` writes.
 """
 
+import ast
 import dataclasses
 import math
 import re
@@ -19,18 +20,11 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageOps
 from tokenizers import Tokenizer, models
-from transformers import (
-    PreTrainedTokenizerFast,
-    Qwen2_5_VLProcessor,
-    Qwen2VLImageProcessor,
-    Qwen2VLProcessor,
-    Qwen2VLVideoProcessor,
-    Qwen3VLProcessor,
-    Qwen3VLVideoProcessor,
-)
+from transformers import PreTrainedTokenizerFast, Qwen2VLImageProcessor
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize as hf_smart_resize
 
 import mmtok
+import published
 from local_tokenizers import word_tokenizer
 from mmtok.errors import ConfigError, InputError, UnknownNameError
 from mmtok.models.base import as_pieces
@@ -39,29 +33,19 @@ from mmtok.models.qwen import QWEN2_VL, QwenVLProcessor
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((ROOT / "assets" / "images").glob("*.png")) + sorted((ROOT / "assets" / "images").glob("*.jpg"))
 QWEN = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
-SPECIALS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
-
-# Each model's preprocessor_config.json (Hugging Face hub) as the transformers image processor takes it.
-_QWEN2_PUBLISHED = dict(min_pixels=3136, max_pixels=12845056)  # Qwen2-VL-7B-Instruct, Qwen2.5-VL-7B-Instruct
-_QWEN3_PUBLISHED = dict(size={"shortest_edge": 65536, "longest_edge": 16777216}, patch_size=16,
-                        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])  # Qwen3-VL-8B-Instruct
-HF_IMAGE_KWARGS = {"qwen2-vl": _QWEN2_PUBLISHED, "qwen2.5-vl": _QWEN2_PUBLISHED, "qwen3-vl": _QWEN3_PUBLISHED}
-HF_PROCESSORS = {"qwen2-vl": (Qwen2VLProcessor, Qwen2VLVideoProcessor),
-                 "qwen2.5-vl": (Qwen2_5_VLProcessor, Qwen2VLVideoProcessor),
-                 "qwen3-vl": (Qwen3VLProcessor, Qwen3VLVideoProcessor)}
 
 
 @pytest.fixture(scope="module", params=QWEN)
 def qwen(request):
     """(name, transformers image processor, mmtok ModelProcessor) of one Qwen-VL model."""
     name = request.param
-    return name, Qwen2VLImageProcessor(**HF_IMAGE_KWARGS[name]), mmtok.ModelProcessor(name)
+    return name, published.qwen_image(name), mmtok.ModelProcessor(name)
 
 
 @pytest.fixture(scope="module")
 def hf_tokenizer():
     """A tiny word-level tokenizer with Qwen's vision tokens as special tokens (built here, nothing downloaded)."""
-    return word_tokenizer(["Describe", "this", "picture", "and", "that", ".", ":"], SPECIALS)
+    return word_tokenizer(["Describe", "this", "picture", "and", "that", ".", ":"], published.QWEN_SPECIALS)
 
 
 def _sizes() -> list[tuple[int, int]]:
@@ -96,6 +80,15 @@ def test_registry_names_and_errors():
     with pytest.raises(ConfigError, match="tokenizer"):
         mmtok.ModelProcessor("qwen2-vl", tokenizer="tokenizer.json")
     assert len(SIZES) >= 300
+
+
+def test_the_published_values_stand_apart_from_mmtok():
+    """tests/published.py, the reference side of every test_models* comparison, imports transformers only: a value
+    taken from mmtok there would make a wrong constant compare equal to itself."""
+    tree = ast.parse(Path(published.__file__).read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module or "." for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {name.split(".")[0] for name in names} == {"__future__", "transformers"}, names
 
 
 def test_counts_and_grids_equal_the_processor(qwen):
@@ -176,7 +169,7 @@ def test_pixel_values_on_the_bundled_photos(qwen, photo):
 def test_the_whole_processor_call(qwen, hf_tokenizer):
     """Text + two pictures through the model's own processor class and a local tokenizer: every key, every value."""
     name, ip, _ = qwen
-    processor_cls, video_cls = HF_PROCESSORS[name]
+    processor_cls, video_cls = published.qwen_classes(name)  # no clip: the video processor's class defaults
     hf = processor_cls(image_processor=ip, tokenizer=hf_tokenizer, video_processor=video_cls())
     a, b = PHOTOS[1], PHOTOS[3]  # chelsea.png, rocket.jpg
     image = "<|vision_start|><|image_pad|><|vision_end|>"

@@ -2,9 +2,9 @@
 
 The reference processor is built from its classes with the values transformers' conversion script gives
 facebook/chameleon-7b (the class defaults: shortest edge 512, crop 512, LANCZOS -> BICUBIC under torchvision < 0.27,
-rescale 0.0078, mean = std = 1.0, 1024 image tokens), written out here, and a tiny local tokenizer carrying
-Chameleon's special tokens; nothing is downloaded. Properties: the count and markers equal the processor's over
-230 sizes; pixel_values equal on the bundled photos and noise pictures; the whole processor call gives the same
+rescale 0.0078, mean = std = 1.0, 1024 image tokens), written out in tests/published.py, and a tiny local tokenizer
+carrying Chameleon's special tokens; nothing is downloaded. Properties: the count and markers equal the processor's
+over 230 sizes; pixel_values equal on the bundled photos and noise pictures; the whole processor call gives the same
 tensors; VQ codes to write count as the same layout; other pieces are refused.
 """
 
@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image as PILImage
 from transformers import ChameleonImageProcessor
-from transformers import ChameleonProcessor as HFChameleonProcessor
 
 import mmtok
+import published
 from local_tokenizers import word_tokenizer
 from mmtok.errors import InputError, LimitError
 from mmtok.media.imageio import load_image
@@ -27,9 +27,7 @@ from mmtok.models.base import TextIds
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((ROOT / "assets" / "images").glob("*.png")) + sorted((ROOT / "assets" / "images").glob("*.jpg"))
 BIG_JPEG = ROOT / "assets" / "images" / "seeding_by_Clements_Engelhardt.jpg"
-PUBLISHED = dict(size={"shortest_edge": 512}, crop_size={"height": 512, "width": 512}, resample=1,
-                 rescale_factor=0.0078, image_mean=[1.0, 1.0, 1.0], image_std=[1.0, 1.0, 1.0])
-SPECIALS = ["<reserved08706>", "<image>", "<racm3:break>", "<eoss>"]
+SPECIALS = published.CHAMELEON_SPECIALS
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +39,8 @@ def hf_tokenizer():
 
 @pytest.fixture(scope="module")
 def reference(hf_tokenizer):
-    ip = ChameleonImageProcessor(**PUBLISHED)
-    return ip, HFChameleonProcessor(image_processor=ip, tokenizer=hf_tokenizer, image_seq_length=1024,
-                                    image_token="<image>")
+    ip = published.chameleon_image()
+    return ip, published.chameleon_processor(hf_tokenizer, ip)
 
 
 def _sizes() -> list[tuple[int, int]]:

@@ -1,12 +1,13 @@
 """mmtok.models gemma-3 and gemma-3n against transformers' Gemma3Processor and Gemma3nProcessor themselves.
 
-The reference processors are built from their classes with each model's published preprocessing values, written
-out here on their own (not read from mmtok), so a wrong constant in mmtok fails the comparison; nothing is
-downloaded. Properties: pan-and-scan crop counts equal the processor's over several hundred sizes; ``pixel_values``
-equal on the bundled photos (with and without pan-and-scan); ``input_features``/``input_features_mask`` equal on
-the bundled sounds and on clips of 0.01 s to 10 min (the 30 s cut reproduced and noted); the whole processor call
-(text + images + audio, with a small local tokenizer carrying Gemma's special tokens) gives the same tensors; THE
-count is what ``hf_inputs`` writes; refused pieces raise typed errors naming the model.
+The reference processors are built from their classes with each model's published preprocessing values, written out
+on their own in tests/published.py (not read from mmtok), so a wrong constant in mmtok fails the comparison; nothing
+is downloaded. Properties: pan-and-scan crop counts equal the processor's over several hundred sizes;
+``pixel_values`` equal on the bundled photos (with and without pan-and-scan);
+``input_features``/``input_features_mask`` equal on the bundled sounds and on clips of 0.01 s to 10 min (the 30 s
+cut reproduced and noted); the whole processor call (text + images + audio, with a small local tokenizer carrying
+Gemma's special tokens) gives the same tensors; THE count is what ``hf_inputs`` writes; refused pieces raise typed
+errors naming the model.
 """
 
 import math
@@ -18,16 +19,10 @@ import torch
 from PIL import Image as PILImage
 from PIL import ImageOps
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers
-from transformers import (
-    Gemma3ImageProcessor,
-    Gemma3nAudioFeatureExtractor,
-    Gemma3nProcessor,
-    Gemma3Processor,
-    PreTrainedTokenizerFast,
-    SiglipImageProcessor,
-)
+from transformers import Gemma3nAudioFeatureExtractor, PreTrainedTokenizerFast
 
 import mmtok
+import published
 from mmtok.errors import ConfigError, InputError
 from mmtok.media.audioio import stream_audio
 from mmtok.media.imageio import load_image
@@ -38,20 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((ROOT / "assets" / "images").glob("*.png")) + sorted((ROOT / "assets" / "images").glob("*.jpg"))
 SOUNDS = [ROOT / "assets" / "audio" / n for n in ("speech_en.wav", "speech_ja.wav", "guit_em9.flac")]
 RATE = 16_000
-
-# google/gemma-3-4b-it preprocessor_config.json + processor_config.json; pan-and-scan values: Gemma3Processor's
-# images_kwargs (the published config leaves them null).
-G3_IMAGE = dict(size={"height": 896, "width": 896}, resample=2, rescale_factor=1 / 255, do_normalize=True,
-                image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-G3_SEQ = 256
-PAS = dict(pan_and_scan_min_crop_size=256, pan_and_scan_max_num_crops=4, pan_and_scan_min_ratio_to_activate=1.2)
-# google/gemma-3n-E4B-it preprocessor_config.json (image part; the audio part is the extractor's defaults) and
-# processor_config.json.
-G3N_IMAGE = dict(size={"height": 768, "width": 768}, resample=2, rescale_factor=1 / 255, do_normalize=False,
-                 image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-G3N_SEQ = dict(image_seq_length=256, audio_seq_length=188)
-EXTRA = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
-         "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>", "audio_token": "<audio_soft_token>"}
+G3_SEQ = published.GEMMA3_SEQ["image_seq_length"]  # 256
+PAS = published.GEMMA3_PAN_AND_SCAN  # given to each call with pan-and-scan (on or off)
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +46,17 @@ def tok():
     tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
     tk.pre_tokenizer = pre_tokenizers.Split(Regex(r"\n\n|\n| |\w+|[^\w\s]"), behavior="isolated")
     return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", bos_token="<bos>",
-                                   extra_special_tokens=EXTRA)
+                                   extra_special_tokens=published.GEMMA_MARKERS)
 
 
 @pytest.fixture(scope="module")
 def g3_ip():
-    return Gemma3ImageProcessor(**G3_IMAGE)
+    return published.gemma3_image()
 
 
 @pytest.fixture(scope="module")
 def g3n(tok):
-    return Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(), image_processor=SiglipImageProcessor(
-        **G3N_IMAGE), tokenizer=tok, **G3N_SEQ)
+    return published.gemma3n_processor(tok)
 
 
 def _decoded(photo) -> np.ndarray:
@@ -176,7 +158,7 @@ def test_pixel_values_on_noise(g3_ip, g3n, h, w):
 @pytest.mark.parametrize("pan_and_scan", [False, True])
 def test_gemma3_whole_processor_call(g3_ip, tok, pan_and_scan):
     """Text + two pictures (one cut by pan-and-scan) through Gemma3Processor: every key, every value."""
-    hf = Gemma3Processor(image_processor=g3_ip, tokenizer=tok, image_seq_length=G3_SEQ)
+    hf = published.gemma3_processor(tok, g3_ip)
     a, b = PHOTOS[1], PHOTOS[3]  # chelsea.png (not cut), rocket.jpg (2 crops)
     ref = hf(text=["Describe this <start_of_image> and that <start_of_image>."], images=[_decoded(a), _decoded(b)],
              return_tensors="pt", do_pan_and_scan=pan_and_scan, **PAS)
@@ -238,7 +220,7 @@ DURATIONS = [0.01, 0.0321, 0.1, 0.5, 1.0, 2.345, 7.3, 29.99, 30.0, 30.01, 45.5, 
 def test_audio_features_equal_the_extractor_for_any_duration():
     """Clips of 0.01 s to 10 min, one at a time and all in one batch: the same features and mask (exact), the
     extractor's cut at 30 s included."""
-    fe, cfg = Gemma3nAudioFeatureExtractor(), mmtok.models.gemma3n.GEMMA_3N
+    fe, cfg = Gemma3nAudioFeatureExtractor(**published.GEMMA3N_AUDIO), mmtok.models.gemma3n.GEMMA_3N
     rng = np.random.default_rng(0)
     waves = [(0.1 * rng.standard_normal(round(s * RATE))).astype(np.float32) for s in DURATIONS]
     for wave in waves:

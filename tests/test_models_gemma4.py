@@ -1,10 +1,10 @@
 """mmtok.models' gemma-4 against transformers' Gemma4Processor and its image, audio and video processors.
 
-The reference classes are built with Gemma 4's published processor_config.json values written out here (not read
-from mmtok); nothing is downloaded. A tiny word-level tokenizer carries Gemma 4's marker tokens. Properties: counts
-equal over several hundred sizes for each budget and over 0.1 s .. 10 min of audio; the tensors of the whole
-processor call equal (max abs 0.0) on the bundled photos, sounds and clip given the same decoded input; the
-refusals are typed errors.
+The reference classes are built with Gemma 4's published processor_config.json values written out in
+tests/published.py (not read from mmtok); nothing is downloaded. A tiny word-level tokenizer carries Gemma 4's
+marker tokens. Properties: counts equal over several hundred sizes for each budget and over 0.1 s .. 10 min of
+audio; the tensors of the whole processor call equal (max abs 0.0) on the bundled photos, sounds and clip given the
+same decoded input; the refusals are typed errors.
 """
 
 import math
@@ -15,15 +15,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image as PILImage
-from transformers.models.gemma4 import (
-    Gemma4AudioFeatureExtractor,
-    Gemma4ImageProcessor,
-    Gemma4Processor,
-    Gemma4VideoProcessor,
-)
 from transformers.video_utils import VideoMetadata
 
 import mmtok
+import published
 from local_tokenizers import word_tokenizer
 from mmtok.errors import ConfigError, InputError
 from mmtok.media.audioio import stream_audio
@@ -34,28 +29,17 @@ PHOTOS = sorted((ROOT / "assets" / "images").glob("*.png")) + sorted((ROOT / "as
 SOUNDS = [ROOT / "assets" / "audio" / n for n in ("speech_en.wav", "speech_ja.wav", "guit_em9.flac")]
 CLIP = ROOT / "assets" / "video" / "cityCC0.mpg"
 BUDGETS = (70, 140, 280, 560, 1120)
-MARKERS = {"image_token": "<|image|>", "boi_token": "<|image>", "eoi_token": "<image|>", "audio_token": "<|audio|>",
-           "boa_token": "<|audio>", "eoa_token": "<audio|>"}
-# google/gemma-4 processor_config.json (image_processor, video_processor, feature_extractor sections)
-IMAGE_PUBLISHED = dict(max_soft_tokens=280, patch_size=16, pooling_kernel_size=3, do_normalize=False,
-                       rescale_factor=0.00392156862745098, resample=3)
-VIDEO_PUBLISHED = dict(max_soft_tokens=70, num_frames=32, do_sample_frames=True, do_normalize=True, patch_size=16,
-                       pooling_kernel_size=3, image_mean=[0.0] * 3, image_std=[1.0] * 3, resample=3)
-AUDIO_PUBLISHED = dict(feature_size=128, sampling_rate=16000, frame_length_ms=20.0, hop_length_ms=10.0,
-                       min_frequency=0.0, max_frequency=8000.0, mel_floor=1e-3)
 
 
 def _tokenizer():
     return word_tokenizer(["<pad>", "Describe", "this", "picture", "and", "listen", ".", ":", "00", "01", "02", "03"],
-                          pad_token="<pad>", extra_special_tokens=MARKERS)
+                          pad_token="<pad>", extra_special_tokens=published.GEMMA4_MARKERS)
 
 
 @pytest.fixture(scope="module")
 def hf():
     """The transformers Gemma4Processor with the published values (it adds <|video|> to the tokenizer itself)."""
-    return Gemma4Processor(Gemma4AudioFeatureExtractor(**AUDIO_PUBLISHED), Gemma4ImageProcessor(**IMAGE_PUBLISHED),
-                           _tokenizer(), Gemma4VideoProcessor(**VIDEO_PUBLISHED), image_seq_length=280,
-                           audio_seq_length=750, audio_ms_per_token=40)
+    return published.gemma4_processor(_tokenizer())
 
 
 def _sizes() -> list[tuple[int, int]]:
@@ -96,7 +80,7 @@ def test_image_counts_equal_the_processor(hf, budget):
 @pytest.mark.parametrize("budget", BUDGETS)
 def test_image_counts_equal_what_the_image_processor_makes(budget):
     """On real (small and extreme) pictures the processor's num_soft_tokens_per_image is THE count."""
-    ip = Gemma4ImageProcessor(**{**IMAGE_PUBLISHED, "max_soft_tokens": budget})
+    ip = published.gemma4_image(max_soft_tokens=budget)
     proc = mmtok.ModelProcessor("gemma-4", max_soft_tokens=budget)
     for h, w in [(1, 1), (1, 3000), (3000, 1), (33, 77), (500, 333)]:
         out = ip(torch.zeros(3, h, w, dtype=torch.uint8), input_data_format="channels_first", return_tensors="pt")
@@ -129,7 +113,7 @@ def test_image_tensors_equal_the_processor(hf):
         assert int((got["mm_token_type_ids"] == 1).sum()) == n
         assert got["input_ids"].shape[1] == 2 + proc.segment_length(mmtok.Image(path))
     # two pictures, another budget: stacked [2, 1120 * 9, 768]
-    big = Gemma4ImageProcessor(**{**IMAGE_PUBLISHED, "max_soft_tokens": 1120})
+    big = published.gemma4_image(max_soft_tokens=1120)
     pics = [PILImage.open(p).convert("RGB") for p in PHOTOS[:2]]
     want = big(pics, return_tensors="pt")
     got = mmtok.ModelProcessor("gemma-4", max_soft_tokens=1120).hf_inputs([mmtok.Image(p) for p in PHOTOS[:2]])
@@ -141,7 +125,7 @@ def test_image_tensors_equal_the_processor(hf):
 def test_fast_counts_exact_pixels_close(hf):
     """fast=True: the same counts and shapes; a big JPEG decoded at a reduced DCT scale differs by a bounded amount."""
     jpg = [p for p in PHOTOS if p.suffix == ".jpg"]
-    ip = Gemma4ImageProcessor(**IMAGE_PUBLISHED)
+    ip = published.gemma4_image()
     fast = mmtok.ModelProcessor("gemma-4", fast=True)
     for path in jpg:
         want = ip([PILImage.open(path).convert("RGB")], return_tensors="pt")

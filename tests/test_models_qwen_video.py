@@ -1,13 +1,13 @@
 """Qwen-VL clips and M-RoPE positions against transformers 5.23 itself.
 
-The reference processors are built from their classes with each model's published video values written out here
-(not read from mmtok), and fed the frames PyAV decodes from the whole clip with the metadata (total frames, fps);
-mmtok decodes only the frames it samples. Properties: the sampled indices, grids and counts equal the processors'
-over several hundred (frames, fps, size) combinations without decoding; on the bundled clip and on lavfi testsrc
-clips (several sizes, rates, odd frame counts) every key of the whole processor call is equal (``pixel_values_videos``
-max abs difference 0.0, Qwen3-VL's timestamp text, Qwen2.5-VL's ``second_per_grid_ts``); the clips the processors
-refuse are refused; ``position_ids`` equals ``get_rope_index`` of the model classes (built from tiny configs, no
-weights) on interleaved text, pictures and clips.
+The reference processors are built from their classes with each model's published video values written out in
+tests/published.py (not read from mmtok), and fed the frames PyAV decodes from the whole clip with the metadata
+(total frames, fps); mmtok decodes only the frames it samples. Properties: the sampled indices, grids and counts
+equal the processors' over several hundred (frames, fps, size) combinations without decoding; on the bundled clip
+and on lavfi testsrc clips (several sizes, rates, odd frame counts) every key of the whole processor call is equal
+(``pixel_values_videos`` max abs difference 0.0, Qwen3-VL's timestamp text, Qwen2.5-VL's ``second_per_grid_ts``);
+the clips the processors refuse are refused; ``position_ids`` equals ``get_rope_index`` of the model classes (built
+from tiny configs, no weights) on interleaved text, pictures and clips.
 """
 
 import dataclasses
@@ -22,20 +22,16 @@ import torch
 from transformers import (
     Qwen2_5_VLConfig,
     Qwen2_5_VLModel,
-    Qwen2_5_VLProcessor,
     Qwen2VLConfig,
-    Qwen2VLImageProcessor,
     Qwen2VLModel,
-    Qwen2VLProcessor,
-    Qwen2VLVideoProcessor,
     Qwen3VLConfig,
     Qwen3VLModel,
     Qwen3VLProcessor,
-    Qwen3VLVideoProcessor,
 )
 from transformers.video_utils import VideoMetadata
 
 import mmtok
+import published
 from local_tokenizers import word_tokenizer
 from mmtok.errors import ConfigError, InputError
 from mmtok.models.base import as_pieces
@@ -47,23 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CITY = ROOT / "assets" / "video" / "cityCC0.mpg"
 PHOTO = ROOT / "assets" / "images" / "chelsea.png"
 QWEN = ("qwen2-vl", "qwen2.5-vl", "qwen3-vl")
-SPECIALS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 OFF = dict(cap_pixels_per_frame=False)  # transformers 5.23's default (None warns, then means False)
-
-# Published values. Qwen2-VL-7B-Instruct and Qwen2.5-VL-7B-Instruct: preprocessor_config.json (no video file;
-# AutoProcessor builds Qwen2VLVideoProcessor from it: do_sample_frames false, fps null); the model cards sample at
-# 2 fps, so mmtok's default is the processor called with do_sample_frames=True, fps=2.
-_QWEN2_IMAGE = dict(min_pixels=3136, max_pixels=12845056)
-_QWEN2_VIDEO = dict(min_pixels=3136, max_pixels=12845056)
-_QWEN2_CALL = dict(do_sample_frames=True, fps=2)
-# Qwen3-VL-8B-Instruct: preprocessor_config.json and video_preprocessor_config.json.
-_QWEN3_IMAGE = dict(size={"shortest_edge": 65536, "longest_edge": 16777216}, patch_size=16,
-                    image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-_QWEN3_VIDEO = dict(size={"shortest_edge": 4096, "longest_edge": 25165824}, patch_size=16, image_mean=[0.5] * 3,
-                    image_std=[0.5] * 3, fps=2, min_frames=4, max_frames=768, do_sample_frames=True)
-REF = {"qwen2-vl": (Qwen2VLProcessor, _QWEN2_IMAGE, Qwen2VLVideoProcessor, _QWEN2_VIDEO, _QWEN2_CALL),
-       "qwen2.5-vl": (Qwen2_5_VLProcessor, _QWEN2_IMAGE, Qwen2VLVideoProcessor, _QWEN2_VIDEO, _QWEN2_CALL),
-       "qwen3-vl": (Qwen3VLProcessor, _QWEN3_IMAGE, Qwen3VLVideoProcessor, _QWEN3_VIDEO, {})}
+CALL = published.QWEN_CALL  # Qwen2/2.5-VL's processor is called with do_sample_frames=True, fps=2 for a clip
 VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
 IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 
@@ -72,13 +53,7 @@ IMAGE = "<|vision_start|><|image_pad|><|vision_end|>"
 def tok():
     """A word-level tokenizer with Qwen's vision tokens and the words of Qwen3-VL's "<1.5 seconds>" texts."""
     return word_tokenizer(["Describe", "this", "and", "that", ".", "<", ">", "seconds"] + [str(d) for d in range(10)],
-                          SPECIALS)
-
-
-def reference(name: str, tok, **video_kwargs):
-    processor_cls, image_kw, video_cls, video_kw, _ = REF[name]
-    return processor_cls(image_processor=Qwen2VLImageProcessor(**image_kw), tokenizer=tok,
-                         video_processor=video_cls(**{**video_kw, **video_kwargs}))
+                          published.QWEN_SPECIALS)
 
 
 def write_testsrc(path: Path, size: tuple[int, int], rate: int, n: int) -> Path:
@@ -124,8 +99,8 @@ def clips(tmp_path_factory):
 
 
 def _call(name, tok, frames, total, fps, text, images=None, **video_kwargs):
-    ref = reference(name, tok, **video_kwargs)
-    call = {**REF[name][4], **OFF} if "fps" not in video_kwargs else dict(OFF)
+    ref = published.qwen_processor(name, tok, **video_kwargs)
+    call = {**CALL[name], **OFF} if "fps" not in video_kwargs else dict(OFF)
     return ref(text=[text], images=images, videos=[frames],
                video_metadata=[VideoMetadata(total_num_frames=total, fps=fps)], return_tensors="pt", **call)
 
@@ -188,8 +163,7 @@ COMBOS = _combos()
 def test_sampling_grids_and_counts_without_decoding(name):
     """Indices equal the processor's sample_frames, counts its get_num_of_video_patches, and Qwen3-VL's timestamps
     its _calculate_timestamps, over 317 (frames, fps, size) combinations."""
-    _, _, video_cls, video_kw, call = REF[name]
-    vp = video_cls(**video_kw)
+    vp, call = published.qwen_video(name), CALL[name]
     cfg = mmtok.models.MODELS[name].config.video
     for total, fps, h, w in COMBOS:
         plan = plan_frames(cfg, total, fps, (h, w), name)
@@ -230,11 +204,12 @@ def test_every_frame_and_the_pixel_cap(name, clips, tok):
             continue  # Qwen3VLProcessor needs the sampled indices for its timestamps
         cfg = dataclasses.replace(base, video=dataclasses.replace(base.video, **change))
         proc = QwenVLProcessor(cfg, tokenizer=tok)
-        ref = reference(name, tok, **({"max_video_tokens": 40} if "cap_pixels_per_frame" in change else {}))
+        cap = {"max_video_tokens": 40} if "cap_pixels_per_frame" in change else {}
+        ref = published.qwen_processor(name, tok, **cap)
         if "cap_pixels_per_frame" in change:
             cfg = dataclasses.replace(cfg, video=dataclasses.replace(cfg.video, max_video_tokens=40))
             proc = QwenVLProcessor(cfg, tokenizer=tok)
-        call = {**REF[name][4], **kwargs} if "fps" not in change else kwargs
+        call = {**CALL[name], **kwargs} if "fps" not in change else kwargs
         call.setdefault("cap_pixels_per_frame", False)
         out = ref(text=[VIDEO], videos=[frames], video_metadata=[VideoMetadata(total_num_frames=69, fps=30.0)],
                   return_tensors="pt", **call)
@@ -284,8 +259,8 @@ def test_position_ids_equal_get_rope_index(name, clips, tok):
         videos = [v[x][1] for x in items if x in v]
         metadata = [VideoMetadata(total_num_frames=len(v[x][1]), fps=float(v[x][2])) for x in items if x in v]
         images = [picture] * items.count("I") or None
-        call = {**REF[name][4], **OFF} if videos else {}
-        ref = reference(name, tok)(text=[text], images=images, videos=videos or None,
+        call = {**CALL[name], **OFF} if videos else {}
+        ref = published.qwen_processor(name, tok)(text=[text], images=images, videos=videos or None,
                                    video_metadata=metadata or None, return_tensors="pt", **call)
         want, deltas = model.get_rope_index(ref["input_ids"], ref["mm_token_type_ids"], ref.get("image_grid_thw"),
                                             ref.get("video_grid_thw"), second_per_grid_ts=ref.get("second_per_grid_ts"),

@@ -11,16 +11,10 @@ import numpy as np
 import pytest
 import torch
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
-from transformers import (
-    Gemma3ImageProcessor,
-    Gemma3nAudioFeatureExtractor,
-    Gemma3nProcessor,
-    Gemma3Processor,
-    PreTrainedTokenizerFast,
-    SiglipImageProcessor,
-)
+from transformers import PreTrainedTokenizerFast
 
 import mmtok
+import published
 from mmtok.core.model_vocab import ModelVocab
 from mmtok.core.vocab import Modality
 from mmtok.media.audioio import stream_audio
@@ -230,15 +224,7 @@ def test_gemma3n_grid_and_audio_stride_are_the_models(made):
         assert not padding[:meta.real_tokens].any() and padding[meta.real_tokens:].all()
 
 
-# --- the transformers processors with a local tokenizer: the real ids, BOS a CONTROL span ----------------------
-EXTRA = {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>",
-         "boa_token": "<start_of_audio>", "eoa_token": "<end_of_audio>", "audio_token": "<audio_soft_token>"}
-# google/gemma-3-4b-it and google/gemma-3n-E4B-it preprocessor_config.json (as in tests/test_models_gemma.py)
-G3_IMAGE = dict(size={"height": 896, "width": 896}, resample=2, rescale_factor=1 / 255, do_normalize=True,
-                image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-G3N_IMAGE = dict(size={"height": 768, "width": 768}, resample=2, rescale_factor=1 / 255, do_normalize=False,
-                 image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
-PAS = dict(pan_and_scan_min_crop_size=256, pan_and_scan_max_num_crops=4, pan_and_scan_min_ratio_to_activate=1.2)
+# --- the transformers processors (tests/published.py) with a local tokenizer: the real ids, BOS a CONTROL span ---
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +238,7 @@ def tok():
     tk.add_special_tokens(["<bos>"])
     tk.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", len(words) - 1)])
     return PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", bos_token="<bos>",
-                                   extra_special_tokens=EXTRA)
+                                   extra_special_tokens=published.GEMMA_MARKERS)
 
 
 def _decoded(photo) -> np.ndarray:
@@ -266,10 +252,10 @@ def _wave(path) -> np.ndarray:
 
 @pytest.mark.parametrize("pan_and_scan", [False, True])
 def test_gemma3_ids_equal_the_processor_with_a_tokenizer(tok, pan_and_scan):
-    ref = Gemma3Processor(image_processor=Gemma3ImageProcessor(**G3_IMAGE), tokenizer=tok, image_seq_length=256)
+    ref = published.gemma3_processor(tok)
     a, b = PHOTOS[1], PHOTOS[3]  # chelsea.png, rocket.jpg (2 crops with pan-and-scan)
     want = ref(text=["Describe this <start_of_image> and that <start_of_image>."], images=[_decoded(a), _decoded(b)],
-               return_tensors="pt", do_pan_and_scan=pan_and_scan, **PAS)
+               return_tensors="pt", do_pan_and_scan=pan_and_scan, **published.GEMMA3_PAN_AND_SCAN)
     proc = ModelProcessor("gemma-3", tokenizer=tok, pan_and_scan=pan_and_scan)
     contents = ["Describe this ", mmtok.Image(a), " and that ", mmtok.Image(b), "."]
     seq = proc(contents)
@@ -286,9 +272,7 @@ def test_gemma3_ids_equal_the_processor_with_a_tokenizer(tok, pan_and_scan):
 
 
 def test_gemma3n_ids_equal_the_processor_with_a_tokenizer(tok):
-    ref = Gemma3nProcessor(feature_extractor=Gemma3nAudioFeatureExtractor(),
-                           image_processor=SiglipImageProcessor(**G3N_IMAGE), tokenizer=tok,
-                           image_seq_length=256, audio_seq_length=188)
+    ref = published.gemma3n_processor(tok)
     want = ref(text=["Describe this <image_soft_token> Listen <audio_soft_token><audio_soft_token>"],
                images=[_decoded(PHOTOS[4])], audio=[_wave(SPEECH), WAVE35], return_tensors="pt")
     proc = ModelProcessor("gemma-3n", tokenizer=tok)
@@ -312,8 +296,8 @@ def test_newlines_merged_with_neighbours_keep_the_ids():
     tk.add_special_tokens(["<bos>"])
     tk.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", len(words) - 1)])
     runs = PreTrainedTokenizerFast(tokenizer_object=tk, unk_token="[UNK]", bos_token="<bos>",
-                                   extra_special_tokens=EXTRA)
-    ref = Gemma3Processor(image_processor=Gemma3ImageProcessor(**G3_IMAGE), tokenizer=runs, image_seq_length=256)
+                                   extra_special_tokens=published.GEMMA_MARKERS)
+    ref = published.gemma3_processor(runs)
     a, b = PHOTOS[0], PHOTOS[2]
     want = ref(text=["Describe this <start_of_image><start_of_image> and that"], images=[_decoded(a), _decoded(b)],
                return_tensors="pt")

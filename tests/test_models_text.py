@@ -9,14 +9,15 @@ import sentencepiece as spm
 import torch
 from PIL import Image as PILImage
 from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor
+from transformers import PreTrainedTokenizerFast, Qwen2VLProcessor, Qwen2VLVideoProcessor
 
 import mmtok
+import published
 from mmtok.errors import ConfigError, InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "assets/images/chelsea.png"
-QWEN_SPECIALS = ["<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+QWEN_SPECIALS = published.QWEN_SPECIALS
 WORDS = ["[UNK]", "<bos>", "Describe", "this", "picture", "and", "that", ".", ":"]
 
 
@@ -34,8 +35,8 @@ def test_a_tokenizer_json_gives_the_processors_ids(tmp_path, bos):
     path = tmp_path / "tokenizer.json"
     _tokenizer(bos).save(str(path))
     hf_tok = PreTrainedTokenizerFast(tokenizer_file=str(path), unk_token="[UNK]")
-    hf = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056),
-                          tokenizer=hf_tok, video_processor=Qwen2VLVideoProcessor())
+    hf = Qwen2VLProcessor(image_processor=published.qwen_image("qwen2-vl"), tokenizer=hf_tok,
+                          video_processor=Qwen2VLVideoProcessor())  # no clip: the class defaults
     ref = hf(text=["Describe this <|vision_start|><|image_pad|><|vision_end|> ."],
              images=[PILImage.open(PHOTO).convert("RGB")], return_tensors="pt")
     contents = ["Describe this ", mmtok.Image(PHOTO), " ."]

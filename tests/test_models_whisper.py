@@ -1,12 +1,12 @@
 """mmtok.models.whisper against transformers' WhisperFeatureExtractor / WhisperProcessor themselves.
 
-The reference extractors are built from the class with each model's published values written out here
-(feature_size 80 for openai/whisper-tiny .. large-v2, 128 for large-v3; the rest the class defaults, as in the
-published preprocessor_config.json); nothing is downloaded. Both sides get the same 16 kHz waveform, decoded by
-mmtok.media.audioio.stream_audio. Properties: the filterbank is transformers' to the bit; every 30 s window equals
-the extractor called on that slice (max abs 0.0) on the bundled sounds and synthetic clips; up to 30 s it also
-equals the extractor with truncation=False; the count is the encoder length of each window over many durations;
-text is the decoder prompt (labels); pictures and video are refused.
+The reference extractors are built from the class with each model's published values written out in
+tests/published.py (feature_size 80 for openai/whisper-tiny .. large-v2, 128 for large-v3; the rest the class
+defaults, as in the published preprocessor_config.json); nothing is downloaded. Both sides get the same 16 kHz
+waveform, decoded by mmtok.media.audioio.stream_audio. Properties: the filterbank is transformers' to the bit; every
+30 s window equals the extractor called on that slice (max abs 0.0) on the bundled sounds and synthetic clips; up to
+30 s it also equals the extractor with truncation=False; the count is the encoder length of each window over many
+durations; text is the decoder prompt (labels); pictures and video are refused.
 """
 
 from pathlib import Path
@@ -19,6 +19,7 @@ from transformers import WhisperProcessor as HFWhisperProcessor
 from transformers.models.whisper.modeling_whisper import WhisperPreTrainedModel
 
 import mmtok
+import published
 from local_tokenizers import word_tokenizer
 from mmtok.errors import InputError
 from mmtok.models.base import TextIds
@@ -27,15 +28,14 @@ from mmtok.models.whisper import decode_audio, mel_filters
 ROOT = Path(__file__).resolve().parents[1]
 SOUNDS = [ROOT / "assets" / "audio" / f for f in ("speech_en.wav", "speech_ja.wav", "guit_em9.flac")]
 SR, WINDOW = 16_000, 480_000
-PUBLISHED = {"whisper": dict(feature_size=80), "whisper-large-v3": dict(feature_size=128)}  # preprocessor_config
-SPECIALS = ["<|startoftranscript|>", "<|notimestamps|>", "<|endoftext|>"]
+SPECIALS = published.WHISPER_SPECIALS
 
 
-@pytest.fixture(scope="module", params=list(PUBLISHED))
+@pytest.fixture(scope="module", params=list(published.WHISPER))
 def whisper(request):
     """(name, transformers extractor, mmtok ModelProcessor) of one Whisper model."""
     name = request.param
-    return name, WhisperFeatureExtractor(**PUBLISHED[name]), mmtok.ModelProcessor(name)
+    return name, published.whisper_extractor(name), mmtok.ModelProcessor(name)
 
 
 def _noise(seconds: float, seed: int = 0) -> torch.Tensor:
@@ -63,9 +63,9 @@ def _encoder_length(fe: WhisperFeatureExtractor, n_samples: int) -> int:
 
 def test_registry_and_filterbank():
     assert {"whisper", "whisper-large-v3"} <= set(mmtok.list_models())
-    for name, kw in PUBLISHED.items():
-        fe = WhisperFeatureExtractor(**kw)
-        assert torch.equal(mel_filters(kw["feature_size"]), torch.from_numpy(fe.mel_filters).float()), name
+    for name in published.WHISPER:
+        fe = published.whisper_extractor(name)
+        assert torch.equal(mel_filters(fe.feature_size), torch.from_numpy(fe.mel_filters).float()), name
         assert (fe.n_samples, fe.nb_max_frames, fe.hop_length, fe.n_fft, fe.return_attention_mask) == \
             (480000, 3000, 160, 400, False)
 
@@ -141,7 +141,7 @@ def hf_tokenizer():
 def test_text_is_the_decoder_prompt(hf_tokenizer):
     """Text with audio: labels, as WhisperProcessor(audio=..., text=...) returns them; text alone: the tokenizer's
     output; counts are the text's own tokens."""
-    fe = WhisperFeatureExtractor()
+    fe = published.whisper_extractor("whisper")
     proc = mmtok.ModelProcessor("whisper", tokenizer=hf_tokenizer)
     wave = decode_audio(SOUNDS[0])
     hf = HFWhisperProcessor(feature_extractor=fe, tokenizer=hf_tokenizer)
