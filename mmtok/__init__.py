@@ -27,6 +27,7 @@ from .errors import (
                             LimitError,
                             ManifestError,
                             MmtokError,
+                            MmtokWarning,
                             SequenceError,
                             TextError,
                             VocabError,
@@ -52,7 +53,7 @@ from .vq import VQ_PRESETS, VQConfig, VQImageTokenizer
 
 __all__ = [
     "AssetError", "ConfigError", "ContextLengthError", "DecodeError", "InputError", "LimitError", "ManifestError",
-    "MmtokError", "SequenceError", "TextError", "VocabError",
+    "MmtokError", "MmtokWarning", "SequenceError", "TextError", "VocabError",
     "DEFAULT_MAX_LENGTH", "Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions",
     "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
     "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "MmtokError",
+    "MmtokWarning",
     "ConfigError",
     "InputError",
     "DecodeError",
@@ -74,3 +75,7 @@ class UnknownNameError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
         return str(self.args[0]) if self.args else ""
+
+
+class MmtokWarning(UserWarning):
+    """Every warning mmtok gives (something done as asked that may not be what was meant) is a subclass of this."""

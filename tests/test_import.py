@@ -30,5 +30,7 @@ def test_public_api_is_re_exported():
     assert set(mmtok.__all__) <= set(dir(mmtok))
     for name in mmtok.__all__:
         obj = getattr(mmtok, name)
-        if isinstance(obj, type) and issubclass(obj, Exception):
-            assert issubclass(obj, mmtok.MmtokError)
+        if isinstance(obj, type) and issubclass(obj, Warning):
+            assert issubclass(obj, mmtok.MmtokWarning), name
+        elif isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, mmtok.MmtokError), name

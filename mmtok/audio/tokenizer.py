@@ -24,6 +24,7 @@ from einops import rearrange
 from ..core.meta import AudioMeta, ClipAudioMeta
 from ..core.positions import framed_run
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.reprs import short_repr
 from ..core.segment import Segment
 from ..core.threads import one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
@@ -153,6 +154,14 @@ class AudioTokenizer(ProvenanceFromTable):
         self.config = config or AudioConfig()
         if not isinstance(self.config, AudioConfig):
             raise ConfigError(f"config must be an AudioConfig, got {type(self.config).__name__}")
+
+    @classmethod
+    def default(cls) -> AudioTokenizer:
+        """``AudioTokenizer()``: the default ``AudioConfig()``."""
+        return cls()
+
+    def __repr__(self) -> str:
+        return f"AudioTokenizer({short_repr(self.config)})"
 
     def num_tokens(self, duration_seconds: float) -> int:
         """THE audio token count (see :func:`mmtok.audio.presets.num_tokens`)."""

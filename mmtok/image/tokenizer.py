@@ -30,6 +30,7 @@ from einops import rearrange
 from ..core.meta import ImageMeta
 from ..core.positions import framed_blocks
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.reprs import short_repr
 from ..core.segment import Segment
 from ..core.threads import one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
@@ -81,6 +82,14 @@ class ImageTokenizer(ProvenanceFromTable):
         self._std255 = (255.0 * torch.tensor(std, dtype=torch.float64)).repeat(p * p).float()
         self._mean255 = (255.0 * torch.tensor(mean, dtype=torch.float64)).repeat(p * p).float()
         self._vit = None
+
+    @classmethod
+    def default(cls) -> ImageTokenizer:
+        """``ImageTokenizer()``: the default ``ImageConfig()``."""
+        return cls()
+
+    def __repr__(self) -> str:
+        return f"ImageTokenizer({short_repr(self.config)})"
 
     # --- the formula ------------------------------------------------------------------------------------
     def plan(self, height: int, width: int) -> ImagePlan:

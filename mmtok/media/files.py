@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, MmtokWarning
 from .paths import regular_file
 from .sniff import decode_text, sniff_file
 
@@ -35,7 +35,7 @@ class File:
         return file_content(self.path)
 
 
-class FileAsTextWarning(UserWarning):
+class FileAsTextWarning(MmtokWarning):
     """A ``str`` in a prompt is the path of an existing file: it is tokenized as text, as every ``str`` is."""
 
 

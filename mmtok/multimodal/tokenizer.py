@@ -29,6 +29,7 @@ from ..core.batch import collate
 from ..core.meta import AudioMeta, ClipAudioMeta, ClipEndMeta, ClipFrameMeta
 from ..core.progress import progress_bar
 from ..core.registry import Registry
+from ..core.reprs import short_repr
 from ..core.sequence import DEFAULT_MAX_LENGTH, Segment, TokenSequence, pack, sequential_positions
 from ..core.vocab import DEFAULT_IMAGE_CODES, Modality
 from ..errors import ConfigError, ContextLengthError, InputError, SequenceError
@@ -93,8 +94,46 @@ class MultimodalTokenizer:
         self._vq = None
 
     @classmethod
-    def default(cls) -> MultimodalTokenizer:
-        return cls("gemini-like")
+    def default(cls, layout: LayoutPreset | str = "gemini-like", *, max_length: int | None = None,
+                num_frames: int | None = None, image_size: int | None = None,
+                audio_preset: str | None = None) -> MultimodalTokenizer:
+        """The tokenizer of a layout (a registered name or a :class:`LayoutPreset`) with settings changed by keyword,
+        each checked by the config it lands in (a :class:`~mmtok.errors.ConfigError` names the bad value):
+
+        - ``max_length``: the context limit in tokens;
+        - ``num_frames``: frames sampled per clip (``VideoConfig.num_frames``);
+        - ``image_size``: the square side pictures and frames are resized to (``ImageConfig.size``, a multiple of
+          the 16-pixel patch) — for the fixed-resize layouts; ``dynamic`` and ``tiles`` size pictures otherwise;
+        - ``audio_preset``: a name in ``mmtok.audio.PRESETS`` (``whisper-80``, ``usm-128``, ...).
+        """
+        base = LAYOUTS.get(layout) if isinstance(layout, str) else layout
+        if not isinstance(base, LayoutPreset):
+            raise ConfigError(f"layout must be a name in mmtok.LAYOUTS or a LayoutPreset, got {type(layout).__name__}")
+        changes: dict[str, Any] = {}
+        if max_length is not None:
+            if type(max_length) is not int or max_length < 1:
+                raise ConfigError(f"max_length must be a positive int (tokens), got {max_length!r}")
+            changes["max_length"] = max_length
+        video = base.video
+        if image_size is not None:
+            if base.image.resize != "fixed" or base.video.image.resize != "fixed":
+                raise ConfigError(f"image_size sets the fixed square side; layout {base.name!r} resizes pictures by "
+                                  f"{base.image.resize!r}: use a fixed layout (gemini-like) or give a LayoutPreset "
+                                  f"with its own ImageConfig")
+            changes["image"] = replace(base.image, size=image_size)
+            video = replace(video, image=replace(video.image, size=image_size))
+        if num_frames is not None:
+            video = replace(video, num_frames=num_frames)
+        if video is not base.video:
+            changes["video"] = video
+        if audio_preset is not None:
+            changes["audio"] = replace(base.audio, preset=audio_preset)
+        return cls(replace(base, **changes) if changes else base)
+
+    def __repr__(self) -> str:
+        lay = self.layout
+        return (f"MultimodalTokenizer(layout={lay.name!r}, max_length={lay.max_length}, image={short_repr(lay.image)}, "
+                f"video={short_repr(lay.video)}, audio={short_repr(lay.audio)})")
 
     @property
     def vq(self):

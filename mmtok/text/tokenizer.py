@@ -43,8 +43,12 @@ class TextTokenizer(ProvenanceFromTable):
             cut.
     """
 
-    def __init__(self, model_proto: bytes, source: str = "<bytes>", max_chars: int = DEFAULT_MAX_CHARS) -> None:
+    def __init__(self, model_proto: bytes | None = None, source: str = "<bytes>",
+                 max_chars: int = DEFAULT_MAX_CHARS) -> None:
         import sentencepiece as spm
+
+        if model_proto is None:  # TextTokenizer(): the bundled model (default() returns one shared object of it)
+            model_proto, source = _bundled_model().read_bytes(), str(DEFAULT_TEXT_MODEL)
 
         if not isinstance(max_chars, int) or max_chars < 1:
             raise TextError(f"max_chars must be a positive int, got {max_chars!r}")
@@ -58,6 +62,9 @@ class TextTokenizer(ProvenanceFromTable):
         self.max_chars = max_chars
         self.model_id = text_model_id(model_proto)
         self._space_bytes = self._byte_ids(_SP_SPACE.encode("utf-8"))
+
+    def __repr__(self) -> str:
+        return f"TextTokenizer(source={Path(self.source).name!r}, vocab_size={self.vocab_size}, model_id={self.model_id!r})"
 
     # --- construction -----------------------------------------------------------------------------------
     @classmethod
@@ -208,12 +215,16 @@ class TextTokenizer(ProvenanceFromTable):
                             f"Unicode text; fix the source (e.g. read it with errors='replace')") from None
 
 
-@functools.lru_cache(maxsize=1)
-def _default_tokenizer() -> TextTokenizer:
+def _bundled_model() -> Path:
     if not DEFAULT_TEXT_MODEL.is_file():
         raise AssetError(f"the bundled text model {DEFAULT_TEXT_MODEL} is missing; reinstall mmtok or rebuild "
                          f"it with 'mmtok train-text'")
-    return TextTokenizer.from_file(DEFAULT_TEXT_MODEL)
+    return DEFAULT_TEXT_MODEL
+
+
+@functools.lru_cache(maxsize=1)
+def _default_tokenizer() -> TextTokenizer:
+    return TextTokenizer.from_file(_bundled_model())
 
 
 def _for_segment(segment: Segment, vocab: Vocab) -> TextTokenizer:

@@ -19,6 +19,7 @@ import torch
 
 from ..core.meta import ClipEndMeta, ClipFrameMeta, VideoMeta
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
+from ..core.reprs import short_repr
 from ..core.segment import Segment
 from ..core.vocab import Modality, Vocab, default_vocab
 from ..errors import ConfigError, SequenceError
@@ -94,6 +95,14 @@ class VideoTokenizer(ProvenanceFromTable):
         if not isinstance(self.config, VideoConfig):
             raise ConfigError(f"config must be a VideoConfig, got {type(self.config).__name__}")
         self.image = ImageTokenizer(self.config.image)
+
+    @classmethod
+    def default(cls) -> VideoTokenizer:
+        """``VideoTokenizer()``: the default ``VideoConfig()``."""
+        return cls()
+
+    def __repr__(self) -> str:
+        return f"VideoTokenizer({short_repr(self.config)})"
 
     def num_tokens(self, height: int, width: int, num_frames: int | None = None) -> int:
         """THE video count: frames x the image count of one frame (markers not included)."""

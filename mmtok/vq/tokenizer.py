@@ -29,7 +29,7 @@ from ..core.positions import framed_blocks
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.segment import Segment
 from ..core.vocab import Modality, Vocab, default_vocab
-from ..errors import AssetError, ConfigError, InputError, SequenceError, VocabError
+from ..errors import AssetError, InputError, SequenceError, VocabError
 from ..image.plan import ImageConfig, plan_image
 from ..image.tokenizer import ImageTokenizer, view_boxes
 from ..media.imageio import ImageSource
@@ -87,10 +87,12 @@ def codes_segment(codes: torch.Tensor, vocab: Vocab, config: VQConfig, vq_model:
 class VQImageTokenizer(ProvenanceFromTable):
     """Pictures <-> discrete codes through a :class:`~mmtok.vq.model.VQModel` (see the module docstring)."""
 
-    def __init__(self, model: VQModel | None, source: str = "<model>", record: dict | None = None,
+    def __init__(self, model: VQModel | None = None, source: str = "<model>", record: dict | None = None,
                  image_size: int | None = None, config: VQConfig | None = None) -> None:
-        if model is None and config is None:
-            raise ConfigError("a VQImageTokenizer needs a model, or a config for one without weights (layout only)")
+        """``VQImageTokenizer()`` is the bundled model (as :meth:`default`); ``model=None`` with a ``config`` is a
+        tokenizer without weights (:meth:`without_weights`)."""
+        if model is None and config is None:  # the bundled model
+            model, source, record = _load(DEFAULT_VQ)
         self.model = model.eval() if model is not None else None
         config = model.cfg if model is not None else config
         # the model's config, or with another picture side (see :meth:`at_size`; the convolutions do not use it)
@@ -98,6 +100,11 @@ class VQImageTokenizer(ProvenanceFromTable):
         self.source = source
         self.record = record or {}
         self.image = ImageTokenizer(picture_config(self.config))
+
+    def __repr__(self) -> str:
+        weights = Path(self.source).name if self.model is not None else "none (layout only)"
+        return (f"VQImageTokenizer(weights={weights!r}, codebook_size={self.codebook_size}, "
+                f"image_size={self.config.image_size}, downsample={self.config.downsample})")
 
     # --- construction -----------------------------------------------------------------------------------
     @classmethod
@@ -115,29 +122,7 @@ class VQImageTokenizer(ProvenanceFromTable):
     @classmethod
     def from_pretrained(cls, path: str | Path) -> VQImageTokenizer:
         """Load ``NAME.safetensors`` and the ``NAME.json`` beside it (config + training record)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        meta_path = path.with_suffix(".json")
-        if path.suffix != ".safetensors":
-            raise AssetError(f"{path}: VQ weights load from .safetensors files only (never pickles)")
-        try:
-            meta = json.loads(meta_path.read_text())
-            cfg = VQConfig(**meta["config"])
-            state = load_file(str(path))
-        except FileNotFoundError as e:
-            raise AssetError(f"{e.filename} is missing; a VQ model is NAME.safetensors plus NAME.json") from None
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise AssetError(f"{meta_path} is not a VQ config ({e}); export the model with mmtok train-vq") from None
-        except (SafetensorError, OSError) as e:
-            raise AssetError(f"{path} is not readable safetensors: {e}") from None
-        model = VQModel(cfg)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise AssetError(f"{path} does not fit its config {meta_path}: {str(e)[:300]}") from None
-        return cls(model, str(path), meta.get("training"))
+        return cls(*_load(Path(path)))
 
     @classmethod
     def from_config(cls, config: VQConfig | str = "vq-f8-4096", seed: int = 0) -> VQImageTokenizer:
@@ -270,3 +255,30 @@ def _layout_for(codebook_size: int, downsample: int, image_size: int) -> VQImage
 
 register_segment_tokenizer(Modality.IMAGE_CODES, lambda seg, vocab: _layout_for(
     seg.meta.codebook_size, seg.meta.downsample, seg.meta.image_size))
+
+
+def _load(path: Path) -> tuple[VQModel, str, dict | None]:
+    """(model, source, training record) of ``NAME.safetensors`` + ``NAME.json``, with typed errors."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if path.suffix != ".safetensors":
+        raise AssetError(f"{path}: VQ weights load from .safetensors files only (never pickles)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        cfg = VQConfig(**meta["config"])
+        state = load_file(str(path))
+    except FileNotFoundError as e:
+        raise AssetError(f"{e.filename} is missing; a VQ model is NAME.safetensors plus NAME.json") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise AssetError(f"{meta_path} is not a VQ config ({e}); export the model with mmtok train-vq") from None
+    except (SafetensorError, OSError) as e:
+        raise AssetError(f"{path} is not readable safetensors: {e}") from None
+    model = VQModel(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise AssetError(f"{path} does not fit its config {meta_path}: {str(e)[:300]}") from None
+    return model, str(path), meta.get("training")
