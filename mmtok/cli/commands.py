@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core.sequence import TokenSequence
 from ..errors import InputError
-from .items import items_to_contents, note
+from .items import has_sound, items_to_contents, note
 from .tokenize import check_name, tokenizer
 from .words import cli_words
 
@@ -28,17 +28,11 @@ def cmd_budget(args: argparse.Namespace) -> int:
         if args.models else names
     contents = items_to_contents(args.items, sound=args.with_sound)
     print(cli_words(format_budget(budget(contents, models, tokenizer(args.layout)))))
-    if not args.with_sound and "gemini-api" in models and any(isinstance(c, Video) and _has_sound(c.src)
+    if not args.with_sound and "gemini-api" in models and any(isinstance(c, Video) and has_sound(c.src)
                                                               for c in contents):
         note("gemini-api counts a clip's sound with its frames (263 tokens per second); the other rows count the "
              "frames only: add --with-sound to count the sound in every row")
     return 0
-
-
-def _has_sound(src) -> bool:
-    from ..models.probe import clip_info
-
-    return clip_info(src).has_audio
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -105,7 +99,7 @@ def cmd_roundtrip(args: argparse.Namespace) -> int:
         report |= {"frames": len(tokens.frames), "timestamps": [round(t, 3) for t in tokens.timestamps.tolist()],
                    "frames_decoded": tokens.frames_decoded, "exact": exact}
         if args.with_sound:  # the sound track: the tokens a clip read with --with-sound carries, and their trip
-            if _has_sound(path):
+            if has_sound(path):
                 report["sound"] = _audio_report(tok, path)
             else:
                 note(f"{path} has no sound track: --with-sound reads its frames only")

@@ -18,7 +18,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..media.contents import Video
 
-__all__ = ["FILE_EXTENSIONS", "looks_like_a_file", "file_piece", "items_to_contents", "folder_files", "note"]
+__all__ = ["FILE_EXTENSIONS", "looks_like_a_file", "has_sound", "file_piece", "items_to_contents", "folder_files",
+           "note"]
 
 # Extensions of pictures, clips, sounds and text files: a name with one that names no file is a typo, not a prompt
 FILE_EXTENSIONS = frozenset("""
@@ -47,17 +48,23 @@ def looks_like_a_file(item: str) -> bool:
     return "." in name and name.rsplit(".", 1)[1].lower() in FILE_EXTENSIONS
 
 
-def _with_sound(video: Video) -> Video:
-    """``Video(src, audio=True)`` when the clip has a sound track; a silent clip stays frames only (with a note)."""
+def has_sound(path) -> bool:
+    """Whether the file holds a sound track (from its stream list); True when it cannot be opened, so that the
+    tokenizer reports what is wrong with it."""
     import av
 
     try:
-        with av.open(str(video.src), metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                note(f"{video.src} has no sound track: --with-sound reads its frames only")
-                return video
+        with av.open(str(path), metadata_errors="ignore") as container:
+            return bool(container.streams.audio)
     except av.FFmpegError:
-        pass  # the tokenizer reports what is wrong with the file
+        return True
+
+
+def _with_sound(video: Video) -> Video:
+    """``Video(src, audio=True)`` when the clip has a sound track; a silent clip stays frames only (with a note)."""
+    if not has_sound(video.src):
+        note(f"{video.src} has no sound track: --with-sound reads its frames only")
+        return video
     return replace(video, audio=True)
 
 
