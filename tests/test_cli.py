@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import mmtok
+from mmtok.cli import main
 from mmtok.media.imageio import load_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,29 +46,50 @@ def test_json_and_save_reload(tmp_path):
     assert tok.decode(seq.input_ids[1:]) == EXAMPLE.read_text(encoding="utf-8")
 
 
+def _fifo(d):
+    os.mkfifo(d / "pipe")
+    return [d / "pipe"]
+
+
+def _link_to_a_device(d):
+    (d / "zero.png").symlink_to("/dev/zero")
+    return [d / "zero.png"]
+
+
 @pytest.mark.parametrize("make, message", [
-    (lambda d: "missing.jpg", "no such file: missing.jpg"),
-    (lambda d: (d / "x.bin").write_bytes(b"\xfe\xfe\x00\xd8\x80" * 50) and d / "x.bin", "neither UTF-8 text"),
-    (lambda d: (d / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20) and d / "img.png", "img.png"),
-    (lambda d: (d / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 50) and d / "clip.mp4",
+    (lambda d: ["missing.jpg"], "no such file: missing.jpg; to tokenize it as literal text, write text:missing.jpg"),
+    (lambda d: ["./draft"], "no such file: ./draft"),
+    (lambda d: (d / "x.bin").write_bytes(b"\xfe\xfe\x00\xd8\x80" * 50) and [d / "x.bin"], "neither UTF-8 text"),
+    (lambda d: (d / "img.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20) and [d / "img.png"], "img.png"),
+    (lambda d: (d / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 50) and [d / "clip.mp4"],
      "clip.mp4"),
-    (lambda d: d, "is a folder"),
-    (lambda d: (d / "empty.txt").write_bytes(b"") == 0 and d / "empty.txt", "is empty"),
+    (lambda d: [d], "is a folder with no files"),
+    (lambda d: ["text:hi", d], "is a folder; give it as the only ITEM"),
+    (lambda d: (d / "empty.txt").write_bytes(b"") == 0 and [d / "empty.txt"], "is empty"),
+    (lambda d: [""], r"ITEM 1 is empty"),  # not "is a folder" (Path("") is the current folder)
+    (lambda d: ["text:hi", ""], r"ITEM 2 is empty"),
+    (_fifo, r"pipe is not a regular file \(a FIFO\)"),  # refused from its stat: reading it would block
+    (_link_to_a_device, r"zero.png is not a regular file \(a device"),
+    (lambda d: ["--max-length", "0", "text:hi"], "--max-length 0: give a context limit of at least 1 token"),
 ])
-def test_bad_input_is_one_line_error(tmp_path, make, message):
+def test_bad_input_is_one_line_error(tmp_path, capsys, make, message):
+    """In-process (main() prints the error as the command does): exit status 2, one line naming the input."""
     import re
 
-    r = run("tokenize", make(tmp_path))
-    assert r.returncode == 2
-    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert r.stderr.startswith("mmtok: error: ") and re.search(message, r.stderr), r.stderr
+    assert main(["tokenize", *map(str, make(tmp_path))]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("mmtok: error: ") and re.search(message, err), err
 
 
-def test_context_limit_and_truncate():
-    r = run("tokenize", "text:one two three four", "text:five six seven", "--max-length", "5")
-    assert r.returncode == 2 and "exceeds the context limit of 5" in r.stderr
-    r = run("tokenize", "text:one", "text:five six seven eight nine", "--max-length", "3", "--truncate")
-    assert r.returncode == 0 and "truncated:" in r.stdout
+def test_context_limit_and_truncate_in_cli_words(capsys):
+    """The library's "raise max_length, or pass truncate=True" reads as the flags on the command line."""
+    assert main(["tokenize", "text:one two three four", "text:five six seven", "--max-length", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "exceeds the context limit of 5" in err and "raise --max-length, or add --truncate" in err, err
+    assert "truncate=True" not in err and "max_length" not in err
+    assert main(["tokenize", "text:one", "text:five six seven eight nine", "--max-length", "3", "--truncate"]) == 0
+    assert "truncated:" in capsys.readouterr().out
 
 
 def test_console_script_installed():
@@ -107,8 +129,8 @@ def test_budget_decode_and_roundtrip_commands(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["modality"] == "audio"
     r = run("roundtrip", ROOT / "assets/video/cityCC0.mpg")
     assert r.returncode == 0 and json.loads(r.stdout)["exact"] is True
-    r = run("budget", files[0], "--models", "gpt-9")
-    assert r.returncode == 2 and "unknown model preset" in r.stderr
+    r = run("budget", files[0], "--models", "mmtok,gpt-9")
+    assert r.returncode == 2 and "--models gpt-9: unknown model; choose one of: mmtok, " in r.stderr, r.stderr
 
 
 def test_roundtrip_through_decoder_needs_a_picture():
@@ -132,10 +154,12 @@ def test_roundtrip_through_decoder_writes_the_picture(tmp_path):
     assert torch.equal(load_image(out).pixels, vq.decode(vq.encode(photo)))  # the VQ reconstruction, bit for bit
 
 
-def test_roundtrip_through_decoder_bad_image_size():
-    r = run("roundtrip", "--through-decoder", "assets/images/chelsea.png", "--image-size", "60")
-    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert "image_size=60: use a positive multiple of downsample=8" in r.stderr, r.stderr
+def test_roundtrip_through_decoder_bad_image_size(capsys):
+    """VQConfig's "image_size=60: use a positive multiple of downsample=8" in the flag's words."""
+    assert main(["roundtrip", "--through-decoder", str(ROOT / "assets/images/chelsea.png"), "--image-size", "60"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "VQConfig" not in err
+    assert "--image-size 60: use a positive multiple of 8, such as 64 or 256" in err, err
 
 
 def test_tokenize_with_a_model_prints_its_counts_and_saves_its_tensors(tmp_path):
@@ -166,7 +190,7 @@ def test_tokenize_with_a_model_prints_its_counts_and_saves_its_tensors(tmp_path)
     assert out["tensors"] == {} and "not an open model" in out["note"]
     assert out["pieces"][0]["tokens"] == mmtok.ModelProcessor("gemini-api").num_tokens(mmtok.Video(clip))
     for args, message in ((("--model", "qwen2-vl", ROOT / "assets/audio/speech_ja.wav"), "qwen2-vl takes no audio"),
-                          (("--model", "gpt-9", photo), "unknown model 'gpt-9'"),
+                          (("--model", "gpt-9", photo), "--model gpt-9: unknown model; choose one of: chameleon"),
                           (("--model", "qwen2-vl", "--truncate", photo), "--truncate set mmtok's own layout")):
         r = run("tokenize", *args)
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

@@ -16,10 +16,11 @@ LOG_INTERVAL = 30.0  # seconds between two lines of a bar whose stderr is not a 
 
 
 def progress_bar(**kwargs: Any) -> Any:
-    """``tqdm(**kwargs)`` on a terminal; with stderr redirected, one ASCII line per :data:`LOG_INTERVAL` s."""
+    """``tqdm(**kwargs)`` on a terminal; when the bar's stream (``file``, default stderr) is not one, one ASCII
+    line per :data:`LOG_INTERVAL` s."""
     from tqdm import tqdm
 
-    isatty = getattr(sys.stderr, "isatty", None)
+    isatty = getattr(kwargs.get("file") or sys.stderr, "isatty", None)
     if not (isatty and isatty()):
         kwargs = {**kwargs, "mininterval": LOG_INTERVAL, "maxinterval": LOG_INTERVAL, "ascii": True,
                   "dynamic_ncols": False, "ncols": 100}

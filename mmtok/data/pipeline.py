@@ -21,17 +21,23 @@ stops the job, and rows in = rows written + rows in the errors table.
 Ray runs locally by default (``ray.init`` on this machine's cores, no dashboard, usage stats off unless the
 environment says otherwise), or joins a running cluster with ``address`` (the nodes need ``mmtok[scale]``
 installed and must see the corpus's files at the same paths; the output folder is written by the driver). A
-rerun with the same corpus and settings skips finished shards; ``mmtok dataset`` is the command-line shell.
+rerun with the same corpus and settings skips finished shards; ``mmtok dataset`` is the command-line shell. With
+``ray_log``, what Ray writes while it runs (its start-up warnings, its C++ core's lines, its workers' forwarded
+output, Ray Data's warnings) goes to that file instead of this process's stdout and stderr.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from ..core.progress import progress_bar
 from ..errors import ConfigError, InputError
@@ -161,7 +167,8 @@ def _connect(address: str | None) -> bool:
 
 
 def tokenize_corpus(source: str | Path, output: str | Path, config: CorpusConfig = CorpusConfig(),
-                    address: str | None = None, progress: bool = False) -> CorpusSummary:
+                    address: str | None = None, progress: bool = False,
+                    ray_log: str | Path | None = None) -> CorpusSummary:
     """Tokenize every row of the corpus at ``source`` into shards under ``output`` (see the module docstring).
 
     Args:
@@ -171,6 +178,8 @@ def tokenize_corpus(source: str | Path, output: str | Path, config: CorpusConfig
         config: layout, shard size, batch size, workers, truncation.
         address: a Ray cluster to join; None starts Ray on this machine's cores (and stops it afterwards).
         progress: show a progress bar of rows (tqdm, on stderr).
+        ray_log: a file (appended to; it may lie in ``output``) that takes this process's stdout and stderr while
+            Ray runs, Ray's own lines among them; the progress bar stays on stderr. None: they stay where they are.
     """
     t0 = time.perf_counter()
     source, output = Path(source).resolve(), Path(output).resolve()
@@ -188,7 +197,8 @@ def tokenize_corpus(source: str | Path, output: str | Path, config: CorpusConfig
     done = finished_shards(output, num_shards)
     pending = [r for r in rows if r.index // shard_size not in done]
     if pending:
-        _run(pending, output, config, address, progress, len(rows))
+        with _lines_to(ray_log) as bar_stream:  # after check_plan: a new output folder is empty until then
+            _run(pending, output, config, address, progress, len(rows), bar_stream)
     written, failed, tokens, by_class = count_rows(output, num_shards)
     finished = len(finished_shards(output, num_shards))
     summary = CorpusSummary(len(rows), written, failed, by_class, num_shards, finished, len(done), tokens,
@@ -201,8 +211,43 @@ def tokenize_corpus(source: str | Path, output: str | Path, config: CorpusConfig
     return summary
 
 
+@contextmanager
+def _lines_to(log: str | Path | None) -> Iterator[TextIO | None]:
+    """While open: file descriptors 1 and 2 (Ray's C++ core writes there; sys.stdout, sys.stderr, Python's
+    warnings and Ray's loggers too) point to ``log``. Yields the stream the progress bar keeps: the stderr of
+    before (None without a log: the bar's default, sys.stderr)."""
+    if log is None:
+        yield None
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        own_fd = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # replaced by a stream without one (a test's capture)
+        own_fd = False
+    bar = os.fdopen(os.dup(2), "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace") \
+        if own_fd else sys.stderr
+    saved = os.dup(1), os.dup(2)
+    try:
+        with open(log, "ab") as f:
+            os.dup2(f.fileno(), 1)
+            os.dup2(f.fileno(), 2)
+            try:
+                yield bar
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
+        if bar is not sys.stderr:
+            bar.close()
+
+
 def _run(pending: list[CorpusRow], output: Path, config: CorpusConfig, address: str | None, progress: bool,
-         total: int) -> None:
+         total: int, bar_stream: TextIO | None = None) -> None:
     import ray
 
     started = _connect(address)
@@ -228,7 +273,7 @@ def _run(pending: list[CorpusRow], output: Path, config: CorpusConfig, address: 
         parts: dict[int, list[pa.Table]] = {}
         got: Counter = Counter()
         with progress_bar(total=total, initial=total - len(pending), unit="row", desc="tokenize",
-                          disable=not progress) as bar:
+                          disable=not progress, file=bar_stream) as bar:
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
                 shard = pc.divide(batch.column("row"), config.shard_size)  # integer division of int64
                 for k in sorted(set(shard.to_pylist())):
