@@ -66,18 +66,18 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_roundtrip(args: argparse.Namespace) -> int:
+    from ..media.paths import regular_file
+    from ..media.sniff import decode_text
     from ..multimodal.files import file_kind
 
     tok = tokenizer(args.layout)
-    path = Path(args.file)
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
+    path = regular_file(args.file)  # missing, a folder, a FIFO or a device: each named
     kind = file_kind(path)
     report: dict = {"file": str(path), "modality": kind}
     if args.through_decoder:
         return _decoder_roundtrip(path, kind, args.out, args.image_size)
     if kind == "text":
-        text = path.read_text(encoding="utf-8")
+        text = decode_text(path.read_bytes(), str(path))  # UTF-8, or UTF-16/32 after a byte-order mark
         report |= {"tokens": tok.text.num_tokens(text), "exact": tok.text.decode(tok.text.encode(text)) == text}
     elif kind == "image":
         tokens = tok.image.encode(path)
