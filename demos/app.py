@@ -366,16 +366,21 @@ def serve(limits: DemoLimits, host: str, port: int, *, share: bool = False, bloc
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="mmtok demo", description="Run the mmtok Gradio demo.")
-    ap.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    ap.add_argument("--port", type=int, default=7860)
+    ap = argparse.ArgumentParser(prog="mmtok demo", description="Run the mmtok Gradio demo.",
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine only)")
+    ap.add_argument("--port", type=int, default=7860, help="port to serve the page on")
     ap.add_argument("--share", action="store_true", help="also open a public Gradio share link")
     d = DemoLimits()
-    ap.add_argument("--max-upload-mb", type=int, default=d.max_upload_mb)
-    ap.add_argument("--max-media-seconds", type=float, default=d.max_media_seconds)
-    ap.add_argument("--max-request-seconds", type=float, default=d.max_request_seconds)
-    ap.add_argument("--concurrency", type=int, default=d.concurrency)
-    ap.add_argument("--queue-size", type=int, default=d.queue_size)
+    ap.add_argument("--max-upload-mb", type=int, default=d.max_upload_mb,
+                    help="largest upload per file, in MB (Gradio refuses bigger files before mmtok sees them)")
+    ap.add_argument("--max-media-seconds", type=float, default=d.max_media_seconds,
+                    help="longest clip or sound accepted, in seconds (longer: a message, never a silent cut)")
+    ap.add_argument("--max-request-seconds", type=float, default=d.max_request_seconds,
+                    help="a request still running after this many seconds answers with a time-out message")
+    ap.add_argument("--concurrency", type=int, default=d.concurrency, help="requests worked on at once")
+    ap.add_argument("--queue-size", type=int, default=d.queue_size,
+                    help="requests that may wait beyond those; more get a 'busy' message")
     a = ap.parse_args(argv)
     limits = DemoLimits(a.max_upload_mb, a.max_media_seconds, a.max_request_seconds, a.concurrency, a.queue_size)
     serve(limits, a.host, a.port, share=a.share)

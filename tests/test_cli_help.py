@@ -116,3 +116,17 @@ def test_a_limit_without_a_flag_keeps_its_python_name_and_says_so(tmp_path, caps
     assert "more than max_pixels=100,000,000" in err and err.endswith(
         "the mmtok command keeps the default limit; in Python, raise ImageConfig(max_pixels=...) if you trust the "
         "file\n"), err
+
+
+def test_the_demo_flags_have_help_and_defaults(capsys):
+    """``mmtok demo --help`` (demos/app.py's own parser): every flag explained, with its default."""
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    flags = ("--host", "--port", "--share", "--max-upload-mb", "--max-media-seconds", "--max-request-seconds",
+             "--concurrency", "--queue-size")
+    blocks = " ".join(out.split()).split(" --")[1:]  # one block per option, its help and default inside
+    for flag in flags:
+        block = next(b for b in blocks if b.startswith(flag[2:] + " ") or b.startswith(flag[2:]))
+        assert "(default:" in block and len(block.split("(default:")[0].split()) > 3, block
