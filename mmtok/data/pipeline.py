@@ -161,8 +161,11 @@ def _connect(address: str | None) -> bool:
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as e:
+        auth = ("" if os.environ.get("RAY_AUTH_MODE") == "token" else
+                "; a Ray 2.60 cluster started with token authentication refuses a driver without it: set "
+                "RAY_AUTH_MODE=token here too, with the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN")
         raise InputError(f"cannot reach the Ray cluster at {address!r} ({e}); check the address (ray://HOST:10001 "
-                         f"or HOST:6379) or drop --address to run locally") from None
+                         f"or HOST:6379) or drop --address to run locally{auth}") from None
     return True
 
 
