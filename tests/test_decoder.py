@@ -126,6 +126,15 @@ def test_runs_on_the_hugging_face_style_batch():
                                              ignore_index=-100)
     assert out.num_targets == int((labels != -100).sum()) > 0
     torch.testing.assert_close(out.loss, want)
+    # labels of one's own (here: nothing to learn in the first 5 tokens of each row) are the ones counted
+    mine = hf["labels"].clone()
+    mine[:, :5] = -100
+    with torch.no_grad():
+        own = m(mmtok.Batch({**hf, "labels": mine}))
+    assert own.num_targets == int((mine[:, 1:] != -100).sum()) < out.num_targets
+    want = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, mt.vocab.size),
+                                             mine[:, 1:].reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(own.loss, want)
 
 
 @pytest.mark.parametrize("key", ["vocab", "labels", "documents", "features"])
