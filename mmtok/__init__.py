@@ -12,7 +12,7 @@ Layers (top to bottom; each imports only those below it, held by import-linter):
 from . import roundtrip
 from ._version import __version__
 from .audio import AudioConfig, AudioTokenizer, AudioTokens, log_mel
-from .core.batch import collate, document_attention_mask, pack_rows, uncollate, unpack_rows
+from .core.batch import Batch, collate, document_attention_mask, pack_rows, uncollate, unpack_rows
 from .core.model_vocab import ModelVocab
 from .core.protocol import ModalityTokenizer
 from .core.sequence import DEFAULT_MAX_LENGTH, Segment, Span, TokenSequence, grid_positions, pack, sequential_positions
@@ -55,7 +55,7 @@ __all__ = [
     "AssetError", "ConfigError", "ContextLengthError", "DecodeError", "InputError", "LimitError", "ManifestError",
     "MmtokError", "MmtokWarning", "SequenceError", "TextError", "VocabError",
     "DEFAULT_MAX_LENGTH", "Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions",
-    "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
+    "Batch", "collate", "uncollate", "pack_rows", "unpack_rows", "document_attention_mask",
     "TextTokenizer", "ImageConfig", "ImagePlan", "ImageTokenizer", "ImageTokens", "plan_image",
     "VideoConfig", "VideoTokenizer", "VideoTokens", "sample_frames",
     "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "VQImageTokenizer", "VQConfig", "VQ_PRESETS",

@@ -105,6 +105,47 @@ def test_feature_rows_reach_the_logits_causally(label, rope):
     assert ((a[p:] - b[p:]).abs().amax(-1) > 1e-4).all()  # at the placeholder and after it
 
 
+def test_runs_on_the_hugging_face_style_batch():
+    """The tokenizer's text= call gives a Batch the decoder reads: each row's logits are those of its sequence
+    alone (padding changes nothing before it), and the loss is transformers' causal-LM loss over ``labels``
+    (shifted by one, -100 ignored)."""
+    torch.manual_seed(0)
+    mt = mmtok.MultimodalTokenizer("gemini-like")
+    texts = ["Describe <image> briefly.", "Listen: <audio>"]
+    hf = mt(text=texts, images=["assets/images/chelsea.png"], audio=["assets/audio/speech_en.wav"],
+            return_tensors="pt")
+    dims = tuple((label, f.shape[1]) for label, f in hf["features"].items())
+    m = TinyDecoder(DecoderConfig(vocab=mt.vocab, width=32, layers=1, heads=2, mlp_hidden=32, text_embed_dim=8,
+                                  feature_dims=dims)).eval()
+    with torch.no_grad():
+        out = m(hf)
+        for row, seq in enumerate(mmtok.uncollate(hf)):
+            torch.testing.assert_close(out.logits[row, :len(seq)], m(seq).logits[0], rtol=1e-4, atol=1e-5)
+    labels = hf["labels"][:, 1:]
+    want = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, mt.vocab.size), labels.reshape(-1),
+                                             ignore_index=-100)
+    assert out.num_targets == int((labels != -100).sum()) > 0
+    torch.testing.assert_close(out.loss, want)
+    # labels of one's own (here: nothing to learn in the first 5 tokens of each row) are the ones counted
+    mine = hf["labels"].clone()
+    mine[:, :5] = -100
+    with torch.no_grad():
+        own = m(mmtok.Batch({**hf, "labels": mine}))
+    assert own.num_targets == int((mine[:, 1:] != -100).sum()) < out.num_targets
+    want = torch.nn.functional.cross_entropy(out.logits[:, :-1].reshape(-1, mt.vocab.size),
+                                             mine[:, 1:].reshape(-1), ignore_index=-100)
+    torch.testing.assert_close(own.loss, want)
+
+
+@pytest.mark.parametrize("key", ["vocab", "labels", "documents", "features"])
+def test_a_mapping_without_a_key_is_a_typed_error(model, key):
+    batch = mmtok.collate([toy_sequence()])
+    with pytest.raises(mmtok.SequenceError, match=f"the batch has no '{key}'"):
+        model({k: v for k, v in batch.items() if k != key})
+    with pytest.raises(mmtok.SequenceError, match="TinyDecoder reads a TokenSequence or an mmtok.Batch"):
+        model([toy_sequence()])
+
+
 def test_round_trip_decoder_has_at_most_2m_parameters():
     """The round trip's model (issue 8: <= 2M parameters), with every feature projection a prompt can need."""
     from mmtok.roundtrip import decoder_config

@@ -72,14 +72,34 @@ def test_hugging_face_style_equals_native(tok):
         assert torch.equal(hf["input_ids"][row, :n], seq.input_ids)
         assert torch.equal(hf["positions_3d"][row, :, :n], seq.positions_3d)
         assert int(hf["attention_mask"][row].sum()) == n
-    assert torch.equal(hf["image_features"], native[0].features["image"])
-    assert torch.equal(hf["audio_features"], native[0].features["audio"])
-    assert hf["image_grids"].tolist() == [[14, 14]] and hf["video_grids"].shape == (0, 2)
+    assert torch.equal(hf["features"]["image"], native[0].features["image"])
+    assert torch.equal(hf["features"]["audio"], native[0].features["audio"])
+    assert hf["grids"]["image"].tolist() == [[14, 14]] and "video" not in hf["grids"]
+    # the batch gives back the sequences the native call makes, and is the same Batch collate makes
+    assert isinstance(hf, mmtok.Batch) and list(hf) == list(mmtok.collate(native))
+    back = mmtok.uncollate(hf)
+    assert len(back) == 2 and all(a.equals(b) for a, b in zip(back, native))
+    # labels, from each native sequence: its ids but -100 at its first token and at placeholders; -100 on padding
+    ph = {tok.vocab.placeholder(m) for m in (Modality.IMAGE, Modality.VIDEO, Modality.AUDIO)}
+    for row, seq in enumerate(native):
+        want = [t if j and t not in ph else -100 for j, t in enumerate(seq.input_ids.tolist())]
+        want += [-100] * (hf["labels"].shape[1] - len(seq))
+        assert hf["labels"][row].tolist() == want
     clip = tok(text="<video>", videos=[CLIP], return_tensors="pt")
-    assert clip["video_grids"].tolist() == [[14, 14]] * 16
-    assert len(clip["video_features"]) == 16 * 14 * 14
+    assert clip["grids"]["video"].tolist() == [[14, 14]] * 16
+    assert len(clip["features"]["video"]) == 16 * 14 * 14
     lists = tok(text="Hi <image>", images=[PHOTO])
-    assert isinstance(lists["input_ids"], list)
+    assert isinstance(lists["input_ids"], list) and isinstance(lists["features"]["image"], list)
+    assert lists["labels"] == tok(text="Hi <image>", images=[PHOTO], return_tensors="pt")["labels"].tolist()
+
+
+def test_grids_cover_the_feature_rows_of_tiles():
+    """``grids``: one (rows, cols) per block of a tiled picture (thumbnail and tiles), covering its feature rows."""
+    seq = MultimodalTokenizer("tiles")([Image(PHOTO)])
+    grids = mmtok.collate([seq])["grids"]["image"]
+    meta = seq.spans[1].meta
+    assert meta.blocks > 1 and grids.tolist() == [list(meta.grid)] * meta.blocks
+    assert int(grids.prod(1).sum()) == len(seq.features["image"])
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -157,6 +177,8 @@ def test_video_with_sound_is_interleaved_by_time(tok, tmp_path):
     video = tok.video.encode(path)
     assert torch.equal(out[1].frames, tok.video.decode(video)) and out[1].audio.shape == (audio.num_samples,)
     assert mmtok.budget(["clip:", Video(path, audio=True), "done"], ["mmtok"], tokenizer=tok)[0]["total"] == len(seq)
+    grids = mmtok.collate([seq])["grids"]  # one grid per frame, none for <end_of_video> (it has no rows)
+    assert grids["video"].tolist() == [[14, 14]] * 16 and "audio" not in grids
     tab = seq.provenance_table()
     frames = tab["frame"][tab["frame"] >= 0]
     assert frames.min() == 0 and frames.max() == 15 and (frames[1:] >= frames[:-1]).all()

@@ -11,8 +11,10 @@ check round trips through a model (``mmtok.roundtrip.decoder_roundtrip``):
 - pre-norm blocks with RMSNorm (Gemma's ``1 + weight`` form), rotary positions (1D from ``positions`` or 3D
   M-RoPE from ``positions_3d``), multi-query / grouped-query attention through
   ``torch.nn.functional.scaled_dot_product_attention`` and a GeGLU MLP; the output head is tied to the embeddings;
-- logits over the unified discrete vocabulary; the loss counts only discrete targets: placeholders, padding and
-  the first token of the next packed document are never targets.
+- logits over the unified discrete vocabulary; the loss is next-token cross-entropy against the batch's
+  ``labels`` (:class:`mmtok.Batch`: Hugging Face's convention, -100 ignored, the shift done here), which
+  ``collate`` / ``pack_rows`` set to -100 at placeholders, padding and each document's first token, so only
+  discrete tokens are targets and a packed document is never the target of the previous one.
 
 Generation (KV cache, greedy / temperature / top-k, constrained image-codes blocks) lives in
 :mod:`mmtok.decoder.generate`; ``TinyDecoder.generate`` calls it.
@@ -21,6 +23,7 @@ Generation (KV cache, greedy / temperature / top-k, constrained image-codes bloc
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -28,7 +31,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from einops import rearrange
 
-from ..core.batch import collate, document_attention_mask
+from ..core.batch import IGNORE_INDEX, Batch, as_batch, collate, document_attention_mask
 from ..core.sequence import TokenSequence
 from ..core.vocab import PLACEHOLDERS, Modality, Vocab
 from ..errors import ConfigError, SequenceError
@@ -239,11 +242,16 @@ class TinyDecoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     # --- inputs -----------------------------------------------------------------------------------------
-    def batch(self, inputs: TokenSequence | dict) -> dict:
-        """A :func:`collate` / :func:`pack_rows` dict for ``inputs`` (a sequence or such a dict), checked."""
-        batch = collate([inputs]) if isinstance(inputs, TokenSequence) else inputs
-        if not isinstance(batch, dict) or "input_ids" not in batch:
-            raise SequenceError("TinyDecoder reads a TokenSequence or a dict from mmtok.collate / mmtok.pack_rows")
+    def batch(self, inputs: TokenSequence | Mapping) -> Batch:
+        """The :class:`mmtok.Batch` of ``inputs`` (a sequence, a batch, or a mapping with a batch's keys), checked
+        against the decoder (a mapping without one of the keys raises :class:`SequenceError` naming it)."""
+        if isinstance(inputs, TokenSequence):
+            batch = collate([inputs])
+        elif isinstance(inputs, Mapping):
+            batch = as_batch(inputs)
+        else:
+            raise SequenceError(f"TinyDecoder reads a TokenSequence or an mmtok.Batch (from mmtok.collate, "
+                                f"mmtok.pack_rows or the tokenizer's text= call), got {type(inputs).__name__}")
         if batch["vocab"] != self.config.vocab:
             raise SequenceError(f"the sequence uses {batch['vocab']}, the decoder was built for "
                                 f"{self.config.vocab}; tokenize with the same text model and VQ codebook")
@@ -293,54 +301,47 @@ class TinyDecoder(nn.Module):
         """Hidden states [..., width] -> logits [..., vocab.size] through the tied embeddings (text | rest)."""
         return torch.cat([self.text_out(h) @ self.text_embed.weight.T, h @ self.embed.weight.T], dim=-1)
 
-    def forward(self, inputs: TokenSequence | dict, return_cache: bool = False) -> DecoderOutput:
-        """Logits at every position and the loss over the discrete next-token targets."""
+    def forward(self, inputs: TokenSequence | Mapping, return_cache: bool = False) -> DecoderOutput:
+        """Logits at every position and the loss over the next-token targets (``labels`` not -100)."""
         b = self.batch(inputs)
         h, cache = self._run(b)
         loss, n = self._loss(h, b)
         return DecoderOutput(self.logits(h), loss, n, cache if return_cache else None)
 
-    def loss(self, inputs: TokenSequence | dict) -> torch.Tensor:
+    def loss(self, inputs: TokenSequence | Mapping) -> torch.Tensor:
         """The training loss alone (logits are computed only where a target is counted)."""
         logits, targets = self.target_logits(inputs)
         if len(targets) == 0:
             raise SequenceError("the sequence has no discrete next-token target to learn from")
         return F.cross_entropy(logits.float(), targets)
 
-    def target_logits(self, inputs: TokenSequence | dict) -> tuple[torch.Tensor, torch.Tensor]:
+    def target_logits(self, inputs: TokenSequence | Mapping) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits float [n, vocab.size], targets int64 [n]) at the n counted next-token targets, in order."""
         b = self.batch(inputs)
         keep = self.target_mask(b)
-        return self.logits(self._run(b)[0][:, :-1][keep]), b["input_ids"][:, 1:][keep]
+        return self.logits(self._run(b)[0][:, :-1][keep]), b["labels"][:, 1:][keep]
 
-    def target_mask(self, batch: dict) -> torch.Tensor:
-        """bool [B, T-1]: which next tokens are counted (discrete, same document, not padding or placeholder)."""
-        ids, vocab = batch["input_ids"], self.config.vocab
-        nxt = ids[:, 1:]
-        keep = (batch["attention_mask"][:, 1:] > 0) & (nxt != vocab.pad_id)
-        for m in PLACEHOLDERS:
-            keep &= nxt != vocab.placeholder(m)
-        if "document_ids" in batch:
-            keep &= batch["document_ids"][:, 1:] == batch["document_ids"][:, :-1]
-        return keep
+    def target_mask(self, batch: Mapping) -> torch.Tensor:
+        """bool [B, T-1]: which next tokens are counted: ``labels[:, 1:] != -100`` (see :class:`mmtok.Batch`)."""
+        return as_batch(batch)["labels"][:, 1:] != IGNORE_INDEX
 
-    def _run(self, b: dict) -> tuple[torch.Tensor, KVCache]:
+    def _run(self, b: Batch) -> tuple[torch.Tensor, KVCache]:
         x = self.embed_inputs(b["input_ids"], b["features"])
         positions = b["positions"] if self.config.rope == "1d" else b["positions_3d"]
-        mask = None
-        if "document_ids" in b:
+        mask = None  # one document per row from column 0, padding after it: causal attention is enough
+        if bool((b["documents"][:, 1] > 0).any()):  # packed rows: attention stays inside each document
             mask = document_attention_mask(b["document_ids"])
-            mask |= torch.eye(mask.shape[-1], dtype=torch.bool)  # padding attends to itself (no empty rows)
+            mask |= torch.eye(mask.shape[-1], dtype=torch.bool, device=mask.device)  # padding attends to itself
             mask = mask[:, None]
         return self.hidden(x, positions, mask)
 
-    def _loss(self, h: torch.Tensor, b: dict) -> tuple[torch.Tensor | None, int]:
+    def _loss(self, h: torch.Tensor, b: Batch) -> tuple[torch.Tensor | None, int]:
         keep = self.target_mask(b)
         n = int(keep.sum())
         if n == 0:
             return None, 0
         logits = self.logits(h[:, :-1][keep])  # (n, V) only where a target counts
-        return F.cross_entropy(logits.float(), b["input_ids"][:, 1:][keep]), n
+        return F.cross_entropy(logits.float(), b["labels"][:, 1:][keep]), n
 
     def generate(self, seq: TokenSequence, max_new_tokens: int, *, temperature: float = 0.0,
                  top_k: int | None = None, seed: int | None = None, vq: str | VQConfig = "vq-f8-4096",

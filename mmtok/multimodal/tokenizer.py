@@ -8,7 +8,9 @@ one registry (:data:`LAYOUTS`).
 - Native call: ``tok(["Describe", mmtok.Image("cat.jpg"), "and", mmtok.Audio("a.wav")])`` -> ``TokenSequence``;
   a list of such lists -> a list of sequences (with a progress bar when there are many).
 - Hugging Face style: ``tok(text="Describe <image> and <audio>", images=[...], audio=[...],
-  return_tensors="pt")`` -> a dict of batch tensors; placeholders and inputs must match in number.
+  return_tensors="pt")`` -> an :class:`mmtok.Batch` (``collate`` of the native sequences: the same keys,
+  ``labels`` included); ``return_tensors=None`` gives those keys as a plain dict with lists in place of tensors,
+  as transformers' processors give lists. Placeholders and inputs must match in number.
 - ``tok.decode(seq)`` -> the contents back: text exactly, patch images as the exact processed picture, code
   images as the VQ reconstruction, clips as frames + timestamps, audio as a (Griffin-Lim) waveform.
 """
@@ -25,7 +27,7 @@ import torch
 
 from ..audio import SAMPLE_RATE
 from ..audio.tokenizer import AudioConfig, AudioTokenizer, AudioTokens
-from ..core.batch import collate
+from ..core.batch import Batch, collate
 from ..core.meta import AudioMeta, ClipAudioMeta, ClipEndMeta, ClipFrameMeta
 from ..core.progress import progress_bar
 from ..core.registry import Registry
@@ -188,7 +190,8 @@ class MultimodalTokenizer:
     def __call__(self, contents: Sequence[Any] | None = None, *, text: str | Sequence[str] | None = None,
                  images: Sequence[Any] = (), videos: Sequence[Any] = (), audio: Sequence[Any] = (),
                  return_tensors: str | None = None, truncate: bool = False):
-        """Native: ``tok(contents)``; Hugging Face style: ``tok(text=..., images=..., return_tensors="pt")``."""
+        """Native: ``tok(contents)`` -> ``TokenSequence``; Hugging Face style: ``tok(text=..., images=...,
+        return_tensors="pt")`` -> :class:`mmtok.Batch` (see the module docstring)."""
         if text is None:
             if contents is None:
                 raise InputError("give contents (a list of str / Image / Video / Audio) or text=...")
@@ -199,23 +202,12 @@ class MultimodalTokenizer:
             return self.encode(contents, truncate)
         if contents is not None:
             raise InputError("give either contents or text=..., not both")
+        if return_tensors not in (None, "pt"):
+            raise InputError(f"return_tensors={return_tensors!r}; mmtok returns PyTorch tensors ('pt') or lists (None)")
         texts = [text] if isinstance(text, str) else list(text)
         seqs = self.encode_batch(self._hf_contents(texts, list(images), list(videos), list(audio)), truncate)
         batch = collate(seqs)
-        out = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
-               "modality_ids": batch["modality"], "positions": batch["positions"],
-               "positions_3d": batch["positions_3d"]}
-        for label, feats in batch["features"].items():
-            out[f"{label}_features"] = feats
-        for label, m in (("image", Modality.IMAGE), ("video", Modality.VIDEO)):  # (rows, cols) per picture/frame
-            grids = [g for spans in batch["spans"] for s in spans if s.modality == m and s.meta.grid is not None
-                     for g in [s.meta.grid] * getattr(s.meta, "num_frames", 1) * getattr(s.meta, "blocks", 1)]
-            out[f"{label}_grids"] = torch.tensor(grids, dtype=torch.int64).reshape(-1, 2)
-        if return_tensors is None:
-            return {k: v.tolist() for k, v in out.items()}
-        if return_tensors != "pt":
-            raise InputError(f"return_tensors={return_tensors!r}; mmtok returns PyTorch tensors ('pt') or lists (None)")
-        return out
+        return batch if return_tensors == "pt" else _lists(batch)
 
     def _hf_contents(self, texts: list[str], images: list, videos: list, audio: list) -> list[list]:
         lay = self.layout
@@ -342,6 +334,16 @@ class MultimodalTokenizer:
         tok = self.audio if meta.stack == self.audio.config.stack else AudioTokenizer(
             replace(self.audio.config, stack=meta.stack))
         return tok.tokens_from_rows(rows, meta)
+
+
+def _lists(batch: Batch) -> dict:
+    """The batch as a plain dict, every tensor (in the feature and grid dicts too) as nested lists."""
+    def plain(v):
+        if isinstance(v, torch.Tensor):
+            return v.tolist()
+        return {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    return {k: plain(v) for k, v in batch.items()}
 
 
 def _refuse_long_text(text: str, i: int, at_least: int, used: int, limit: int) -> None:
