@@ -66,7 +66,8 @@ def summary_table(seq: TokenSequence) -> str:
             shape = f"{meta.blocks}x{shape}"
         seconds = f"{meta.duration:.2f}" if hasattr(meta, "duration") else "-"
         source = meta.source or ("<bos>" if span.modality.label == "control" else "<text>")
-        rows.append((str(i), span.modality.label, str(span.length), shape, seconds, str(source)))
+        label = span.modality.label + ("+audio" if span.sound_features else "")  # a clip with its sound: one row
+        rows.append((str(i), label, str(span.length), shape, seconds, str(source)))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if c in (1, 5) else cell.rjust(w) for c, (cell, w) in
                        enumerate(zip(r, widths))).rstrip() for r in rows]
