@@ -61,10 +61,11 @@ def test_tokens_at_inverts_provenance_on_every_media_span(laid_out):
                 if "box" in p:
                     x0, y0, x1, y1 = p["box"]
                     x, y = (x0 + x1) / 2, (y0 + y1) / 2
-                    hits = seq.tokens_at(k, xy=(x, y))
-                    assert i in hits and _inside(table["box"][hits], x, y).all()
-                    if span.modality != mmtok.Modality.IMAGE_CODES:
-                        assert len(hits) == per_pixel, f"{name}: pixel ({x}, {y}) of span {k}: {len(hits)} tokens"
+                    for x, y in ((x0 + x1) / 2, (y0 + y1) / 2), (x0, y0):  # a box holds its top left corner
+                        hits = seq.tokens_at(k, xy=(x, y))
+                        assert i in hits and _inside(table["box"][hits], x, y).all()
+                        if span.modality != mmtok.Modality.IMAGE_CODES:
+                            assert len(hits) == per_pixel, f"{name}: pixel ({x}, {y}) of span {k}: {len(hits)} tokens"
                 if "time" in p:
                     t0, t1 = p["time"]
                     t = (t0 + t1) / 2
@@ -133,8 +134,9 @@ def test_a_clip_with_its_sound_both_ways(tmp_path):
         audio = (seq.modality == int(mmtok.Modality.AUDIO)) & ~torch.isnan(table["time"][:, 0])
         for i in audio.nonzero()[:, 0].tolist():
             t0, t1 = table["time"][i].tolist()
-            hits = seq.tokens_at(-1, t=(t0 + t1) / 2)
-            assert [j for j in hits if audio[j]] == [i]
+            for t in (t0 + t1) / 2, t0:  # a time span holds its start, not its end
+                hits = seq.tokens_at(-1, t=t)
+                assert [j for j in hits if audio[j]] == [i]
         patch = span.start + 2  # frame 0's first patch
         x0, y0, x1, y1 = table["box"][patch].tolist()
         hits = seq.tokens_at(-1, xy=((x0 + x1) / 2, (y0 + y1) / 2))
