@@ -204,7 +204,8 @@ def test_a_manifest_of_mmtok_0_1_loads():
     assert isinstance(codes, CodesMeta) and codes.grid == (32, 32)
     assert tiles.blocks > 1 and tiles.tile_grid is not None
     clip = seq.spans[7]  # the file's stored ids, modalities and positions verified against it as loading checks
-    assert isinstance(clip.meta, VideoAudioMeta) and (clip.start, clip.length, clip.num_features, clip.sound_features) == (1270, 31, 8, 13)  # file: 7+9+6+8+1
+    assert isinstance(clip.meta, VideoAudioMeta)
+    assert (clip.start, clip.length, clip.num_features, clip.sound_features) == (1270, 31, 8, 13)  # file: 7+9+6+8+1
     assert clip.meta.slices == ((0.0, 0.5), (0.5, 1.0)) and clip.meta.slice_tokens == (7, 6)
     assert clip.meta.timestamps == (0.24, 0.72) and clip.meta.sound.preset == "whisper-80"
     sound = [seq.provenance(i) for i in range(clip.start, clip.end) if seq.modality[i] == int(Modality.AUDIO)]

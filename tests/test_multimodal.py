@@ -161,7 +161,8 @@ def test_a_clip_with_its_sound_is_one_span_interleaved_by_time(tok, tmp_path):
     v = tok.vocab
     frame_ends = (ids == v.special("<end_of_frame>")).nonzero()[:, 0]
     run_starts, run_ends = ((ids == v.special(n)).nonzero()[:, 0] for n in ("<start_of_audio>", "<end_of_audio>"))
-    assert torch.equal(run_starts, frame_ends + 1) and torch.equal(run_ends - run_starts - 1, torch.tensor(m.slice_tokens))
+    assert torch.equal(run_starts, frame_ends + 1)
+    assert torch.equal(run_ends - run_starts - 1, torch.tensor(m.slice_tokens))
     in_run = torch.zeros(len(ids), dtype=torch.bool)
     for a, b in zip(run_starts.tolist(), run_ends.tolist()):
         in_run[a:b + 1] = True

@@ -171,7 +171,7 @@ class VideoAudioMeta(VideoMeta):
     sound track; slice i is the sound of frame i's sampling interval."""
 
     kind: ClassVar[str] = "video_audio"
-    sound: AudioMeta = field(default_factory=AudioMeta)  # the clip's sound as one audio span would say it (its own duration)
+    sound: AudioMeta = field(default_factory=AudioMeta)  # the whole sound as an audio span says it (its duration)
     slices: tuple[tuple[float, float], ...] = ()  # each frame's slice: [start, end) seconds from the clip start
     slice_tokens: tuple[int, ...] = ()  # audio tokens in each slice (those past the last slice's end join it)
 

@@ -20,10 +20,11 @@ codes, a control token) already turned into unified ids. :func:`pack` lays segme
 
 ``seq.unpack()`` returns the segments (views into the sequence's tensors), ``seq.save(dir)`` writes
 ``manifest.json`` + ``features.safetensors`` and ``TokenSequence.load(dir)`` restores an equal sequence after
-checking every field. ``seq.provenance(i)`` says where token ``i`` came from and ``seq.tokens_at(span, xy=...)`` /
-``tokens_at(span, t=...)`` which tokens came from a pixel or an instant (its inverse). A sequence in a model's layout (``mmtok.ModelProcessor(name)(contents)``) has the same
-fields over a :class:`~mmtok.core.model_vocab.ModelVocab`. A context limit (default 32,768 tokens, Gemini 1.0's)
-is enforced by :func:`pack`.
+checking every field. ``seq.provenance(i)`` says where token ``i`` came from, and ``seq.tokens_at(span, xy=...)``
+or ``tokens_at(span, t=...)`` which tokens came from a pixel or an instant (its inverse). A sequence in a model's
+layout (``mmtok.ModelProcessor(name)(contents)``) has the same fields over a
+:class:`~mmtok.core.model_vocab.ModelVocab`. A context limit (default 32,768 tokens, Gemini 1.0's) is enforced by
+:func:`pack`.
 """
 
 from __future__ import annotations

@@ -102,4 +102,5 @@ def _provenance_for(image: ImageConfig) -> ClipProvenance:
     return ClipProvenance(VideoTokenizer(VideoConfig(image=image)))
 
 
-register_meta_tokenizer(VideoAudioMeta, lambda seg, vocab: _provenance_for(ImageConfig.from_dict(seg.meta.image_config)))
+register_meta_tokenizer(VideoAudioMeta,
+                        lambda seg, vocab: _provenance_for(ImageConfig.from_dict(seg.meta.image_config)))
