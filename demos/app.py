@@ -117,7 +117,7 @@ class Demo:
         summary = (f"**<span id='compose-count'>{len(seq)}</span> tokens** — {used:.1%} of the "
                    f"{seq.max_length:,}-token context · "
                    + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
-        rows = [[k, s.modality.label, s.length, s.num_features, str(s.meta.source or "")]
+        rows = [[k, s.modality.label, s.length, s.num_features + s.sound_features, str(s.meta.source or "")]
                 for k, s in enumerate(seq.spans)]
         out = Path(tempfile.mkdtemp(prefix="mmtok-manifest-"))
         seq.save(out / "sequence")

@@ -48,6 +48,8 @@ def segments(draw, vocab: mmtok.Vocab):
         return Segment(Modality.IMAGE, ids, pos, torch.randn(r * c, FEATURE_DIM[Modality.IMAGE], generator=g), meta)
     # video: frames of r x c patches, each framed by <start_of_frame> .. <end_of_frame>
     f, r, c = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    if draw(st.booleans()):  # a clip with its sound: an audio run after each frame
+        return _clip_with_sound(vocab, f, r, c, [draw(st.integers(0, 4)) for _ in range(f)], g, meta)
     ph = vocab.placeholder(Modality.VIDEO)
     ids, pos = [], []
     for t in range(f):
@@ -58,6 +60,26 @@ def segments(draw, vocab: mmtok.Vocab):
     inner = torch.tensor(ids)
     ids, pos3d = _block([vocab.special("<start_of_video>")], inner, torch.cat(pos, 1), vocab.special("<end_of_video>"))
     return Segment(Modality.VIDEO, ids, pos3d, torch.randn(f * r * c, FEATURE_DIM[Modality.VIDEO], generator=g), meta)
+
+
+def _clip_with_sound(vocab, f: int, r: int, c: int, slices: list[int], g, meta) -> Segment:
+    """<start_of_video>, per frame its block then <start_of_audio> k placeholders <end_of_audio>, <end_of_video>;
+    each part placed one past the largest position before it (as pack places segments)."""
+    ids, pos, top = [torch.tensor([vocab.special("<start_of_video>")])], [torch.zeros(3, 1, dtype=torch.int64)], 1
+    for k in slices:
+        frame = _block([vocab.special("<start_of_frame>")], torch.full((r * c,), vocab.placeholder(Modality.VIDEO)),
+                       grid_positions(1, r, c), vocab.special("<end_of_frame>"))
+        sound = (torch.tensor([vocab.special("<start_of_audio>")] + [vocab.placeholder(Modality.AUDIO)] * k
+                              + [vocab.special("<end_of_audio>")]), sequential_positions(k + 2))
+        for part_ids, part_pos in (frame, sound):
+            ids.append(part_ids)
+            pos.append(part_pos + top)
+            top += int(part_pos.max()) + 1
+    ids.append(torch.tensor([vocab.special("<end_of_video>")]))
+    pos.append(torch.full((3, 1), top, dtype=torch.int64))
+    return Segment(Modality.VIDEO, torch.cat(ids), torch.cat(pos, 1),
+                   torch.randn(f * r * c, FEATURE_DIM[Modality.VIDEO], generator=g), meta,
+                   torch.randn(sum(slices), FEATURE_DIM[Modality.AUDIO], generator=g))
 
 
 def segment_lists(vocab, min_size=0, max_size=8):

@@ -188,7 +188,7 @@ def test_a_manifest_of_mmtok_0_1_loads():
     saves again in the current format, equal field by field."""
     import tempfile
 
-    from mmtok.core.meta import AudioMeta, ClipAudioMeta, ClipEndMeta, ClipFrameMeta, CodesMeta, ImageMeta, VideoMeta
+    from mmtok.core.meta import AudioMeta, CodesMeta, ImageMeta, VideoAudioMeta, VideoMeta
 
     folder = Path(__file__).parent / "fixtures" / "manifest-0.1"
     assert json.loads((folder / "manifest.json").read_text())["format"] == "mmtok.sequence/1"
@@ -196,19 +196,82 @@ def test_a_manifest_of_mmtok_0_1_loads():
     assert len(seq) == 1301
     kinds = [type(s.meta).__name__ for s in seq.spans]
     assert kinds == ["ControlMeta", "TextMeta", "ImageMeta", "VideoMeta", "AudioMeta", "CodesMeta", "ImageMeta",
-                     "ClipFrameMeta", "ClipAudioMeta", "ClipFrameMeta", "ClipAudioMeta", "ClipEndMeta"]
+                     "VideoAudioMeta"]  # the clip with its sound, 5 spans in the file, is one span
     image, video, audio, codes, tiles = (s.meta for s in seq.spans[2:7])
     assert isinstance(image, ImageMeta) and image.grid == (2, 2) and image.source == "assets/images/chelsea.png"
     assert isinstance(video, VideoMeta) and video.num_frames == 2 and video.pts is None
     assert isinstance(audio, AudioMeta) and audio.preset == "whisper-80" and audio.stack == 8
     assert isinstance(codes, CodesMeta) and codes.grid == (32, 32)
     assert tiles.blocks > 1 and tiles.tile_grid is not None
-    assert isinstance(seq.spans[8].meta, ClipAudioMeta) and isinstance(seq.spans[11].meta, ClipEndMeta)
-    assert isinstance(seq.spans[7].meta, ClipFrameMeta)
+    clip = seq.spans[7]  # the file's stored ids, modalities and positions verified against it as loading checks
+    assert isinstance(clip.meta, VideoAudioMeta)
+    assert (clip.start, clip.length, clip.num_features, clip.sound_features) == (1270, 31, 8, 13)  # file: 7+9+6+8+1
+    assert clip.meta.slices == ((0.0, 0.5), (0.5, 1.0)) and clip.meta.slice_tokens == (7, 6)
+    assert clip.meta.timestamps == (0.24, 0.72) and clip.meta.sound.preset == "whisper-80"
+    sound = [seq.provenance(i) for i in range(clip.start, clip.end) if seq.modality[i] == int(Modality.AUDIO)]
+    # the second slice's first token: token 7 of 13 at 8 x 10 ms per token
+    assert [p["time"] for p in sound if p["placeholder"]][7] == pytest.approx([0.56, 0.64])
     # provenance and decoding work on it
     assert seq.provenance(seq.spans[2].start + 1)["box"] == [0.0, 0.0, 225.5, 150.0]  # 451 x 300 squashed to 2 x 2 patches
     assert seq.provenance(seq.spans[4].start + 1)["time"] == [0.0, 0.08]
     with tempfile.TemporaryDirectory() as d:
         seq.save(d)
-        assert json.loads((Path(d) / "manifest.json").read_text())["format"] == "mmtok.sequence/2"
+        assert json.loads((Path(d) / "manifest.json").read_text())["format"] == "mmtok.sequence/3"
         assert TokenSequence.load(d).equals(seq)
+
+
+def test_a_manifest_of_format_2_loads_its_clip_with_sound_as_one_span(monkeypatch, tmp_path):
+    """tests/fixtures/manifest-v2 was written by mmtok at commit 6d40a3b (format mmtok.sequence/2), where a clip
+    with its sound was 2N + 1 spans: "clip:", Video("tests/fixtures/manifest-v2/clip.mp4", audio=True) (1 s, 25 fps,
+    3 frames at 32 px, whisper-80 sound), "done". It loads as one video span with the file's ids, modalities,
+    positions and feature rows, which are also what tokenizing clip.mp4 gives now; it decodes to one clip with its
+    sound and saves again as mmtok.sequence/3."""
+    from dataclasses import replace
+
+    from mmtok.core.meta import VideoAudioMeta
+
+    folder = Path(__file__).parent / "fixtures" / "manifest-v2"
+    raw = json.loads((folder / "manifest.json").read_text())
+    assert raw["format"] == "mmtok.sequence/2"
+    assert [s["meta"]["kind"] for s in raw["spans"]][2:9] == ["clip_frame", "clip_audio"] * 3 + ["clip_end"]
+    seq = TokenSequence.load(folder)
+    assert [s.meta.kind for s in seq.spans] == ["control", "text", "video_audio", "text"]
+    clip = seq.spans[2]
+    stored = raw["spans"][2:9]
+    assert (clip.start, clip.length, clip.offset) == (stored[0]["start"], sum(s["length"] for s in stored),
+                                                      stored[0]["offset"])
+    assert clip.meta.slice_tokens == tuple(s["num_features"] for s in stored[1::2])
+    assert clip.meta.slices == tuple(tuple(s["meta"]["slice"]) for s in stored[1::2])
+    assert (clip.num_features, clip.sound_features) == (sum(s["num_features"] for s in stored[0::2]),
+                                                         sum(clip.meta.slice_tokens))
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    lay = replace(mmtok.LAYOUTS["gemini-like"], name="v2", audio=mmtok.AudioConfig(),
+                  video=mmtok.VideoConfig(num_frames=3, image=mmtok.ImageConfig(size=32)))
+    tok = mmtok.MultimodalTokenizer(lay)
+    now = tok(["clip:", mmtok.Video("tests/fixtures/manifest-v2/clip.mp4", audio=True), "done"])
+    for name in ("input_ids", "modality", "positions", "positions_3d"):
+        assert torch.equal(getattr(now, name), getattr(seq, name)), name
+    assert all(torch.equal(now.features[k], seq.features[k]) for k in ("video", "audio"))
+    unknown_then = dict(pts=None, time_base=None, num_clip_frames=None, frames_decoded=None, frame_ends=None)
+    assert isinstance(clip.meta, VideoAudioMeta) and replace(now.spans[2].meta, **unknown_then) == clip.meta
+    out = tok.decode(seq)
+    assert out[1].frames.shape == (3, 3, 32, 32) and out[1].audio is not None
+    seq.save(tmp_path)
+    assert json.loads((tmp_path / "manifest.json").read_text())["format"] == "mmtok.sequence/3"
+    assert TokenSequence.load(tmp_path).equals(seq)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda spans: spans[8].update(meta={"kind": "video"}), "span 8 interrupts a clip with its sound"),
+    (lambda spans: spans[2]["meta"].update(first_frame=1), "span 2 is part of a clip .* follows no first frame"),
+    (lambda spans: spans[4]["meta"].update(first_frame=2), "not frame, audio, ..., end for each of its 3 frames"),
+])
+def test_a_broken_clip_of_format_2_is_refused(tmp_path, edit, message):
+    """The parts of a clip with its sound in a mmtok.sequence/2 manifest must come whole and in order."""
+    folder = Path(__file__).parent / "fixtures" / "manifest-v2"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(manifest["spans"])
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "features.safetensors").write_bytes((folder / "features.safetensors").read_bytes())
+    with pytest.raises(ManifestError, match=message):
+        TokenSequence.load(tmp_path)

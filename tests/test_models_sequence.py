@@ -134,7 +134,7 @@ def test_save_load_round_trip(made, name, tmp_path):
     back = mmtok.TokenSequence.load(tmp_path)
     assert back.equals(seq) and back.vocab == seq.vocab
     manifest = seq.to_manifest()
-    assert manifest["vocab"]["kind"] == "model" and manifest["format"] == "mmtok.sequence/2"
+    assert manifest["vocab"]["kind"] == "model" and manifest["format"] == "mmtok.sequence/3"
     with pytest.raises(mmtok.errors.ManifestError):
         mmtok.TokenSequence.load(tmp_path, vocab=default_vocab())
 

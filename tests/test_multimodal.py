@@ -156,29 +156,66 @@ def test_every_token_has_provenance(tok, mixed):
     assert one["modality"] == "video" and one["frame"] == 0 and "box" in one and "time" in one
 
 
-def test_video_with_sound_is_interleaved_by_time(tok, tmp_path):
+def test_a_clip_with_its_sound_is_one_span_interleaved_by_time(tok, tmp_path):
+    """Video(src, audio=True) is ONE video span (one table row) holding 16 frame blocks, each followed by the audio
+    tokens that start in its frame's sampling interval; the slices keep their own intervals; the tensors, the
+    round trips (pack, save, decode), the budget and the HF-style grids agree with it."""
+    from mmtok.cli import summary_table
+    from mmtok.core.meta import VideoAudioMeta
     from sounds import clip_with_sound
 
-    path = clip_with_sound(tmp_path / "av.mp4")
+    path = clip_with_sound(tmp_path / "av.mp4", seconds=2.0)  # 2 s at 25 fps (a frame lasts 0.04 s), a tone
     seq = tok(["clip:", Video(path, audio=True), "done"])
-    parts = [(s.modality, s.meta.kind) for s in seq.spans[2:-1]]
-    assert parts == [(Modality.VIDEO, "clip_frame"), (Modality.AUDIO, "clip_audio")] * 16 + [(Modality.VIDEO, "clip_end")]
-    audio = tok.audio.encode(path)
-    slices = [s for s in seq.spans if s.meta.kind == "clip_audio"]
-    assert sum(s.num_features for s in slices) == len(audio.tokens) == tok.audio.num_tokens(audio.duration)
-    assert torch.equal(seq.features["audio"], audio.tokens)  # nothing dropped, in time order
-    for s in slices[:-1]:  # each token starts inside its frame's slice
-        lo, hi = s.meta.slice
-        first = s.meta.first_token
-        starts = audio.spans[first:first + s.num_features, 0]
-        assert ((starts >= lo - 1e-9) & (starts < hi)).all()
+    assert [s.modality for s in seq.spans] == [Modality.CONTROL, Modality.TEXT, Modality.VIDEO, Modality.TEXT]
+    clip = seq.spans[2]
+    m = clip.meta
+    assert isinstance(m, VideoAudioMeta) and m.num_frames == 16 and m.duration == 2.0
+    rows = summary_table(seq).splitlines()
+    assert len(rows) == 1 + 4 + 1 and sum("av.mp4" in r for r in rows) == 1 and "video+audio" in rows[3]
+    audio, video = tok.audio.encode(path), tok.video.encode(path)
+    assert clip.sound_features == len(audio.tokens) == tok.audio.num_tokens(audio.duration) == sum(m.slice_tokens)
+    assert clip.num_features == 16 * 196 and m.sound == tok.audio.segment(audio).meta
+    assert torch.equal(seq.features["audio"], audio.tokens) and torch.equal(seq.features["video"], video.patches)
+    # layout: frame i's block, then its slice's audio run; the runs (markers too) are audio tokens
+    ids, mod = seq.input_ids[clip.start:clip.end], seq.modality[clip.start:clip.end]
+    v = tok.vocab
+    frame_ends = (ids == v.special("<end_of_frame>")).nonzero()[:, 0]
+    run_starts, run_ends = ((ids == v.special(n)).nonzero()[:, 0] for n in ("<start_of_audio>", "<end_of_audio>"))
+    assert torch.equal(run_starts, frame_ends + 1)
+    assert torch.equal(run_ends - run_starts - 1, torch.tensor(m.slice_tokens))
+    in_run = torch.zeros(len(ids), dtype=torch.bool)
+    for a, b in zip(run_starts.tolist(), run_ends.tolist()):
+        in_run[a:b + 1] = True
+    assert (mod[in_run] == int(Modality.AUDIO)).all() and (mod[~in_run] == int(Modality.VIDEO)).all()
+    # each slice keeps its own interval; its tokens start inside it (the last slice also takes those past the end)
+    assert m.slices[0] == (0.0, 0.125) and m.slices[-1] == (1.875, 2.0)
+    first = 0
+    for (lo, hi), n in zip(m.slices, m.slice_tokens):
+        starts = audio.spans[first:first + n, 0]
+        assert (starts >= lo - 1e-9).all() and (starts < hi).all() or (lo, hi) == m.slices[-1]
+        first += n
+    # provenance: an audio token's own time span, a patch its frame's display interval (0.04 s at 25 fps)
+    tab = seq.provenance_table()
+    sound = (seq.input_ids == v.placeholder(Modality.AUDIO))
+    assert torch.equal(tab["time"][sound], audio.spans.double())
+    patches = seq.input_ids == v.placeholder(Modality.VIDEO)
+    t, f = tab["time"][patches], tab["frame"][patches]
+    assert torch.allclose(t[:, 1] - t[:, 0], torch.full((len(t),), 0.04, dtype=torch.float64))
+    assert torch.equal(t[:, 0], video.timestamps[f]) and torch.equal(torch.bincount(f), torch.full((16,), 196))
+    p = seq.provenance(int(sound.nonzero()[0, 0]))
+    assert p["modality"] == "audio" and p["placeholder"] and p["span"] == 2 and "box" not in p
+    # round trips
+    assert mmtok.pack(seq.unpack(), seq.vocab).equals(seq)
+    seq.save(tmp_path / "seq")
+    assert mmtok.TokenSequence.load(tmp_path / "seq").equals(seq)
     out = tok.decode(seq)
-    assert out[0] == "clip:" and out[2] == "done"
-    video = tok.video.encode(path)
+    assert len(out) == 3 and out[0] == "clip:" and out[2] == "done"
     assert torch.equal(out[1].frames, tok.video.decode(video)) and out[1].audio.shape == (audio.num_samples,)
     assert mmtok.budget(["clip:", Video(path, audio=True), "done"], ["mmtok"], tokenizer=tok)[0]["total"] == len(seq)
     grids = mmtok.collate([seq])["grids"]  # one grid per frame, none for <end_of_video> (it has no rows)
     assert grids["video"].tolist() == [[14, 14]] * 16 and "audio" not in grids
+    hf = tok(text="clip: <video>", videos=[Video(path, audio=True)], return_tensors="pt")
+    assert hf["grids"]["video"].tolist() == [[14, 14]] * 16 and hf["features"]["audio"].shape == audio.tokens.shape
     tab = seq.provenance_table()
     frames = tab["frame"][tab["frame"] >= 0]
     assert frames.min() == 0 and frames.max() == 15 and (frames[1:] >= frames[:-1]).all()

@@ -82,3 +82,23 @@ def test_decoded_contents_save_themselves(tmp_path):
     v = DecodedVideo(rgb[None].repeat(2, 1, 1, 1), [0.0, 0.5], audio=wave).save(tmp_path / "clip")
     assert sorted(f.name for f in v.iterdir()) == ["audio.wav", "frame_00.png", "frame_01.png", "timestamps.json"]
     assert json.loads((v / "timestamps.json").read_text()) == [0.0, 0.5]
+
+
+def test_a_sequence_prints_short_and_its_table_is_public():
+    """repr(seq): length, context share, spans by modality — short however many spans (it was 8,466 characters
+    for a 405-token prompt); seq.table() is the table the CLI prints."""
+    tok = mmtok.MultimodalTokenizer.default()
+    pieces = []
+    for k in range(40):
+        pieces += [f"picture {k}: ", mmtok.Image(PHOTO)]
+    seq = tok(pieces + [mmtok.Video(CLIP)])
+    text = repr(seq)
+    assert text.startswith(f"TokenSequence({len(seq):,} tokens, ") and len(text) < 400, text
+    n_text = sum(s.modality.label == "text" for s in seq.spans)
+    assert f"text {n_text} (" in text and "image 40 (7,920)" in text and "video 1 (3,170)" in text
+    table = seq.table().splitlines()
+    assert table[0].split() == ["#", "modality", "tokens", "shape", "seconds", "source"]
+    assert len(table) == len(seq.spans) + 2 and table[-1].startswith(f"total: {len(seq):,} tokens")
+    from mmtok.cli import summary_table
+
+    assert summary_table(seq) == seq.table()

@@ -19,9 +19,14 @@ def test_pack_unpack_exact(segs):
     assert seq.unpack() == segs
     assert len(seq) == sum(len(s) for s in segs)
     assert torch.equal(seq.positions, torch.arange(len(seq)))
-    # modality per token is its segment's; spans tile the sequence
+    # modality per token is its segment's, except a clip's audio runs; spans tile the sequence
+    audio = torch.tensor([VOCAB.special("<start_of_audio>"), VOCAB.special("<end_of_audio>"),
+                          VOCAB.placeholder(Modality.AUDIO)])
     for span, seg in zip(seq.spans, segs):
-        assert (seq.modality[span.start:span.end] == int(seg.modality)).all()
+        run = torch.isin(seg.input_ids, audio) & (seg.modality == Modality.VIDEO)
+        assert (seq.modality[span.start:span.end][~run] == int(seg.modality)).all()
+        assert (seq.modality[span.start:span.end][run] == int(Modality.AUDIO)).all()
+        assert (span.num_features, span.sound_features) == (seg.num_features, seg.num_sound_features)
     assert sum(s.length for s in seq.spans) == len(seq)
 
 
@@ -32,8 +37,9 @@ def test_features_follow_placeholders(segs):
         where = (seq.input_ids == VOCAB.placeholder(m)).nonzero().flatten()
         feats = seq.features.get(m.label)
         assert (0 if feats is None else len(feats)) == len(where)
-        # the k-th placeholder's row is the k-th feature row of its own segment, in order
-        expected = [s.features for s in segs if s.modality == m and s.num_features]
+        # the k-th placeholder's row is the k-th feature row of its own segment (a clip's sound: its sound rows)
+        expected = [s.features if s.modality == m else s.sound for s in segs
+                    if s.modality == m and s.num_features or m == Modality.AUDIO and s.num_sound_features]
         if expected:
             assert torch.equal(feats, torch.cat(expected))
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
-from ..core.meta import AudioMeta, ClipAudioMeta
+from ..core.meta import AudioMeta
 from ..core.positions import framed_run
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.reprs import short_repr
@@ -226,9 +226,9 @@ class AudioTokenizer(ProvenanceFromTable):
                                 f"({type(segment.meta).__name__})")
         return self.tokens_from_rows(segment.features, segment.meta)
 
-    def tokens_from_rows(self, rows: torch.Tensor | None, meta: AudioMeta | ClipAudioMeta) -> AudioTokens:
+    def tokens_from_rows(self, rows: torch.Tensor | None, meta: AudioMeta) -> AudioTokens:
         """:class:`AudioTokens` from token rows float [n, stack * n_mels] and the metadata of their sound (for a
-        clip with its sound: the rows of all its slices, in order, and the last slice's metadata)."""
+        clip with its sound: its sound rows and ``meta.sound``)."""
         if meta.preset != self.config.preset or meta.stack != self.config.stack:
             raise SequenceError(f"the audio span was made with preset {meta.preset} x{meta.stack}, this tokenizer "
                                 f"uses {self.config.preset} x{self.config.stack}")
@@ -240,26 +240,22 @@ class AudioTokenizer(ProvenanceFromTable):
                            meta.source or "", meta.source_rate, meta.channels, meta.sample_rate)
 
     def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
-        """``time``: each token's [start, end) in seconds (the clip's last token ends where the sound ends); also
-        for the audio slices of a clip with its sound (their tokens start further in)."""
+        """``time``: each token's [start, end) in seconds (the last token ends where the sound ends)."""
         table = empty_provenance(len(segment))
         m = segment.meta
-        if segment.modality != Modality.AUDIO or not isinstance(m, (AudioMeta, ClipAudioMeta)):
+        if segment.modality != Modality.AUDIO or not isinstance(m, AudioMeta):
             raise SequenceError(f"expected an audio segment, got {segment.modality.label} ({type(m).__name__})")
         where = (segment.input_ids == (vocab or default_vocab()).placeholder(Modality.AUDIO)).nonzero().flatten()
-        first = getattr(m, "first_token", 0)
-        total = getattr(m, "audio_tokens", len(where))
-        table["time"][where] = token_spans(total, m.stack, m.duration)[first:first + len(where)]
+        table["time"][where] = token_spans(len(where), m.stack, m.duration)
         return table
 
 
-def sound_meta(tokens: AudioTokens, source: str | None = None, **clip: object) -> AudioMeta | ClipAudioMeta:
-    """An audio span's metadata (with ``clip`` fields, that of a slice of a clip's sound)."""
-    fields = dict(source=source if source is not None else tokens.source, preset=tokens.preset, stack=tokens.stack,
-                  duration=tokens.duration, sample_rate=tokens.sample_rate,
-                  tokens_per_second=SAMPLE_RATE / HOP_LENGTH / tokens.stack, padded_frames=tokens.padded_frames,
-                  source_rate=tokens.source_rate, channels=tokens.channels)
-    return ClipAudioMeta(**fields | clip) if clip else AudioMeta(**fields)
+def sound_meta(tokens: AudioTokens, source: str | None = None) -> AudioMeta:
+    """An audio span's metadata (also a clip's ``sound``)."""
+    return AudioMeta(source=source if source is not None else tokens.source, preset=tokens.preset, stack=tokens.stack,
+                     duration=tokens.duration, sample_rate=tokens.sample_rate,
+                     tokens_per_second=SAMPLE_RATE / HOP_LENGTH / tokens.stack, padded_frames=tokens.padded_frames,
+                     source_rate=tokens.source_rate, channels=tokens.channels)
 
 
 def token_spans(n: int, stack: int, duration: float) -> torch.Tensor:

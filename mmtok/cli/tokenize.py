@@ -18,28 +18,8 @@ DEFAULT_LAYOUT = "gemini-like"  # MultimodalTokenizer.default()'s layout
 
 
 def summary_table(seq: TokenSequence) -> str:
-    """A readable table: one row per span (modality, tokens, shape, seconds, source) and the total."""
-    rows = [("#", "modality", "tokens", "shape", "seconds", "source")]
-    for i, span in enumerate(seq.spans):
-        meta = span.meta
-        grid = getattr(meta, "grid", None)
-        shape = "x".join(str(g) for g in grid) if grid is not None else "-"
-        if shape != "-" and getattr(meta, "num_frames", 0):
-            shape = f"{meta.num_frames}x{shape}"
-        if shape != "-" and getattr(meta, "blocks", 1) > 1:
-            shape = f"{meta.blocks}x{shape}"
-        seconds = f"{meta.duration:.2f}" if hasattr(meta, "duration") else "-"
-        source = meta.source or ("<bos>" if span.modality.label == "control" else "<text>")
-        rows.append((str(i), span.modality.label, str(span.length), shape, seconds, str(source)))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(w) if c in (1, 5) else cell.rjust(w) for c, (cell, w) in
-                       enumerate(zip(r, widths))).rstrip() for r in rows]
-    lines.append(f"total: {len(seq):,} tokens, {len(seq) / seq.max_length:.2%} of a {seq.max_length:,}-token context")
-    if seq.truncation:
-        t = seq.truncation
-        lines.append(f"truncated: {t['original_length']:,} tokens in {t['original_segments']} segments; kept "
-                     f"{t['kept_segments']} segments")
-    return "\n".join(lines)
+    """The span table (:meth:`mmtok.TokenSequence.table`)."""
+    return seq.table()
 
 
 def check_name(flag: str, name: str, names: list[str], kind: str) -> str:

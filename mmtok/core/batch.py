@@ -287,10 +287,10 @@ def _take(batch: Batch, places: list[tuple[int, int, int]]) -> list[TokenSequenc
     cursor = {label: 0 for label in batch["features"]}
     for i in order:
         for span in batch["spans"][i]:
-            if span.num_features:
-                label, k = span.modality.label, cursor[span.modality.label]
-                feats[i].setdefault(label, []).append(batch["features"][label][k:k + span.num_features])
-                cursor[label] = k + span.num_features
+            for label, n in span.feature_rows():  # a clip with its sound owns video and audio rows
+                k = cursor[label]
+                feats[i].setdefault(label, []).append(batch["features"][label][k:k + n])
+                cursor[label] = k + n
     out = []
     for i, (r, c, n) in enumerate(places):
         out.append(TokenSequence(batch["input_ids"][r, c:c + n], batch["modality"][r, c:c + n],

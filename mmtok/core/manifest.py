@@ -6,8 +6,10 @@ spans back into segments, :func:`mmtok.core.sequence.from_manifest` packs them a
 manifest whose stored fields disagree with that, whose ids leave the vocabulary, whose features disagree with the
 placeholders, or whose features file lies outside the manifest's folder.
 
-Formats: ``mmtok.sequence/2`` (written now: span metadata with a ``kind``, see :mod:`mmtok.core.meta`) and
-``mmtok.sequence/1`` (mmtok 0.1: plain metadata dicts), which still loads.
+Formats: ``mmtok.sequence/3`` (written now: span metadata with a ``kind``, see :mod:`mmtok.core.meta`; a clip with
+its sound is one span with ``sound_features``), ``mmtok.sequence/2`` (the same, but a clip with its sound as 2N + 1
+spans) and ``mmtok.sequence/1`` (mmtok 0.1: plain metadata dicts). The earlier two still load, into today's spans
+(:mod:`mmtok.core.legacy`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typing import Any
 import torch
 
 from ..errors import ManifestError, MmtokError
-from .meta import meta_from_dict, meta_from_v1
+from .legacy import Entry, merge_clips, read_meta
+from .meta import meta_from_dict
 from .model_vocab import AnyVocab, vocab_from_description
 from .segment import Segment
 from .vocab import PLACEHOLDERS, Modality
@@ -30,8 +33,8 @@ from .vocab import PLACEHOLDERS, Modality
 __all__ = ["MANIFEST_FORMAT", "READABLE_FORMATS", "MANIFEST_FILE", "FEATURES_FILE", "to_manifest", "write", "save_safetensors", "read",
            "parse", "verify", "Parsed"]
 
-MANIFEST_FORMAT = "mmtok.sequence/2"
-READABLE_FORMATS = ("mmtok.sequence/1", MANIFEST_FORMAT)
+MANIFEST_FORMAT = "mmtok.sequence/3"
+READABLE_FORMATS = ("mmtok.sequence/1", "mmtok.sequence/2", MANIFEST_FORMAT)
 MANIFEST_FILE = "manifest.json"
 FEATURES_FILE = "features.safetensors"
 
@@ -119,8 +122,7 @@ class Parsed:
     max_length: int
     truncation: dict | None
     stored: dict[str, torch.Tensor]  # modality, positions, positions_3d as stored
-    offsets: list[int]
-    num_features: list[int]
+    counts: list[tuple[int, int, int]]  # each span's offset, num_features and sound_features as stored
 
 
 def parse(manifest: Any, features: dict[str, torch.Tensor], vocab: AnyVocab | None = None) -> Parsed:
@@ -136,14 +138,16 @@ def parse(manifest: Any, features: dict[str, torch.Tensor], vocab: AnyVocab | No
     spans = manifest.get("spans")
     if not isinstance(spans, list):
         raise ManifestError("'spans' must be a list")
-    segments = _segments(spans, input_ids, stored["positions_3d"], features, manifest["format"])
+    entries = _segments(spans, input_ids, stored["positions_3d"], features, manifest["format"])
+    if manifest["format"] != MANIFEST_FORMAT:
+        entries = merge_clips(entries)  # a clip with its sound: one span since mmtok.sequence/3
     max_length, truncation = manifest.get("max_length"), manifest.get("truncation")
     if type(max_length) is not int or max_length < len(input_ids):
         raise ManifestError(f"max_length {max_length!r} must be an int >= the length {len(input_ids)}")
     if truncation is not None and not isinstance(truncation, dict):
         raise ManifestError("'truncation' must be null or a dict")
-    return Parsed(segments, described, max_length, truncation, stored, [s["offset"] for s in spans],
-                  [s["num_features"] for s in spans])
+    return Parsed([seg for seg, _ in entries], described, max_length, truncation, stored,
+                  [counts for _, counts in entries])
 
 
 def verify(seq, parsed: Parsed) -> None:
@@ -152,7 +156,7 @@ def verify(seq, parsed: Parsed) -> None:
     for name, stored in parsed.stored.items():
         if not torch.equal(getattr(seq, name), stored):
             raise ManifestError(f"stored {name} disagree with the ones its spans imply; the manifest was edited")
-    if [s.offset for s in seq.spans] != parsed.offsets or [s.num_features for s in seq.spans] != parsed.num_features:
+    if [(s.offset, s.num_features, s.sound_features) for s in seq.spans] != parsed.counts:
         raise ManifestError("span offsets or feature counts disagree with the ids and positions")
 
 
@@ -183,41 +187,45 @@ def _check_features(declared: Any, features: dict[str, torch.Tensor]) -> None:
 
 
 def _segments(spans: list, input_ids: torch.Tensor, positions_3d: torch.Tensor, features: dict[str, torch.Tensor],
-              fmt: str) -> list[Segment]:
-    """The segments the spans describe; spans must tile the sequence in order and use every feature row."""
+              fmt: str) -> list[Entry]:
+    """The segments the spans describe, each with its span's stored (offset, num_features, sound_features); spans
+    must tile the sequence in order and use every feature row."""
     L = len(input_ids)
-    segments, taken, expected_start = [], {m.label: 0 for m in PLACEHOLDERS}, 0
+    entries, taken, expected_start = [], {m.label: 0 for m in PLACEHOLDERS}, 0
     for i, s in enumerate(spans):
-        m, start, length, offset, nf = _span_fields(i, s)
+        m, start, length, offset, nf, snf = _span_fields(i, s)
         if start != expected_start or start + length > L:
             raise ManifestError(f"span {i} covers tokens {start}..{start + length} but spans must tile "
                                 f"0..{L} in order (expected start {expected_start})")
         expected_start = start + length
         f = _span_features(i, m, nf, features, taken)
+        sound = _span_features(i, Modality.AUDIO, snf, features, taken)
         pos = positions_3d[:, start:start + length] - offset
         if length and int(pos.min()) != 0:
             raise ManifestError(f"span {i}: offset {offset} does not match its positions_3d")
-        read_meta = meta_from_v1 if fmt == "mmtok.sequence/1" else meta_from_dict
-        meta = read_meta(m, s.get("meta", {}), f"span {i}")
-        segments.append(Segment(m, input_ids[start:start + length], pos, f, meta))
+        what = f"span {i}"
+        meta = meta_from_dict(m, s.get("meta", {}), what) if fmt == MANIFEST_FORMAT else read_meta(
+            m, s.get("meta", {}), what, fmt)
+        entries.append((Segment(m, input_ids[start:start + length], pos, f, meta, sound), (offset, nf, snf)))
     if expected_start != L:
         raise ManifestError(f"spans cover tokens 0..{expected_start} but the sequence has {L}")
     for label, used in taken.items():
         if label in features and used != len(features[label]):
             raise ManifestError(f"{len(features[label])} {label} feature rows are stored but spans use {used}")
-    return segments
+    return entries
 
 
-def _span_fields(i: int, s: Any) -> tuple[Modality, int, int, int, int]:
+def _span_fields(i: int, s: Any) -> tuple[Modality, int, int, int, int, int]:
     if not isinstance(s, dict):
         raise ManifestError(f"span {i} must be a dict")
     m = Modality.parse(s.get("modality"))
     start, length, offset, nf = (s.get(k) for k in ("start", "length", "offset", "num_features"))
-    if not all(type(v) is int and v >= 0 for v in (start, length, offset, nf)):
-        raise ManifestError(f"span {i}: start, length, offset and num_features must be ints >= 0")
+    snf = s.get("sound_features", 0)  # a clip with its sound (mmtok.sequence/3)
+    if not all(type(v) is int and v >= 0 for v in (start, length, offset, nf, snf)):
+        raise ManifestError(f"span {i}: start, length, offset, num_features and sound_features must be ints >= 0")
     if not isinstance(s.get("meta", {}), dict):
         raise ManifestError(f"span {i}: meta must be a dict")
-    return m, start, length, offset, nf
+    return m, start, length, offset, nf, snf
 
 
 def _span_features(i: int, m: Modality, nf: int, features: dict[str, torch.Tensor],

@@ -3,8 +3,8 @@
 Every :class:`~mmtok.core.segment.Segment` (and so every :class:`Span`) carries one of these instead of a free
 dict, so what a span says about its source (sizes, grids, timestamps, audio preset, VQ model) is spelled in one
 place. ``to_dict`` gives JSON values with a ``"kind"`` key; ``meta_from_dict`` checks every field's type and
-refuses unknown keys. Manifests of mmtok 0.1 (``mmtok.sequence/1``) stored plain dicts without ``kind``:
-:func:`meta_from_v1` reads those.
+refuses unknown keys. Manifests of earlier formats (``mmtok.sequence/1`` plain dicts without ``kind``, and a clip
+with its sound as 2N + 1 spans up to ``mmtok.sequence/2``) are read by :mod:`mmtok.core.legacy`.
 
 Packages above ``core`` add their own types with :func:`register_meta_type` (``mmtok.models``: the spans of a
 model's layout); a type may give an ``extent`` field, the positions its segment takes (:func:`mmtok.pack`).
@@ -21,15 +21,14 @@ import math
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from ..errors import SequenceError
 from .vocab import Modality
 
 __all__ = ["SpanMeta", "ControlMeta", "TextMeta", "ImageMeta", "VideoMeta", "AudioMeta", "CodesMeta",
-           "ClipFrameMeta", "ClipAudioMeta", "ClipEndMeta", "META_TYPES", "meta_from_dict", "meta_from_v1",
-           "default_meta", "register_meta_type"]
+           "VideoAudioMeta", "META_TYPES", "meta_from_dict", "default_meta", "register_meta_type"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ class ImageMeta(_Picture):
 
 @dataclass(frozen=True)
 class _Frames(_Picture):
-    """Sampled frames of a clip (all of them, or one frame of a clip with its sound)."""
+    """Sampled frames of a clip."""
 
     num_frames: int = 0
     timestamps: tuple[float, ...] = ()  # seconds from the clip start (the chosen frames' pts)
@@ -125,6 +124,7 @@ class VideoMeta(_Frames):
     time_base: tuple[int, int] | None = None
     num_clip_frames: int | None = None  # frames in the clip
     frames_decoded: int | None = None
+    frame_ends: tuple[float, ...] | None = None  # seconds where each chosen frame's display ends (pts + duration)
 
 
 @dataclass(frozen=True)
@@ -164,47 +164,34 @@ class CodesMeta(SpanMeta):
 
 
 @dataclass(frozen=True)
-class _ClipPart(SpanMeta):
-    """What every segment of a clip with its sound repeats about the clip."""
+class VideoAudioMeta(VideoMeta):
+    """A clip with its sound (``Video(src, audio=True)``), one span: <start_of_video>, then for each sampled frame
+    its block followed by the audio tokens of its slice (<start_of_audio> ... <end_of_audio>), then <end_of_video>
+    (:mod:`mmtok.multimodal.interleave`). The fields of :class:`VideoMeta` describe the frames; ``sound`` the whole
+    sound track; slice i is the sound of frame i's sampling interval."""
 
-    clip_frames: int = 0
-    clip_duration: float = 0.0
+    kind: ClassVar[str] = "video_audio"
+    sound: AudioMeta = field(default_factory=AudioMeta)  # the whole sound as an audio span says it (its duration)
+    slices: tuple[tuple[float, float], ...] = ()  # each frame's slice: [start, end) seconds from the clip start
+    slice_tokens: tuple[int, ...] = ()  # audio tokens in each slice (those past the last slice's end join it)
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not len(self.slices) == len(self.slice_tokens) == self.num_frames:
+            raise SequenceError(f"video_audio: {self.num_frames} frames need as many slices and slice_tokens, got "
+                                f"{len(self.slices)} and {len(self.slice_tokens)}")
+        if any(n < 0 for n in self.slice_tokens) or any(not a <= b for a, b in self.slices):
+            raise SequenceError(f"video_audio: slices must be [start, end) with start <= end and slice_tokens >= 0, "
+                                f"got {self.slices!r:.80} and {self.slice_tokens!r:.80}")
 
-@dataclass(frozen=True)
-class ClipFrameMeta(_ClipPart, _Frames):
-    """One frame of a clip with its sound (the first one opens with <start_of_video>)."""
-
-    kind: ClassVar[str] = "clip_frame"
-    modality: ClassVar[Modality] = Modality.VIDEO
-    first_frame: int = 0  # this frame's number among the clip's sampled frames
-
-
-@dataclass(frozen=True)
-class ClipAudioMeta(_ClipPart, _Sound):
-    """The audio tokens of one frame's time slice of a clip with its sound."""
-
-    kind: ClassVar[str] = "clip_audio"
-    modality: ClassVar[Modality] = Modality.AUDIO
-    first_token: int = 0  # the slice's first token among the clip's audio tokens
-    audio_tokens: int = 0  # audio tokens of the whole clip
-    slice: tuple[float, float] = (0.0, 0.0)  # the slice's [start, end) in seconds
-
-
-@dataclass(frozen=True)
-class ClipEndMeta(_ClipPart, _Picture):
-    """<end_of_video> of a clip with its sound."""
-
-    kind: ClassVar[str] = "clip_end"
-    modality: ClassVar[Modality] = Modality.VIDEO
-    rotation: int = 0
-    sampling: str = "exact"
-    audio_tokens: int = 0
-    audio_padded_frames: int = 0
+    @property
+    def audio_tokens(self) -> int:
+        """Audio tokens of the whole clip."""
+        return sum(self.slice_tokens)
 
 
 META_TYPES: dict[str, type[SpanMeta]] = {t.kind: t for t in (
-    ControlMeta, TextMeta, ImageMeta, VideoMeta, AudioMeta, CodesMeta, ClipFrameMeta, ClipAudioMeta, ClipEndMeta)}
+    ControlMeta, TextMeta, ImageMeta, VideoMeta, AudioMeta, CodesMeta, VideoAudioMeta)}
 
 
 def register_meta_type(cls: type[SpanMeta]) -> type[SpanMeta]:
@@ -227,16 +214,17 @@ def default_meta(modality: Modality) -> SpanMeta:
     return _DEFAULT[Modality.parse(modality)]()
 
 
-def meta_from_dict(modality: Modality, d: Mapping[str, Any], what: str = "span") -> SpanMeta:
-    """The typed metadata of a ``to_dict`` result (``kind`` picks the type; without ``kind``, the modality's
-    default type). Unknown keys and badly typed values raise ``SequenceError``."""
+def meta_from_dict(modality: Modality, d: Mapping[str, Any], what: str = "span",
+                   types: Mapping[str, type[SpanMeta]] = META_TYPES) -> SpanMeta:
+    """The typed metadata of a ``to_dict`` result (``kind`` picks the type among ``types``; without ``kind``, the
+    modality's default type). Unknown keys and badly typed values raise ``SequenceError``."""
     if not isinstance(d, Mapping):
         raise SequenceError(f"{what}: meta must be a dict, got {type(d).__name__}")
     modality = Modality.parse(modality)
     kind = d.get("kind", _DEFAULT[modality].kind)
-    cls = META_TYPES.get(kind) if isinstance(kind, str) else None
+    cls = types.get(kind) if isinstance(kind, str) else None
     if cls is None or cls.modality != modality:
-        choices = [k for k, t in META_TYPES.items() if t.modality == modality]
+        choices = [k for k, t in types.items() if t.modality == modality]
         raise SequenceError(f"{what}: meta kind {kind!r} does not fit a {modality.label} span; use one of {choices}")
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - names - {"kind"}, key=str)
@@ -246,24 +234,6 @@ def meta_from_dict(modality: Modality, d: Mapping[str, Any], what: str = "span")
         return cls(**{k: v for k, v in d.items() if k != "kind"})
     except SequenceError as e:
         raise SequenceError(f"{what}: {e}") from None
-
-
-# mmtok 0.1 manifests: keys that later versions derive instead of storing
-_V1_DROPPED = {"video": {"image"}}
-
-
-def meta_from_v1(modality: Modality, d: Mapping[str, Any], what: str = "span") -> SpanMeta:
-    """The typed metadata of a span saved by mmtok 0.1 (``mmtok.sequence/1``): a plain dict whose kind follows
-    from the modality and, for the segments of a clip with its sound, its ``part``."""
-    if not isinstance(d, Mapping):
-        raise SequenceError(f"{what}: meta must be a dict, got {type(d).__name__}")
-    modality = Modality.parse(modality)
-    d = dict(d)
-    part = d.pop("part", None)
-    kind = {"frame": "clip_frame", "audio": "clip_audio", "end": "clip_end"}.get(part, _DEFAULT[modality].kind)
-    for key in _V1_DROPPED.get(kind, ()):
-        d.pop(key, None)
-    return meta_from_dict(modality, d | {"kind": kind}, what)
 
 
 # --- field checks --------------------------------------------------------------------------------------------
@@ -289,10 +259,19 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise SequenceError(f"{name} must be a list, got {value!r:.80}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_scalar(v, args[0], name) for v in value)
+            return tuple(_coerce(v, args[0], name) for v in value)
         if len(value) != len(args):
             raise SequenceError(f"{name} must hold {len(args)} values, got {value!r:.80}")
-        return tuple(_scalar(v, a, name) for v, a in zip(value, args))
+        return tuple(_coerce(v, a, name) for v, a in zip(value, args))
+    if isinstance(hint, type) and issubclass(hint, SpanMeta):  # nested metadata (a clip's sound)
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, Mapping):
+            raise SequenceError(f"{name} must be {hint.kind} metadata (a dict), got {value!r:.80}")
+        try:
+            return hint.from_dict(value)
+        except SequenceError as e:
+            raise SequenceError(f"{name}: {e}") from None
     return _scalar(value, hint, name)
 
 
@@ -305,6 +284,8 @@ def _scalar(value: Any, t: type, name: str) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, SpanMeta):
+        return value.to_dict()
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     return value

@@ -4,14 +4,15 @@ A segment's positions are relative (t, h, w) coordinates whose smallest value is
 Tokens read one after another (text, markers, audio) advance all three axes together
 (:func:`sequential_positions`); a picture's patches sit on their (row, column) grid (:func:`grid_positions`), framed
 by markers (:func:`framed_blocks`: images, video frames, VQ code blocks); audio is a run of placeholders between
-two markers (:func:`framed_run`).
+two markers (:func:`framed_run`). A segment made of several such parts (a clip with its sound) lays them out as
+:func:`mmtok.pack` lays segments (:func:`stacked_positions`).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["sequential_positions", "grid_positions", "framed_blocks", "framed_run"]
+__all__ = ["sequential_positions", "grid_positions", "framed_blocks", "framed_run", "stacked_positions"]
 
 
 def sequential_positions(n: int) -> torch.Tensor:
@@ -66,3 +67,13 @@ def framed_run(open_id: int, close_id: int, fill: int, n: int) -> tuple[torch.Te
     """Ids [n + 2] and positions [3, n + 2] of ``n`` placeholders read in order between two markers (audio)."""
     ids = torch.cat([torch.tensor([open_id]), torch.full((n,), fill, dtype=torch.int64), torch.tensor([close_id])])
     return ids, sequential_positions(n + 2)
+
+
+def stacked_positions(parts: list[torch.Tensor]) -> torch.Tensor:
+    """Relative positions int64 [3, sum of n] of parts [3, n] (each with smallest value 0) laid one after another
+    as :func:`mmtok.pack` lays segments: each part starts one past the largest position before it."""
+    out, top = [], 0
+    for p in parts:
+        out.append(p + top)
+        top += int(p.max()) + 1 if p.numel() else 0
+    return torch.cat(out, 1) if out else torch.zeros(3, 0, dtype=torch.int64)

@@ -7,9 +7,11 @@ span metadata types (:mod:`mmtok.models`: one per model layout) registers a fact
 (:func:`register_meta_tokenizer`); the metadata's type is asked first, then the modality.
 
 Provenance columns (one row per token of a segment; :func:`empty_provenance`): ``chars`` [n, 2] character span
-in the segment's text (-1 if none), ``box`` [n, 4] (x0, y0, x1, y1) in original pixels (NaN if none), ``frame``
-[n] sampled frame number and ``frame_index`` [n] its index in the clip (-1 if none), ``time`` [n, 2] seconds
-(NaN if none).
+in the segment's text (-1 if none), ``box`` [n, 4] (x0, y0, x1, y1) in original pixels (NaN if none), ``block``
+[n] which block of its picture or frame a patch is in (0 for a picture of one block; tiles: 0 the thumbnail,
+1 + r * cols + c the tile in row r, column c; -1 if none), ``frame`` [n] sampled frame number and ``frame_index``
+[n] its index in the clip (-1 if none), ``time`` [n, 2] [start, end) seconds (a clip's patch: its frame's display
+interval; NaN if none).
 """
 
 from __future__ import annotations
@@ -65,19 +67,22 @@ def empty_provenance(n: int) -> dict[str, torch.Tensor]:
     """Provenance columns of ``n`` tokens that come from nothing in particular (markers)."""
     return {"chars": torch.full((n, 2), -1, dtype=torch.int64),
             "box": torch.full((n, 4), float("nan"), dtype=torch.float64),
+            "block": torch.full((n,), -1, dtype=torch.int64),
             "frame": torch.full((n,), -1, dtype=torch.int64),
             "frame_index": torch.full((n,), -1, dtype=torch.int64),
             "time": torch.full((n, 2), float("nan"), dtype=torch.float64)}
 
 
 def provenance_row(table: dict[str, torch.Tensor], i: int) -> dict:
-    """Row ``i`` of provenance columns as a dict holding only what is known (``chars``, ``box``, ``frame`` and
-    ``frame_index``, ``time``)."""
+    """Row ``i`` of provenance columns as a dict holding only what is known (``chars``, ``box``, ``block``,
+    ``frame`` and ``frame_index``, ``time``)."""
     out: dict = {}
     if int(table["chars"][i, 0]) >= 0:
         out["chars"] = table["chars"][i].tolist()
     if not torch.isnan(table["box"][i, 0]):
         out["box"] = table["box"][i].tolist()
+    if int(table["block"][i]) >= 0:
+        out["block"] = int(table["block"][i])
     if int(table["frame"][i]) >= 0:
         out["frame"], out["frame_index"] = int(table["frame"][i]), int(table["frame_index"][i])
     if not torch.isnan(table["time"][i, 0]):

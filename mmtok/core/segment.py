@@ -23,7 +23,7 @@ class Segment:
     """One piece of a prompt as unified ids.
 
     Args:
-        modality: what the segment is; every token of it gets this modality.
+        modality: what the segment is; every token of it gets this modality, except the sound of a clip (below).
         input_ids: int64 [n] unified ids (markers, text or code ids, placeholders).
         pos3d: int64 [3, n] relative (t, h, w) positions with smallest value 0 (``sequential_positions(n)``
             for tokens read one after another).
@@ -31,6 +31,9 @@ class Segment:
             order; ``None`` for segments without placeholders (an empty tensor is stored as ``None``).
         meta: the modality's typed metadata (:mod:`mmtok.core.meta`); a dict is read by
             :func:`~mmtok.core.meta.meta_from_dict`, ``None`` gives the modality's defaults.
+        sound: a clip with its sound (a video segment) holds its audio runs (``<start_of_audio>``, audio
+            placeholders, ``<end_of_audio>``) between its frames: float [n_audio_placeholders, dim], one row per
+            audio placeholder, in order. Those runs' tokens have the audio modality. ``None`` otherwise.
     """
 
     modality: Modality
@@ -38,6 +41,7 @@ class Segment:
     pos3d: torch.Tensor
     features: torch.Tensor | None = None
     meta: SpanMeta | Mapping[str, Any] | None = None
+    sound: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "modality", Modality.parse(self.modality))
@@ -60,6 +64,14 @@ class Segment:
                 raise SequenceError(f"{self._name()}: a {self.modality.label} segment carries no features")
             if len(f) == 0:
                 object.__setattr__(self, "features", None)  # no rows: stored as None, as unpack gives it back
+        a = self.sound
+        if a is not None:
+            if not isinstance(a, torch.Tensor) or not a.is_floating_point() or a.dim() != 2:
+                raise SequenceError(f"{self._name()}: sound must be a float tensor [n, dim], got {describe_value(a)}")
+            if self.modality != Modality.VIDEO:
+                raise SequenceError(f"{self._name()}: only a video segment (a clip) carries sound rows")
+            if len(a) == 0:
+                object.__setattr__(self, "sound", None)
 
     def _check_ids(self) -> None:
         ids, pos = self.input_ids, self.pos3d
@@ -75,11 +87,11 @@ class Segment:
 
     @classmethod
     def _trusted(cls, modality: Modality, input_ids: torch.Tensor, pos3d: torch.Tensor,
-                 features: torch.Tensor | None, meta: SpanMeta) -> Segment:
+                 features: torch.Tensor | None, meta: SpanMeta, sound: torch.Tensor | None = None) -> Segment:
         """A segment from parts already validated by :func:`~mmtok.core.sequence.pack` (no checks, no copies)."""
         seg = object.__new__(cls)
         for name, value in (("modality", modality), ("input_ids", input_ids), ("pos3d", pos3d),
-                            ("features", features), ("meta", meta)):
+                            ("features", features), ("meta", meta), ("sound", sound)):
             object.__setattr__(seg, name, value)
         return seg
 
@@ -88,7 +100,12 @@ class Segment:
 
     @property
     def num_features(self) -> int:
+        """Feature rows of the segment's own modality (a clip's sound rows are :attr:`sound`)."""
         return 0 if self.features is None else len(self.features)
+
+    @property
+    def num_sound_features(self) -> int:
+        return 0 if self.sound is None else len(self.sound)
 
     def _name(self) -> str:
         src = getattr(self.meta, "source", None)
@@ -97,11 +114,9 @@ class Segment:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Segment):
             return NotImplemented
-        same_features = (self.features is None and other.features is None) or (
-            self.features is not None and other.features is not None
-            and self.features.dtype == other.features.dtype and torch.equal(self.features, other.features))
         return (self.modality == other.modality and torch.equal(self.input_ids, other.input_ids)
-                and torch.equal(self.pos3d, other.pos3d) and same_features and self.meta == other.meta)
+                and torch.equal(self.pos3d, other.pos3d) and _same_rows(self.features, other.features)
+                and _same_rows(self.sound, other.sound) and self.meta == other.meta)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -111,7 +126,8 @@ class Span:
     """Where one segment sits in a :class:`~mmtok.core.sequence.TokenSequence`.
 
     ``start``/``length`` index tokens; ``offset`` is the value added to the segment's relative 3D positions;
-    ``num_features`` is how many feature rows of its modality it owns (rows follow sequence order).
+    ``num_features`` is how many feature rows of its modality it owns and ``sound_features`` how many audio rows
+    a clip with its sound holds (rows follow sequence order).
     """
 
     modality: Modality
@@ -120,6 +136,12 @@ class Span:
     offset: int
     num_features: int
     meta: SpanMeta
+    sound_features: int = 0
+
+    def feature_rows(self) -> list[tuple[str, int]]:
+        """``(modality label, rows)`` of every modality whose feature rows this span owns, own modality first."""
+        rows = [(self.modality.label, self.num_features), (Modality.AUDIO.label, self.sound_features)]
+        return [(label, n) for label, n in rows if n]
 
     @property
     def end(self) -> int:
@@ -127,8 +149,15 @@ class Span:
 
     def describe(self) -> dict:
         """JSON values, as a manifest stores them."""
-        return {"modality": self.modality.label, "start": self.start, "length": self.length,
-                "offset": self.offset, "num_features": self.num_features, "meta": self.meta.to_dict()}
+        out = {"modality": self.modality.label, "start": self.start, "length": self.length,
+               "offset": self.offset, "num_features": self.num_features, "meta": self.meta.to_dict()}
+        return out | ({"sound_features": self.sound_features} if self.sound_features else {})
+
+
+def _same_rows(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
+    """Feature rows equal bit for bit, dtype included (or both absent)."""
+    return (a is None and b is None) or (a is not None and b is not None and a.dtype == b.dtype
+                                         and torch.equal(a, b))
 
 
 def describe_value(x: object) -> str:

@@ -4,7 +4,8 @@ A :class:`Segment` is one piece of a prompt (a text run, an image, a clip, an au
 codes, a control token) already turned into unified ids. :func:`pack` lays segments end to end:
 
 - ``input_ids`` [L]: unified ids; a placeholder id wherever a continuous feature row sits.
-- ``modality`` [L]: the :class:`~mmtok.core.vocab.Modality` of each token (that of its segment).
+- ``modality`` [L]: the :class:`~mmtok.core.vocab.Modality` of each token: that of its segment, except the audio
+  runs inside a clip with its sound (``<start_of_audio>``, audio placeholders, ``<end_of_audio>``), which are audio.
 - ``positions`` [L]: ``0 .. L-1``.
 - ``positions_3d`` [3, L]: (t, h, w) rotary positions, M-RoPE style (Qwen2-VL). Each segment gives its own
   relative coordinates (``Segment.pos3d``, smallest value 0); pack shifts them by the segment's offset, which
@@ -13,20 +14,24 @@ codes, a control token) already turned into unified ids. :func:`pack` lays segme
   sequence has ``positions_3d[k] == positions`` for every axis; a media segment places its tokens on its
   (time, row, column) grid, and the text after it continues from its largest position plus one.
 - ``spans``: one :class:`Span` per segment (modality, start, length, position offset, number of feature rows,
-  metadata).
+  metadata); a clip with its sound is one video span holding its frames and its sound.
 - ``features``: per continuous modality (``"image"``, ``"video"``, ``"audio"``) one float tensor
   [n_placeholders, dim], rows in sequence order.
 
 ``seq.unpack()`` returns the segments (views into the sequence's tensors), ``seq.save(dir)`` writes
 ``manifest.json`` + ``features.safetensors`` and ``TokenSequence.load(dir)`` restores an equal sequence after
-checking every field. A sequence in a model's layout (``mmtok.ModelProcessor(name)(contents)``) has the same
-fields over a :class:`~mmtok.core.model_vocab.ModelVocab`. A context limit (default 32,768 tokens, Gemini 1.0's)
-is enforced by :func:`pack`.
+checking every field. ``seq.provenance(i)`` says where token ``i`` came from, and ``seq.tokens_at(span, xy=...)``
+or ``tokens_at(span, t=...)`` which tokens came from a pixel or an instant (its inverse). A sequence in a model's
+layout (``mmtok.ModelProcessor(name)(contents)``) has the same fields over a
+:class:`~mmtok.core.model_vocab.ModelVocab`. A context limit (default 32,768 tokens, Gemini 1.0's) is enforced by
+:func:`pack`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +44,8 @@ from .model_vocab import AnyVocab, placeholder_ids
 from .positions import grid_positions, sequential_positions
 from .protocol import ModalityTokenizer, empty_provenance, segment_tokenizer
 from .segment import Segment, Span
-from .vocab import PLACEHOLDERS, Modality
+from .table import span_table, summary
+from .vocab import PLACEHOLDERS, Modality, Vocab
 
 __all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions", "DEFAULT_MAX_LENGTH",
            "from_manifest"]
@@ -67,25 +73,39 @@ class TokenSequence:
     def __len__(self) -> int:
         return len(self.input_ids)
 
+    def __repr__(self) -> str:
+        """Short: the length, its share of the context and the spans by modality (the fields: :meth:`table`,
+        :meth:`to_manifest`)."""
+        return summary(self)
+
+    def table(self) -> str:
+        """The span table ``mmtok tokenize`` prints: one row per span (modality, tokens, shape, seconds, source)
+        and the total."""
+        return span_table(self)
+
     def unpack(self) -> list[Segment]:
         """The segments this sequence was packed from (tensors are views; exact inverse of :func:`pack`)."""
-        out, rows, part = [], {m.label: 0 for m in PLACEHOLDERS}, {m.label: 0 for m in PLACEHOLDERS}
-        for span in self.spans:
-            label = span.modality.label
-            out.append(self._segment(span, rows.get(label, 0), part.get(label, 0)))
-            if span.num_features:
-                rows[label] += span.num_features
-                part[label] += 1
-        return out
+        return [self._segment(*where) for where in self._row_starts(len(self.spans))]
 
-    def _segment(self, span: Span, first_row: int, part: int) -> Segment:
-        """The segment of ``span``, whose feature rows start at ``first_row`` of its modality (``part``: how many
-        spans of that modality with features come before it)."""
-        features = None
-        if span.num_features:
-            features = self.features.rows(span.modality.label, first_row, span.num_features, part)
+    def _row_starts(self, stop: int) -> Iterator[tuple[Span, dict[str, int], dict[str, int]]]:
+        """Spans ``0 .. stop-1``, each with the first feature row it owns of each modality and how many spans with
+        rows of that modality come before it (the feature part that may be its rows)."""
+        rows, parts = ({m.label: 0 for m in PLACEHOLDERS} for _ in range(2))
+        for span in self.spans[:stop]:
+            yield span, dict(rows), dict(parts)
+            for label, n in span.feature_rows():
+                rows[label] += n
+                parts[label] += 1
+
+    def _segment(self, span: Span, rows: dict[str, int], parts: dict[str, int]) -> Segment:
+        """The segment of ``span``, whose feature rows of each modality start at ``rows[label]`` (``parts[label]``:
+        how many spans with rows of that modality come before it)."""
+        got = {label: self.features.rows(label, rows[label], n, parts[label]) for label, n in span.feature_rows()}
+        own, sound = got.get(span.modality.label), None
+        if span.sound_features:
+            sound = got[Modality.AUDIO.label]
         return Segment._trusted(span.modality, self.input_ids[span.start:span.end],
-                                self.positions_3d[:, span.start:span.end] - span.offset, features, span.meta)
+                                self.positions_3d[:, span.start:span.end] - span.offset, own, span.meta, sound)
 
     def equals(self, other: TokenSequence) -> bool:
         """Exact equality of every field (tensors bit for bit)."""
@@ -99,17 +119,22 @@ class TokenSequence:
 
     # --- provenance (each span asks the tokenizer of its modality: mmtok.core.protocol) -------------------
     def provenance(self, i: int, text_tokenizer: ModalityTokenizer | None = None) -> dict:
-        """Where token ``i`` came from (negative ``i`` counts from the end): its span, modality, source and id,
-        plus what its modality knows — character span, box in original pixels, frame and time, or time span.
+        """Where token ``i`` came from (negative ``i`` counts from the end): its span, its modality (a clip's
+        sound tokens are audio), source and id, plus what its modality knows — character span, box in original
+        pixels and block, frame and its display interval, or time span (:meth:`tokens_at` is the inverse).
         ``text_tokenizer``: the one that made the text (needed when it is not mmtok's bundled model)."""
+        try:
+            i = operator.index(i)
+        except TypeError:
+            raise SequenceError(f"a token is given by its index (an int), got {i!r}") from None
         if not -len(self) <= i < len(self):
             raise SequenceError(f"token {i} is outside the sequence of {len(self)} tokens")
         i %= len(self)
         k = self.span_index(i)
         span, seg = self.spans[k], self.segment(k)
-        token = int(self.input_ids[i])
-        out: dict = {"token": i, "span": k, "modality": span.modality.label, "source": span.meta.source,
-                     "id": token, "placeholder": token == placeholder_ids(self.vocab).get(span.modality)}
+        token, modality = int(self.input_ids[i]), Modality(int(self.modality[i]))
+        out: dict = {"token": i, "span": k, "modality": modality.label, "source": span.meta.source,
+                     "id": token, "placeholder": token == placeholder_ids(self.vocab).get(modality)}
         tok = self._tokenizer(seg, text_tokenizer)
         return out | (tok.provenance(seg, i - span.start, self.vocab) if tok is not None else {})
 
@@ -125,16 +150,72 @@ class TokenSequence:
                     table[name][span.start:span.end] = column
         return table
 
+    def tokens_at(self, span: int, *, xy: tuple[float, float] | None = None, t: float | None = None) -> list[int]:
+        """The tokens of span ``span`` (negative counts from the end) whose :meth:`provenance` covers pixel
+        ``xy`` = (x, y) of the ORIGINAL picture or the instant ``t`` seconds from the start of the clip or sound:
+        sequence indices in order, the inverse of :meth:`provenance`.
+
+        A pixel lies in a box when x0 <= x < x1 and y0 <= y < y1, an instant in a time span when start <= t < end.
+        So a pixel gives one patch per view (tiles: the thumbnail's and a tile's, told apart by ``block``) and per
+        frame of a clip; an instant gives the patches of the frame on screen then (each frame's display interval)
+        and, in a clip with its sound or a sound, the audio token then (none when no sampled frame or token covers
+        it). Give exactly one of ``xy`` and ``t``. A span outside the sequence, a pixel outside the picture (0 <=
+        x < width, 0 <= y < height), an instant outside [0, duration] or a span without pixels (``xy``) or times
+        (``t``) raise :class:`SequenceError`."""
+        if (xy is None) == (t is None):
+            raise SequenceError("give exactly one of xy=(x, y) (a pixel of the original picture) or t=seconds")
+        k = self._span_number(span)
+        s, seg = self.spans[k], self.segment(k)
+        tok = self._tokenizer(seg, None)
+        table = tok.provenance_table(seg, self.vocab) if tok is not None else empty_provenance(len(seg))
+        what = f"span {k} ({s.modality.label}{f', {s.meta.source}' if s.meta.source else ''})"
+        if xy is not None:
+            x, y = _numbers(xy, 2, "xy")
+            box = table["box"]
+            known = ~torch.isnan(box[:, 0])
+            if not known.any():
+                raise SequenceError(f"{what} has no pixels; tokens_at(span, xy=...) finds the tokens of a picture, a "
+                                    f"clip or image codes (give t= for a clip or a sound)")
+            height, width = getattr(s.meta, "original_size", None) or (float(box[known, 3].max()),
+                                                                          float(box[known, 2].max()))
+            if not (0 <= x < width and 0 <= y < height):
+                raise SequenceError(f"pixel ({x:g}, {y:g}) is outside the {width} x {height} picture of {what}; "
+                                    f"give 0 <= x < {width} and 0 <= y < {height}")
+            hit = (box[:, 0] <= x) & (x < box[:, 2]) & (box[:, 1] <= y) & (y < box[:, 3])
+        else:
+            (t,) = _numbers((t,), 1, "t")
+            times = table["time"]
+            known = ~torch.isnan(times[:, 0])
+            if not known.any():
+                raise SequenceError(f"{what} has no times; tokens_at(span, t=...) finds the tokens of a clip or a "
+                                    f"sound (give xy= for a picture)")
+            end = max(float(getattr(s.meta, "duration", 0.0)), float(times[known, 1].max()))
+            if not 0 <= t <= end:
+                raise SequenceError(f"t={t:g} s is outside {what}, which lasts {end:g} s; give 0 <= t <= {end:g}")
+            hit = (times[:, 0] <= t) & (t < times[:, 1])
+        return (hit.nonzero()[:, 0] + s.start).tolist()
+
     def span_index(self, i: int) -> int:
         """The index of the span that holds token ``i``."""
         starts = torch.tensor([s.start for s in self.spans])
         return int(torch.searchsorted(starts, torch.tensor(i), right=True)) - 1
 
     def segment(self, k: int) -> Segment:
-        """Segment ``k``, as :meth:`unpack` gives it, without unpacking the others."""
-        span = self.spans[k]
-        before = [s for s in self.spans[:k] if s.modality == span.modality and s.num_features]
-        return self._segment(span, sum(s.num_features for s in before), len(before))
+        """Segment ``k`` (negative counts from the end), as :meth:`unpack` gives it, without unpacking the others."""
+        k = self._span_number(k)
+        *_, where = self._row_starts(k + 1)
+        return self._segment(*where)
+
+    def _span_number(self, k: int) -> int:
+        """Span ``k`` as an index ``0 .. len(spans)-1`` (negative ``k`` counts from the end)."""
+        n = len(self.spans)
+        try:
+            k = operator.index(k)
+        except TypeError:
+            raise SequenceError(f"a span is given by its index (an int), got {k!r}") from None
+        if not -n <= k < n:
+            raise SequenceError(f"span {k} is outside the sequence's {n} spans; give an index in [{-n}, {n})")
+        return k % n
 
     def _tokenizer(self, seg: Segment, text_tokenizer: ModalityTokenizer | None) -> ModalityTokenizer | None:
         if seg.modality == Modality.TEXT and text_tokenizer is not None:
@@ -233,21 +314,20 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, 
     offsets = torch.cumsum(tops, 0) - tops  # (n,) exclusive prefix sum
     positions_3d = pos3d + offsets[seg_index]
     modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64)[seg_index]
+    in_clip = (modality == int(Modality.VIDEO)) & torch.isin(input_ids, _sound_ids(vocab))
+    modality[in_clip] = int(Modality.AUDIO)  # the audio runs of a clip with its sound
 
     counts = _placeholder_counts(input_ids, seg_index, n, vocab).tolist()
     spans, start, offsets_l = [], 0, offsets.tolist()
     parts: dict[Modality, list[torch.Tensor]] = {m: [] for m in PLACEHOLDERS}
     for i, seg in enumerate(segments):
-        expected = counts[i][int(seg.modality)] if seg.modality in PLACEHOLDERS else 0
-        if sum(counts[i]) != expected:
-            raise SequenceError(f"segment {i} ({seg._name()}) holds placeholders of another modality; a "
-                                f"{seg.modality.label} segment may only hold its own placeholder")
-        if seg.num_features != expected:
-            raise SequenceError(f"segment {i} ({seg._name()}) has {expected} placeholder ids but "
-                                f"{seg.num_features} feature rows; give one row per placeholder")
+        _check_rows(i, seg, counts[i])
         if seg.features is not None:
             parts[seg.modality].append(seg.features)
-        spans.append(Span(seg.modality, start, lengths[i], offsets_l[i], expected, seg.meta))
+        if seg.sound is not None:
+            parts[Modality.AUDIO].append(seg.sound)
+        spans.append(Span(seg.modality, start, lengths[i], offsets_l[i], seg.num_features, seg.meta,
+                          seg.num_sound_features))
         start += lengths[i]
     for m, p in parts.items():
         if len({(t.shape[1], t.dtype) for t in p}) > 1:
@@ -258,9 +338,47 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, 
                          vocab, max_length, truncation)
 
 
+def _check_rows(i: int, seg: Segment, counts: list[int]) -> None:
+    """Segment ``i`` holds only its own placeholders (and a clip with sound rows, audio ones), one feature row
+    each; ``counts``: its placeholders of each modality."""
+    own = counts[int(seg.modality)] if seg.modality in PLACEHOLDERS else 0
+    sound = counts[int(Modality.AUDIO)] if seg.sound is not None else 0
+    if sum(counts) != own + sound:
+        raise SequenceError(f"segment {i} ({seg._name()}) holds placeholders of another modality; a "
+                            f"{seg.modality.label} segment may only hold its own placeholder (and a clip, its "
+                            f"sound's, with Segment(sound=...))")
+    if seg.num_features != own:
+        raise SequenceError(f"segment {i} ({seg._name()}) has {own} placeholder ids but "
+                            f"{seg.num_features} feature rows; give one row per placeholder")
+    if seg.num_sound_features != sound:
+        raise SequenceError(f"segment {i} ({seg._name()}) has {sound} audio placeholder ids but "
+                            f"{seg.num_sound_features} sound rows; give one row per audio placeholder")
+
+
+def _sound_ids(vocab: AnyVocab) -> torch.Tensor:
+    """The ids that are audio inside a clip: <start_of_audio>, <end_of_audio> and the audio placeholder (a
+    model's vocabulary: its audio placeholder, if any)."""
+    if isinstance(vocab, Vocab):
+        names = ("<start_of_audio>", "<end_of_audio>")
+        return torch.tensor([vocab.special(n) for n in names] + [vocab.placeholder(Modality.AUDIO)])
+    return torch.tensor([i for m, i in placeholder_ids(vocab).items() if m == Modality.AUDIO], dtype=torch.int64)
+
+
 def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
     """How many placeholder ids of each modality every segment holds: int64 [n, len(Modality)]."""
     counts = torch.zeros(n, len(Modality), dtype=torch.int64)
     for m, pid in placeholder_ids(vocab).items():
         counts[:, int(m)] = torch.bincount(seg_index[input_ids == pid], minlength=n)
     return counts
+
+
+def _numbers(values: Any, n: int, name: str) -> tuple[float, ...]:
+    """``values`` as ``n`` finite floats (``name`` in the error)."""
+    try:
+        out = tuple(float(v) for v in values if not isinstance(v, (str, bytes)))
+    except (TypeError, ValueError):
+        out = ()
+    if len(out) != n or not all(math.isfinite(v) for v in out):
+        raise SequenceError(f"{name} must be {'a finite number' if n == 1 else f'{n} finite numbers'}, "
+                            f"got {values if n > 1 else values[0]!r}")
+    return out

@@ -13,7 +13,7 @@ temporaries (``.*.tmp``) left by an interrupted run are removed by the next one;
 ``pyarrow.parquet.read_table(OUTPUT / "shards")`` skip hidden files.
 
 Sequence columns: ``row`` (int64, the corpus row), ``id`` (string), ``length`` (int64 tokens), ``manifest``
-(the ``mmtok.sequence/2`` JSON of ``TokenSequence.to_manifest``), ``features`` (large binary: safetensors bytes of
+(the ``mmtok.sequence/3`` JSON of ``TokenSequence.to_manifest``), ``features`` (large binary: safetensors bytes of
 the feature tensors, null when there are none). Error columns: ``row``, ``id``, ``path`` (the file at fault),
 ``error`` (the error's class name, e.g. ``DecodeError``), ``message``.
 """

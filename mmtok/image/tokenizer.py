@@ -39,7 +39,7 @@ from ..media.imageio import ImageSource, LoadedImage, load_image
 from .plan import ImageConfig, ImagePlan, View, plan_image
 
 __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes",
-           "plan_blocks", "image_layout"]
+           "plan_blocks", "patch_blocks", "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
 # filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.media.jpeg_scans,
@@ -214,12 +214,15 @@ class ImageTokenizer(ProvenanceFromTable):
                            meta.source or "")
 
     def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
-        """``box``: each patch's box in ORIGINAL pixels (NaN for padding-only patches); markers have none."""
+        """``box``: each patch's box in ORIGINAL pixels (NaN for padding-only patches) and ``block``: 0 for a
+        picture of one block; tiles: 0 the thumbnail, 1 + r * cols + c the tile in row r, column c. Markers have
+        none."""
         table = empty_provenance(len(segment))
         meta = _image_meta(segment, self.config)
         where = (segment.input_ids == (vocab or default_vocab()).placeholder(Modality.IMAGE)).nonzero().flatten()
-        boxes = torch.cat([view_boxes(v, self.config.patch_size) for v in self.plan(*meta.original_size).views])
-        table["box"][where] = boxes
+        plan = self.plan(*meta.original_size)
+        table["box"][where] = torch.cat([view_boxes(v, self.config.patch_size) for v in plan.views])
+        table["block"][where] = patch_blocks(plan)
         return table
 
     # --- internals --------------------------------------------------------------------------------------
@@ -302,6 +305,12 @@ def view_boxes(view: View, p: int) -> torch.Tensor:
     empty = (cy1 <= cy0)[:, None] | (cx1 <= cx0)[None, :]
     boxes[empty] = float("nan")
     return rearrange(boxes, "(tr h) (tc w) k -> (tr tc h w) k", tr=tr, tc=tc)
+
+
+def patch_blocks(plan: ImagePlan) -> torch.Tensor:
+    """int64 [num_patches]: the block of each patch in token order (blocks are the thumbnail, then the tiles in
+    row-major order; patches go block after block)."""
+    return torch.arange(plan.num_patches) // (plan.block[0] * plan.block[1])
 
 
 def plan_blocks(plan: ImagePlan, vocab: Vocab, open_name: str, close_name: str, placeholder: int,

@@ -118,5 +118,7 @@ def code_map(codes: torch.Tensor, cell: int = 8) -> PILImage.Image:
 
 
 def timeline(seq: TokenSequence) -> list[tuple[str, str]]:
-    """One ``(label, modality)`` pair per span, e.g. ``("image · 198", "image")``, in sequence order."""
-    return [(f"{span.modality.label} · {span.length}", span.modality.label) for span in seq.spans]
+    """One ``(label, modality)`` pair per span, e.g. ``("image · 198", "image")``, in sequence order; a clip with
+    its sound is one ``("video+audio · N", "video")`` pair."""
+    return [(f"{span.modality.label}{'+audio' * bool(span.sound_features)} · {span.length}", span.modality.label)
+            for span in seq.spans]

@@ -28,7 +28,7 @@ import torch
 from ..audio import SAMPLE_RATE
 from ..audio.tokenizer import AudioConfig, AudioTokenizer, AudioTokens
 from ..core.batch import Batch, collate
-from ..core.meta import AudioMeta, ClipAudioMeta, ClipEndMeta, ClipFrameMeta
+from ..core.meta import AudioMeta, VideoAudioMeta
 from ..core.progress import progress_bar
 from ..core.registry import Registry
 from ..core.reprs import short_repr
@@ -41,6 +41,7 @@ from ..media.contents import Audio, DecodedAudio, DecodedImage, DecodedVideo, Im
 from ..media.files import File, resolve_file, text_naming_a_file
 from ..text.tokenizer import TextTokenizer
 from ..video.tokenizer import VideoConfig, VideoTokenizer
+from .interleave import video_with_audio
 
 __all__ = ["LayoutPreset", "LAYOUTS", "register_layout", "MultimodalTokenizer"]
 
@@ -174,9 +175,8 @@ class MultimodalTokenizer:
             if limit is not None and isinstance(piece, str):
                 _refuse_long_text(piece, i, self.text.min_tokens(piece), used, limit)
             seg = self._segment(piece, i)
-            segs = seg if isinstance(seg, list) else [seg]
-            used += sum(len(s.input_ids) for s in segs)
-            out += segs
+            used += len(seg.input_ids)
+            out.append(seg)
         return out
 
     def encode(self, contents: Sequence[Any], truncate: bool = False) -> TokenSequence:
@@ -257,8 +257,6 @@ class MultimodalTokenizer:
             seg = self.video.segment(tokens, self.vocab)
             if not piece.audio:
                 return seg
-            from .interleave import video_with_audio
-
             return video_with_audio(tokens, self.audio.encode(piece.src), self.vocab, seg)
         if isinstance(piece, Audio):
             return self.audio.segment(self.audio.encode(piece.src, piece.sample_rate), self.vocab)
@@ -267,23 +265,11 @@ class MultimodalTokenizer:
 
     # --- decoding ---------------------------------------------------------------------------------------
     def decode(self, seq: TokenSequence) -> list:
-        """The contents back, one item per piece (``<bos>``/``<eos>`` are skipped; the segments of a clip with
-        its sound come back as one :class:`DecodedVideo` with ``audio``)."""
+        """The contents back, one item per piece (``<bos>``/``<eos>`` are skipped; a clip with its sound comes
+        back as one :class:`DecodedVideo` with ``audio``)."""
         if seq.vocab != self.vocab:
             raise SequenceError(f"the sequence was made with {seq.vocab}, this tokenizer uses {self.vocab}")
-        out: list = []
-        clip: list[Segment] | None = None  # the segments of the clip with sound being regrouped
-        for seg in seq.unpack():
-            if isinstance(seg.meta, (ClipFrameMeta, ClipAudioMeta, ClipEndMeta)):
-                clip = self._clip_part(seg, clip)
-                if isinstance(seg.meta, ClipEndMeta):
-                    out.append(self._decode_clip(clip))
-                    clip = None
-            elif seg.modality != Modality.CONTROL:
-                out.append(self._decode_piece(seg))
-        if clip is not None:
-            raise SequenceError("a clip with sound is missing its <end_of_video> segment")
-        return out
+        return [self._decode_piece(seg) for seg in seq.unpack() if seg.modality != Modality.CONTROL]
 
     def _decode_piece(self, seg: Segment):
         """One segment's content: text, a picture, a clip or a sound."""
@@ -295,30 +281,12 @@ class MultimodalTokenizer:
             return DecodedImage(tok.decode(tok.from_segment(seg, self.vocab)), "patches", source)
         if seg.modality == Modality.IMAGE_CODES:
             return DecodedImage(self.vq.decode(self.vq.from_segment(seg, self.vocab)), "codes", source)
-        if seg.modality == Modality.VIDEO:
+        if seg.modality == Modality.VIDEO:  # a clip with its sound also gives its waveform
             tok = self._video_tokenizer(seg.meta.image_config)
-            return DecodedVideo(tok.decode(tok.from_segment(seg, self.vocab)), list(seg.meta.timestamps), None, source)
+            sound = seg.meta.sound if isinstance(seg.meta, VideoAudioMeta) else None
+            wave = None if sound is None else self.audio.decode(self._audio_tokens(seg.sound, sound))
+            return DecodedVideo(tok.decode(tok.from_segment(seg, self.vocab)), list(seg.meta.timestamps), wave, source)
         return DecodedAudio(self.audio.decode(self._audio_tokens(seg.features, seg.meta)), SAMPLE_RATE, source)
-
-    @staticmethod
-    def _clip_part(seg: Segment, clip: list[Segment] | None) -> list[Segment]:
-        if isinstance(seg.meta, ClipFrameMeta) and seg.meta.first_frame == 0:
-            clip = []
-        if clip is None:
-            raise SequenceError("a clip's audio or end segment appears without its first frame")
-        return clip + [seg]
-
-    def _decode_clip(self, parts: list[Segment]) -> DecodedVideo:
-        """A clip with its sound from its frame, audio and end segments."""
-        frames = [s for s in parts if isinstance(s.meta, ClipFrameMeta)]
-        sound = [s for s in parts if isinstance(s.meta, ClipAudioMeta)]
-        tok = self._video_tokenizer(frames[0].meta.image_config)
-        pictures = [tok.image.decode(f) for s in frames
-                    for f in tok.frames_from_features(s.features, s.meta.original_size, 1)]
-        rows = [s.features for s in sound if s.features is not None]
-        audio = self._audio_tokens(torch.cat(rows) if rows else None, sound[-1].meta)
-        return DecodedVideo(torch.stack(pictures), [t for s in frames for t in s.meta.timestamps],
-                            self.audio.decode(audio), parts[0].meta.source)
 
     def _image_tokenizer(self, image_config: dict) -> ImageTokenizer:
         cfg = ImageConfig.from_dict(image_config)
@@ -328,7 +296,7 @@ class MultimodalTokenizer:
         cfg = ImageConfig.from_dict(image_config)
         return self.video if cfg == self.video.config.image else VideoTokenizer(VideoConfig(image=cfg))
 
-    def _audio_tokens(self, rows: torch.Tensor | None, meta: AudioMeta | ClipAudioMeta) -> AudioTokens:
+    def _audio_tokens(self, rows: torch.Tensor | None, meta: AudioMeta) -> AudioTokens:
         if meta.preset != self.audio.config.preset:
             raise SequenceError(f"audio span made with {meta.preset}, this tokenizer uses {self.audio.config.preset}")
         tok = self.audio if meta.stack == self.audio.config.stack else AudioTokenizer(

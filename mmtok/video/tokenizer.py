@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..core.meta import ClipEndMeta, ClipFrameMeta, VideoMeta
+from ..core.meta import VideoMeta
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.reprs import short_repr
 from ..core.segment import Segment
 from ..core.vocab import Modality, Vocab, default_vocab
 from ..errors import ConfigError, SequenceError
 from ..image.plan import ImageConfig
-from ..image.tokenizer import ImageTokenizer, ImageTokens, plan_blocks, view_boxes
+from ..image.tokenizer import ImageTokenizer, ImageTokens, patch_blocks, plan_blocks, view_boxes
 from ..media.container import source_name
 from ..media.imageio import LoadedImage
 from .frames import FrameDecoder
@@ -76,6 +76,7 @@ class VideoTokens:
     rotation: int  # degrees counterclockwise applied to the pixels
     sampling: str
     source: str = ""
+    ends: torch.Tensor | None = None  # float64 [N] seconds where each chosen frame's display ends (pts + duration)
 
     @property
     def patches(self) -> torch.Tensor:
@@ -143,7 +144,8 @@ class VideoTokenizer(ProvenanceFromTable):
                          targets=tokens.targets.tolist(), frame_indices=tokens.frame_indices.tolist(),
                          repeats=tokens.repeats.tolist(), rotation=tokens.rotation, sampling=tokens.sampling,
                          duration=tokens.duration, pts=tokens.pts.tolist(), time_base=tokens.time_base,
-                         num_clip_frames=tokens.num_clip_frames, frames_decoded=tokens.frames_decoded)
+                         num_clip_frames=tokens.num_clip_frames, frames_decoded=tokens.frames_decoded,
+                         frame_ends=None if tokens.ends is None else tokens.ends.tolist())
         return Segment(Modality.VIDEO, ids, pos, tokens.patches, meta)
 
     def from_segment(self, segment: Segment, vocab: Vocab | None = None) -> VideoTokens:
@@ -157,7 +159,8 @@ class VideoTokenizer(ProvenanceFromTable):
                            torch.tensor(m.pts if m.pts is not None else [-1] * n, dtype=torch.int64),
                            torch.tensor(m.frame_indices, dtype=torch.int64), torch.tensor(m.repeats, dtype=torch.bool),
                            m.duration, m.time_base or (0, 1), m.num_clip_frames or 0, m.frames_decoded or 0,
-                           m.rotation, m.sampling, m.source or "")
+                           m.rotation, m.sampling, m.source or "",
+                           None if m.frame_ends is None else torch.tensor(m.frame_ends, dtype=torch.float64))
 
     def frames_from_features(self, patches: torch.Tensor | None, original_size: tuple[int, int], num_frames: int,
                              source: str = "") -> tuple[ImageTokens, ...]:
@@ -171,23 +174,23 @@ class VideoTokenizer(ProvenanceFromTable):
                                  plan.original, plan, source) for k in range(num_frames))
 
     def provenance_table(self, segment: Segment, vocab: Vocab | None = None) -> dict[str, torch.Tensor]:
-        """Per patch: ``box`` in the frame's original pixels, ``frame`` (sampled frame number), ``frame_index`` (in
-        the clip) and ``time`` (its timestamp, as [t, t]); markers have none. Also for the frame segments of a clip
-        with its sound (frame numbers continue from ``first_frame``)."""
+        """Per patch: ``box`` in the frame's original pixels, ``block`` (in the frame, as for an image), ``frame``
+        (sampled frame number), ``frame_index`` (in the clip) and ``time``: the frame's display interval [pts,
+        pts + its duration) in seconds from the clip start. Markers (and the sound of a clip with its sound) have
+        none here. A clip saved before frame_ends were recorded gets [t, t + duration / frames in the clip), or
+        [t, t] when that count is unknown too (mmtok 0.1)."""
         table = empty_provenance(len(segment))
-        m = self._meta(segment, (VideoMeta, ClipFrameMeta, ClipEndMeta))
-        if isinstance(m, ClipEndMeta):
-            return table
+        m = self._meta(segment, VideoMeta)
         where = (segment.input_ids == (vocab or default_vocab()).placeholder(Modality.VIDEO)).nonzero().flatten()
         plan = self.image.plan(*m.original_size)
         per_frame = torch.cat([view_boxes(v, self.config.image.patch_size) for v in plan.views])
         k = torch.arange(len(where))
         f = k // len(per_frame)
         table["box"][where] = per_frame[k % len(per_frame)]
-        table["frame"][where] = f + getattr(m, "first_frame", 0)
+        table["block"][where] = patch_blocks(plan)[k % len(per_frame)]
+        table["frame"][where] = f
         table["frame_index"][where] = torch.tensor(m.frame_indices, dtype=torch.int64)[f]
-        t = torch.tensor(m.timestamps, dtype=torch.float64)[f]
-        table["time"][where] = torch.stack([t, t], 1)
+        table["time"][where] = frame_intervals(m)[f]
         return table
 
     def _meta(self, segment: Segment, types):
@@ -201,6 +204,17 @@ class VideoTokenizer(ProvenanceFromTable):
             raise SequenceError("the video segment was made with another frame ImageConfig; use "
                                 "VideoTokenizer(VideoConfig(image=ImageConfig.from_dict(segment.meta.image_config)))")
         return m
+
+
+def frame_intervals(m: VideoMeta) -> torch.Tensor:
+    """float64 [N, 2]: each sampled frame's display interval [start, end) in seconds from the clip start (see
+    :meth:`VideoTokenizer.provenance_table` for clips saved without ``frame_ends``)."""
+    starts = torch.tensor(m.timestamps, dtype=torch.float64)
+    if m.frame_ends is not None:
+        ends = torch.tensor(m.frame_ends, dtype=torch.float64)
+    else:
+        ends = starts + (m.duration / m.num_clip_frames if m.num_clip_frames else 0.0)
+    return torch.stack([starts, ends], 1).reshape(-1, 2)
 
 
 def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[np.ndarray, np.ndarray]:
@@ -234,10 +248,11 @@ def video_layout(plan, num_frames: int, vocab: Vocab) -> tuple[torch.Tensor, tor
 def _video_tokens(frames: list[ImageTokens], decoded: FrameDecoder, cfg: VideoConfig, name: str) -> VideoTokens:
     """The tokens of the frames of ``decoded``, once it has been iterated to the end."""
     idx, s = decoded.index, decoded.samples
+    ends = idx.seconds(s.pts + idx.durations[s.indices] - idx.start)  # each frame shows until its pts + duration
     return VideoTokens(tuple(frames), torch.from_numpy(decoded.timestamps), torch.from_numpy(s.targets),
                        torch.from_numpy(s.pts), torch.from_numpy(s.indices), torch.from_numpy(s.repeats),
                        idx.duration, idx.time_base, len(idx.pts), decoded.frames_decoded, decoded.rotation,
-                       cfg.sampling, name)
+                       cfg.sampling, name, torch.from_numpy(ends))
 
 
 @functools.lru_cache(maxsize=16)
