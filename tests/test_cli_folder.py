@@ -78,7 +78,8 @@ def test_with_sound_in_tokenize(clip, tok, tmp_path, capsys):
     assert main(["tokenize", str(clip), "--with-sound", "--save", str(tmp_path / "s")]) == 0
     saved = mmtok.TokenSequence.load(tmp_path / "s")
     assert saved.equals(tok([mmtok.Video(clip, audio=True)]))
-    assert sum(s.modality.label == "audio" for s in saved.spans) == 16  # a sound slice after each frame
+    (clip_span,) = saved.spans[1:]  # the clip with its sound is one span: frames and their sound slices inside
+    assert clip_span.sound_features > 0 and len(clip_span.meta.slices) == 16  # a sound slice after each frame
     capsys.readouterr()
     assert main(["tokenize", str(clip), "--json"]) == 0  # without it: the frames only
     frames_only = json.loads(capsys.readouterr().out)
