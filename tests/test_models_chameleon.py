@@ -141,6 +141,8 @@ def test_pieces_the_model_does_not_take():
             with pytest.raises(InputError, match=r"chameleon takes no (audio|video) \(Chameleon reads text and pictures\); give text"):
                 call(piece)
     with pytest.raises(InputError, match="no such image file"):
+        proc.num_tokens(mmtok.Image(ROOT / "assets" / "images" / "missing.png"))
+    with pytest.raises(InputError, match="no such file: .*missing.png; check the path"):  # a Path is mmtok.File
         proc.num_tokens(ROOT / "assets" / "images" / "missing.png")
     with pytest.raises(InputError, match="chameleon: hf_inputs needs the picture itself"):
         proc.hf_inputs((300, 400))

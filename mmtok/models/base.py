@@ -31,10 +31,11 @@ __all__ = ["MODELS", "ModelSpec", "ModelProcessor", "Piece", "TextIds", "list_mo
 class Piece:
     """One piece of a prompt, sorted by kind.
 
-    ``kind`` is ``"text"`` (``value`` the str), ``"image"`` (``value`` a picture source: path, bytes, PIL, numpy HWC
-    or torch CHW uint8), ``"size"`` (``value`` (height, width) in pixels: a picture known only by its size),
-    ``"codes"`` (``mmtok.Image(src, as_="codes")``: VQ codes to write), ``"video"`` or ``"audio"`` (``value`` the
-    content object itself).
+    ``kind`` is ``"text"`` (``value`` the str), ``"image"`` (``value`` a picture source: path, bytes, PIL, or a
+    uint8 numpy array / torch tensor, HWC or CHW), ``"size"`` (``value`` (height, width) in pixels: a picture known
+    only by its size), ``"codes"`` (``mmtok.Image(src, as_="codes")``: VQ codes to write), ``"video"`` or
+    ``"audio"`` (``value`` the content object itself). ``mmtok.File(path)`` and a ``pathlib.Path`` become the piece
+    their content is (sniffed, :mod:`mmtok.media.files`); a bare picture object (bytes, PIL, array) is a picture.
     """
 
     kind: str
