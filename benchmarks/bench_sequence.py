@@ -10,10 +10,12 @@ Two pairs, each mmtok against what a user would write instead for the same resul
 - no feature copy: ``pack`` + ``unpack`` (``pack`` keeps the segments' feature tensors as parts; ``unpack`` hands
   them back) — against ``torch.cat`` of the ids alone, slicing them back, each segment keeping its own features.
 mmtok does more on top in both: it validates every id and the placeholder counts against the feature rows and
-computes modality, 1D and 3D positions and spans. The warm-up outputs of each pair are checked equal (ids and
+computes modality, 1D and 3D positions and spans. mmtok runs these ops on one torch thread
+(``mmtok.core.threads``); the baselines run as a user's code does, on torch's default threads (2 here), and the
+first baseline is timed on one thread too, for context. The warm-up outputs of each pair are checked equal (ids and
 feature rows of every segment). Also timed, without a baseline: pack and unpack alone, save and load.
 
-Timing (``benchmarks/harness.py``): the four sides of the two pairs interleaved (a, b, c, d, a, ...), at least
+Timing (``benchmarks/harness.py``): the five sides interleaved (a, b, c, d, e, a, ...), at least
 ``--rounds`` rounds and 2 s; medians, ranges, CPU per call; the machine line first, the load at the end.
 """
 
@@ -27,6 +29,7 @@ import torch
 import mmtok
 from harness import add_busy_arg, busy, interleaved, load, machine  # benchmarks/ is on the path as a script
 from mmtok import Modality, Segment, grid_positions, pack, sequential_positions
+from mmtok.core.threads import one_torch_thread
 
 TARGET_MS = 5.0  # issue 2: pack + unpack
 
@@ -93,6 +96,12 @@ def mmtok_plain(segs: list[Segment], vocab: mmtok.Vocab) -> Pieces:
     return [(s.input_ids, s.features) for s in pack(segs, vocab).unpack()]
 
 
+def one_thread(fn, *args):
+    """``fn(*args)`` with torch on one thread, as mmtok runs pack, unpack and the feature read."""
+    with one_torch_thread():
+        return fn(*args)
+
+
 def same(a: Pieces, b: Pieces) -> bool:
     return len(a) == len(b) and all(torch.equal(x, y) and ((f is None and g is None) or (
         f is not None and g is not None and torch.equal(f, g))) for (x, f), (y, g) in zip(a, b))
@@ -110,9 +119,11 @@ def main() -> None:
     with busy(args.busy):
         print(machine())
         names = ["mmtok: pack + read seq.features + unpack", "baseline: cat ids and features, slice back",
-                 "mmtok: pack + unpack (features not copied)", "baseline: cat ids, slice back, features kept"]
+                 "mmtok: pack + unpack (features not copied)", "baseline: cat ids, slice back, features kept",
+                 "(context) the first baseline on one torch thread"]
         outs, t = interleaved([lambda: mmtok_concat(segs, vocab), lambda: baseline_concat(segs),
-                               lambda: mmtok_plain(segs, vocab), lambda: baseline_ids(segs)], args.rounds, 2.0)
+                               lambda: mmtok_plain(segs, vocab), lambda: baseline_ids(segs),
+                               lambda: one_thread(baseline_concat, segs)], args.rounds, 2.0)
         _, parts = interleaved([lambda: pack(segs, vocab), lambda: seq.unpack()], args.rounds, 1.0)
         with tempfile.TemporaryDirectory() as d:
             _, io = interleaved([lambda: seq.save(d), lambda: mmtok.TokenSequence.load(d)], 10, 1.0)
