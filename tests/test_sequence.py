@@ -133,11 +133,11 @@ def test_pack_unpack_and_the_feature_read_run_on_one_torch_thread(monkeypatch):
     import mmtok.core.sequence as sequence_module
 
     seen: dict[str, list[int]] = {"pack": [], "unpack": [], "features": []}
-    assemble, segment, cat = sequence_module._assemble, mmtok.TokenSequence._segment, torch.cat
+    assemble, trusted, cat = sequence_module._assemble, Segment._trusted, torch.cat
     monkeypatch.setattr(sequence_module, "_assemble", lambda *a: seen["pack"].append(torch.get_num_threads())
                         or assemble(*a))
-    monkeypatch.setattr(mmtok.TokenSequence, "_segment", lambda self, *a: seen["unpack"].append(
-        torch.get_num_threads()) or segment(self, *a))
+    monkeypatch.setattr(Segment, "_trusted", classmethod(lambda cls, *a: seen["unpack"].append(
+        torch.get_num_threads()) or trusted(*a)))  # unpack makes each segment with it
     monkeypatch.setattr(features_module.torch, "cat", lambda *a, **k: seen["features"].append(
         torch.get_num_threads()) or cat(*a, **k))  # torch itself: pack's calls are counted too, then cleared
     before = torch.get_num_threads()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import ContextLengthError, ManifestError, MmtokError, SequenceError
 from . import manifest as _manifest
@@ -70,14 +71,22 @@ class TokenSequence:
 
     def unpack(self) -> list[Segment]:
         """The segments this sequence was packed from (tensors are views; exact inverse of :func:`pack`)."""
+        if not self.spans:
+            return []
         out, rows, part = [], {m.label: 0 for m in PLACEHOLDERS}, {m.label: 0 for m in PLACEHOLDERS}
         with one_torch_thread():  # small ops: see pack
-            for span in self.spans:
-                label = span.modality.label
-                out.append(self._segment(span, rows.get(label, 0), part.get(label, 0)))
+            lengths = [span.length for span in self.spans]
+            offsets = torch.tensor([span.offset for span in self.spans]).repeat_interleave(torch.tensor(lengths))
+            ids = self.input_ids.split(lengths)  # one call for every span's view
+            pos3d = (self.positions_3d - offsets).split(lengths, dim=1)  # (3, L) relative positions, split
+            for k, span in enumerate(self.spans):
+                features = None
                 if span.num_features:
+                    label = span.modality.label
+                    features = self.features.rows(label, rows[label], span.num_features, part[label])
                     rows[label] += span.num_features
                     part[label] += 1
+                out.append(Segment._trusted(span.modality, ids[k], pos3d[k], features, span.meta))
         return out
 
     def _segment(self, span: Span, first_row: int, part: int) -> Segment:
@@ -236,10 +245,10 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, 
         if extent is not None:
             tops[i] = extent
     offsets = torch.cumsum(tops, 0) - tops  # (n,) exclusive prefix sum
-    positions_3d = pos3d + offsets[seg_index]
-    modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64)[seg_index]
+    positions_3d = pos3d + offsets.repeat_interleave(lengths_t)
+    modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64).repeat_interleave(lengths_t)
 
-    counts = _placeholder_counts(input_ids, seg_index, n, vocab).tolist()
+    counts = _placeholder_counts(input_ids, lengths_t, n, vocab).tolist()
     spans, start, offsets_l = [], 0, offsets.tolist()
     parts: dict[Modality, list[torch.Tensor]] = {m: [] for m in PLACEHOLDERS}
     for i, seg in enumerate(segments):
@@ -263,9 +272,12 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, 
                          vocab, max_length, truncation)
 
 
-def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
-    """How many placeholder ids of each modality every segment holds: int64 [n, len(Modality)]."""
+def _placeholder_counts(input_ids: torch.Tensor, lengths: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
+    """How many placeholder ids of each modality every segment (``lengths`` [n] tokens each) holds: int64
+    [n, len(Modality)]."""
     counts = torch.zeros(n, len(Modality), dtype=torch.int64)
+    ends = torch.cumsum(lengths, 0)
     for m, pid in placeholder_ids(vocab).items():
-        counts[:, int(m)] = torch.bincount(seg_index[input_ids == pid], minlength=n)
+        seen = F.pad((input_ids == pid).cumsum(0), (1, 0))  # (L + 1,) placeholders before each token
+        counts[:, int(m)] = seen[ends] - seen[ends - lengths]
     return counts
