@@ -2,7 +2,9 @@
 bench_sequence's 100-span sequence, fixed-224 encode of rocket.jpg, and log_mel of 60 s of noise. Run from the
 checkout under test (its mmtok first on the path)."""
 
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,19 @@ import torch
 sys.path.insert(0, str(Path.cwd() / "benchmarks"))  # the checkout's own bench_sequence
 
 import mmtok  # noqa: E402
-from bench_sequence import build_segments, timed  # noqa: E402
+from bench_sequence import build_segments  # noqa: E402
+
+
+def timed(fn, repeat: int) -> float:
+    """Median ms of ``repeat`` calls after 10 warm-up calls (the same in every checkout compared)."""
+    for _ in range(10):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3
 
 
 def main() -> None:

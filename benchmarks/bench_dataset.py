@@ -1,7 +1,8 @@
 """Corpus tokenization on Ray Data (issue 11): items/s of the single-process baseline and of 1 and 2 local Ray
 workers on the same 200 mixed items, in one run.
 
-Run: .venv/bin/python benchmarks/bench_dataset.py [--items 200] [--shard-size 25] [--batch-size 4]
+Run: .venv/bin/python benchmarks/bench_dataset.py [--items 200] [--shard-size 25] [--batch-size 4] [--rounds 3]
+[--busy 2]
 Corpus (made in a temp folder from the bundled assets, so every item is a real file): per 10 items 4 text files
 (assets/examples/multilingual.txt with a numbered first line), 3 pictures (the five bundled photos in turn,
 451x300 to 5312x2988), 2 audio files (the three bundled: 8.1 s WAV, 3.6 s WAV, 5.6 s FLAC) and 1 clip
@@ -16,16 +17,20 @@ Corpus (made in a temp folder from the bundled assets, so every item is a real f
   apart). Each actor runs torch on one thread. "steady" is the rate after the first shard is on disk (rows of the
   later shards / time from the first shard's file to the last one's), i.e. without the actors' start-up.
 
-Every configuration runs ``--repeat`` times (interleaved) and the fastest run is shown: the machine is shared.
+Timing (``benchmarks/harness.py``): the machine line first; the five runs interleaved (a, b, c, d, e, a, ...), one
+warm-up run of each, then ``--rounds`` rounds; each run times its own work (``harness.Measured``: the single
+process leaves out its tokenizer's build and warm-up, Ray leaves out ``ray.init``); the median, the range (its low
+end is the fastest run) and, for the single process, the CPU seconds of the work (Ray's work runs in its worker
+processes: not counted); the load average at the end. No numeric target (issue 11 asks for the figures in one run).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
-import platform
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +39,7 @@ import pyarrow as pa
 import torch
 
 import mmtok
+from harness import Measured, add_busy_arg, busy, interleaved, load, machine  # benchmarks/ is on the path
 from mmtok.data import CorpusConfig, tokenize_corpus
 from mmtok.data.corpus import RowError, encode_row, read_corpus
 from mmtok.data.shards import RESULT_SCHEMA, sequence_record, write_shard
@@ -61,15 +67,15 @@ def make_corpus(folder: Path, n: int) -> dict[str, int]:
     return counts
 
 
-def single_process(corpus: Path, out: Path | None, shard_size: int, threads: int | None = None) -> float:
-    """Seconds to tokenize every row in this process (and, with ``out``, to write the same shards there)."""
+def single_process(corpus: Path, out: Path | None, shard_size: int, threads: int | None = None) -> Measured:
+    """The time to tokenize every row in this process (and, with ``out``, to write the same shards there)."""
     rows = read_corpus(corpus)
     default_threads = torch.get_num_threads()
     torch.set_num_threads(threads or default_threads)
     tok = mmtok.MultimodalTokenizer.default()
     for row in rows[:len(PATTERN)]:  # warm-up: lazy imports and first calls of every modality
         encode_row(tok, row)
-    t = time.perf_counter()
+    t, p = time.perf_counter(), time.process_time()
     records = []
     for row in rows:
         result = encode_row(tok, row)
@@ -81,15 +87,15 @@ def single_process(corpus: Path, out: Path | None, shard_size: int, threads: int
     for k in range(0, len(records), shard_size):
         table = pa.Table.from_pylist(records[k:k + shard_size], schema=RESULT_SCHEMA)
         write_shard(out, k // shard_size, table, table.slice(0, 0))
-    secs = time.perf_counter() - t
+    secs, cpu = time.perf_counter() - t, time.process_time() - p
     torch.set_num_threads(default_threads)
     if out is not None:
         shutil.rmtree(out)
-    return secs
+    return Measured(secs, cpu)
 
 
-def ray_run(corpus: Path, out: Path, workers: int, shard_size: int, batch_size: int, items: int) -> tuple:
-    """(seconds end to end, steady-state items/s after the first shard, MB of shards written)."""
+def ray_run(corpus: Path, out: Path, workers: int, shard_size: int, batch_size: int, items: int) -> Measured:
+    """The time end to end; its value: (steady-state items/s after the first shard, MB of shards written)."""
     config = CorpusConfig(shard_size=shard_size, batch_size=batch_size, workers=workers)
     summary = tokenize_corpus(corpus, out, config)
     assert summary.written == items and summary.errors == 0, summary
@@ -98,7 +104,7 @@ def ray_run(corpus: Path, out: Path, workers: int, shard_size: int, batch_size: 
     steady = (items - shard_size) / (times[-1] - times[0]) if len(shards) > 1 else float("nan")
     size = sum(p.stat().st_size for p in shards) / 2**20
     shutil.rmtree(out)
-    return summary.seconds, steady, size
+    return Measured(summary.seconds, value=(steady, size))
 
 
 def main() -> None:
@@ -106,7 +112,8 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=200)
     ap.add_argument("--shard-size", type=int, default=25)
     ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds after the warm-up round")
+    add_busy_arg(ap)
     args = ap.parse_args()
     import logging
 
@@ -115,49 +122,63 @@ def main() -> None:
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     t_start = time.perf_counter()
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), ray {ray.__version__}, load average {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory(prefix="mmtok-bench-", dir="/tmp") as tmp:
+    with busy(args.busy), tempfile.TemporaryDirectory(prefix="mmtok-bench-", dir="/tmp") as tmp:
+        print(machine(ray=ray.__version__, pyarrow=pa.__version__))
         tmp = Path(tmp)
         corpus = tmp / "corpus"
         corpus.mkdir()
         counts = make_corpus(corpus, args.items)
         size = sum(p.stat().st_size for p in corpus.iterdir()) / 2**20
         print(f"corpus: {args.items} items ({', '.join(f'{v} {k}' for k, v in counts.items())}), {size:.0f} MB; "
-              f"shard size {args.shard_size}, batch size {args.batch_size}, best of {args.repeat}")
-        single = {"single process, encode only": lambda: single_process(corpus, None, args.shard_size),
-                  "single process, encode + same shards (baseline)":
-                      lambda: single_process(corpus, tmp / "single", args.shard_size),
-                  "single process, encode + same shards, 1 torch thread":
-                      lambda: single_process(corpus, tmp / "single", args.shard_size, threads=1)}
-        runs: dict[str, list] = {name: [] for name in single}
+              f"shard size {args.shard_size}, batch size {args.batch_size}; a warm-up round, then {args.rounds}")
+        steady: dict[int, list[float]] = {1: [], 2: []}
+
+        def ray_side(workers: int) -> Measured:
+            m = ray_run(corpus, tmp / "ray-out", workers, args.shard_size, args.batch_size, args.items)
+            steady[workers].append(m.value[0])
+            return m
+
+        runs = {"single process, encode only": lambda: single_process(corpus, None, args.shard_size),
+                "single process, encode + same shards (baseline)":
+                    lambda: single_process(corpus, tmp / "single", args.shard_size),
+                "single process, encode + same shards, 1 torch thread":
+                    lambda: single_process(corpus, tmp / "single", args.shard_size, threads=1),
+                "Ray Data, 1 worker": lambda: ray_side(1), "Ray Data, 2 workers": lambda: ray_side(2)}
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         t = time.perf_counter()
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, _temp_dir=str(tmp / "ray"),
                  logging_level="WARNING")
         ray_init = time.perf_counter() - t
-        written = 0.0
         try:
-            for _ in range(args.repeat):
-                for name, fn in single.items():
-                    runs[name].append((fn(), float("nan")))
-                for workers in (1, 2):
-                    secs, steady, written = ray_run(corpus, tmp / "ray-out", workers, args.shard_size,
-                                                    args.batch_size, args.items)
-                    runs.setdefault(f"Ray Data, {workers} worker{'s' * (workers > 1)}", []).append((secs, steady))
+            outs, timings = interleaved(list(runs.values()), args.rounds, slow_rounds=args.rounds)
         finally:
             ray.shutdown()
-    best = {name: min(r, key=lambda x: x[0]) for name, r in runs.items()}
-    base = best["single process, encode + same shards (baseline)"][0]
+        end = load()
+    written = outs[-1].value[1]
+    for k in steady:
+        del steady[k][0]  # the warm-up round's
+    secs = {name: x.median / 1e3 for name, x in zip(runs, timings)}
+    base = secs["single process, encode + same shards (baseline)"]
     print(f"ray.init: {ray_init:.1f} s; shards written: {written:.0f} MB per run\n")
-    print("| run | seconds | items/s | vs baseline | steady items/s (after the first shard) |")
-    print("|---|---|---|---|---|")
-    for name, (secs, steady) in best.items():
-        steady_s = "-" if steady != steady else f"{steady:.1f}"
-        print(f"| {name} | {secs:.1f} | {args.items / secs:.1f} | {base / secs:.2f}x | {steady_s} |")
-    print("\nall runs (seconds): " + "; ".join(f"{k}: {', '.join(f'{s:.1f}' for s, _ in v)}" for k, v in runs.items()))
-    print(f"benchmark wall time: {time.perf_counter() - t_start:.0f} s")
-    print(json.dumps({name: round(args.items / secs, 2) for name, (secs, _) in best.items()}))
+    print("| run | median s (range) | items/s | vs baseline | CPU s (this process) | steady items/s (after the "
+          "first shard), median (range) |")
+    print("|---|---|---|---|---|---|")
+    for name, x in zip(runs, timings):
+        w = int(name.split(", ")[1][0]) if name.startswith("Ray") else 0
+        st = (f"{statistics.median(steady[w]):.1f} ({min(steady[w]):.1f}-{max(steady[w]):.1f})" if w else "-")
+        cpu = "-" if math.isnan(x.cpu) else f"{x.cpu / 1e3:.1f}"
+        print(f"| {name} | {x.median / 1e3:.1f} ({x.low / 1e3:.1f}-{x.high / 1e3:.1f}) | "
+              f"{args.items / secs[name]:.1f} | {base / secs[name]:.2f}x | {cpu} | {st} |")
+    print(f"\nload average (1, 5, 15 min) at end {end}; benchmark wall time {time.perf_counter() - t_start:.0f} s\n")
+    one, two = secs["Ray Data, 1 worker"], secs["Ray Data, 2 workers"]
+    best_single = min(v for k, v in secs.items() if k.startswith("single process, encode + same"))
+    s1, s2 = statistics.median(steady[1]), statistics.median(steady[2])
+    print(f"Ray Data, 2 workers / single-process baseline, end to end (items/s): {base / two:.2f}x "
+          f"({'faster' if two < base else 'NOT faster'}; no numeric target)")
+    print(f"Ray Data, 2 workers / fastest single process writing the same shards, end to end: {best_single / two:.2f}x "
+          f"({'faster' if two < best_single else 'NOT faster'})")
+    print(f"Ray Data, 2 workers / 1 worker: end to end {one / two:.2f}x, steady {s2 / s1:.2f}x; 2 workers' steady "
+          f"rate / single-process baseline: {s2 / (args.items / base):.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The bundled VQ tokenizer on held-out photos: PSNR, SSIM, codebook usage, encode+decode speed.
 
-Run: .venv/bin/python benchmarks/bench_vq.py [--weights assets/vq/vq-f8-4096.safetensors]
+Run: .venv/bin/python benchmarks/bench_vq.py [--weights assets/vq/vq-f8-4096.safetensors] [--rounds 5] [--busy 2]
 
 Images: two sets of 50 uint8 256x256 images, both from the 5 Lomiri wallpapers held out from training
 (mmtok.training.vq.HELD_OUT, never seen in training):
@@ -14,12 +14,14 @@ Images: two sets of 50 uint8 256x256 images, both from the 5 Lomiri wallpapers h
 Metrics: mmtok.training.vq.evaluate (PSNR / SSIM of the 8-bit reconstructions through mmtok.vq.quality.psnr_ssim,
 torchmetrics, as in `mmtok roundtrip`; codes used over the 50).
 
-Speed, median of 3 runs after a warm-up, images/s, with torch's default threads (2 here) and again with one
-(on a shared machine two spinning OpenMP threads can lose more than they gain):
+Speed, images/s (``benchmarks/harness.py``: the four below interleaved, one warm-up call each, then ``--rounds``
+rounds; medians, ranges and CPU per call), with torch's default threads (2 here) and again with one (on a shared
+machine two spinning OpenMP threads can lose more than they gain):
 - model only: encode + decode of the 50 centre crops already in memory as uint8 tensors, batches of 10; baseline
   in the same run: the decoder alone;
 - end to end: file -> preprocess (JPEG decode, resize, crop) -> encode -> decode through the public API, for the
   5 held-out files: one file at a time (``vq.decode(vq.encode(path))``) and as one batch (``encode_batch``).
+The machine line comes first, the load average at the end; ``--busy 2`` runs it beside two spinning processes.
 Targets (issue 6, default preset): PSNR >= 25 dB, >= 90% of codes used over 50 images, >= 10 images/s.
 """
 
@@ -27,16 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from harness import cpu_name  # benchmarks/ is on the path when a benchmark runs as a script
+from harness import Timing, add_busy_arg, busy, interleaved, load, machine  # benchmarks/ is on the path as a script
 from mmtok.media.imageio import load_image
 from mmtok.training.vq import eval_crops, evaluate, photo_files
 from mmtok.vq.tokenizer import DEFAULT_VQ, VQImageTokenizer
@@ -59,21 +57,28 @@ def centre_crops(files: list[Path], scales: tuple[int, ...] = SCALES, size: int 
     return torch.stack(out)
 
 
-def median_seconds(fn, runs: int = 3) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+TARGET = {"psnr": 25.0, "usage": 0.9, "images_per_second": 10.0}  # issue 6, default preset
+SPEED = ("model only: encode + decode", "model only: decode (baseline)", "end to end, one file at a time",
+         "end to end, one batch of 5 files")
+
+
+def speeds(tok: VQImageTokenizer, crops: torch.Tensor, codes: torch.Tensor, held: list[Path],
+           rounds: int) -> list[tuple[int, Timing]]:
+    """(images per call, Timing) of each row of SPEED, interleaved."""
+    fns = [lambda: [tok.decode(tok.encode_pixels(crops[i:i + 10])) for i in range(0, len(crops), 10)],
+           lambda: [tok.decode(codes[i:i + 10]) for i in range(0, len(codes), 10)],
+           lambda: [tok.decode(tok.encode(p)) for p in held],
+           lambda: tok.decode(tok.encode_batch(held))]
+    _, timings = interleaved(fns, rounds, slow_rounds=rounds)
+    return list(zip((len(crops), len(codes), len(held), len(held)), timings))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", type=Path, default=DEFAULT_VQ)
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timed rounds per thread setting")
+    add_busy_arg(ap)
     args = ap.parse_args()
-    load_start = os.getloadavg()[0]
     tok = VQImageTokenizer.from_pretrained(args.weights)
     _, held = photo_files()
     sets = {"centre crops": centre_crops(held),
@@ -81,31 +86,20 @@ def main() -> None:
     metrics = {name: evaluate(tok.model, crops) for name, crops in sets.items()}
     first = sets["centre crops"][::len(SCALES)]  # scale 256 of each photo
     preprocess_gap = float(torch.stack([tok.preprocess(p) for p in held]).float().sub(first.float()).abs().mean())
-
     crops = sets["centre crops"]
     codes = torch.cat([tok.encode_pixels(crops[i:i + 10]) for i in range(0, len(crops), 10)])
-
-    def speeds() -> dict[str, float]:  # images/s
-        return {
-            "model only: encode + decode": len(crops) / median_seconds(
-                lambda: [tok.decode(tok.encode_pixels(crops[i:i + 10])) for i in range(0, len(crops), 10)]),
-            "model only: decode (baseline)": len(codes) / median_seconds(
-                lambda: [tok.decode(codes[i:i + 10]) for i in range(0, len(codes), 10)]),
-            "end to end, one file at a time": len(held) / median_seconds(
-                lambda: [tok.decode(tok.encode(p)) for p in held]),
-            f"end to end, one batch of {len(held)} files": len(held) / median_seconds(
-                lambda: tok.decode(tok.encode_batch(held))),
-        }
-
-    threads = torch.get_num_threads()
-    speed = {threads: speeds()}
-    if threads > 1:  # on a shared machine two spinning OpenMP threads can lose more than they gain
-        torch.set_num_threads(1)
-        speed[1] = speeds()
-        torch.set_num_threads(threads)
+    assert len(held) == 5, held  # SPEED's last row names 5 files
+    with busy(args.busy):
+        print(machine())
+        threads = torch.get_num_threads()
+        speed = {threads: speeds(tok, crops, codes, held, args.rounds)}
+        if threads > 1:  # on a shared machine two spinning OpenMP threads can lose more than they gain
+            torch.set_num_threads(1)
+            speed[1] = speeds(tok, crops, codes, held, args.rounds)
+            torch.set_num_threads(threads)
+        end = load()
+    rate = {n: [k * 1e3 / t.median for k, t in rows] for n, rows in speed.items()}
     rec = tok.record or {}
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores, {platform.machine()}; torch {torch.__version__}; 1-min load "
-          f"average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other processes included)")
     print(f"model: {args.weights.name}, {tok.config.codebook_size} codes, f{tok.downsample}; trained "
           f"{rec.get('steps', '?')} steps in {rec.get('seconds', '?')} s")
     print(f"held-out photos: {', '.join(p.name for p in held)}; centre crop at scale 256 vs preprocess(file): "
@@ -118,18 +112,26 @@ def main() -> None:
     print(f"| codes used over the 50 images | {a['codes_used']} of {tok.codebook_size} ({a['usage']:.1%}) | "
           f"{b['codes_used']} of {tok.codebook_size} ({b['usage']:.1%}) |")
     print(f"| code perplexity | {a['perplexity']:.0f} | {b['perplexity']:.0f} |")
-    print("\n| speed, images/s | " + " | ".join(f"{n} torch thread{'s' * (n > 1)}" for n in speed) + " |")
+    print("\n| speed | " + " | ".join(f"{n} torch thread{'s' * (n > 1)}: images/s (ms per call, range, CPU)"
+                                     for n in speed) + " |")
     print("|---|" + "---|" * len(speed))
-    for k in speed[threads]:
-        print(f"| {k} | " + " | ".join(f"{v[k]:.1f}" for v in speed.values()) + " |")
+    for i, name in enumerate(SPEED):
+        print(f"| {name} | " + " | ".join(f"{rate[n][i]:.1f} ({rows[i][1].median:.0f}, {rows[i][1].low:.0f}-"
+                                          f"{rows[i][1].high:.0f}, cpu {rows[i][1].cpu:.0f})"
+                                          for n, rows in speed.items()) + " |")
+    print(f"\nload average (1, 5, 15 min) at end {end}\n")
     for name, m in metrics.items():
-        print(f"targets on {name}: PSNR >= 25: {'met' if m['psnr'] >= 25 else 'NOT met'}; usage >= 90%: "
-              f"{'met' if m['usage'] >= 0.9 else 'NOT met'}")
-    for k in ("model only: encode + decode", "end to end, one file at a time"):
-        best = max(v[k] for v in speed.values())
-        print(f">= 10 images/s, {k}: {'met' if best >= 10 else 'NOT met'} (best {best:.1f})")
-    print(json.dumps({"metrics": metrics, "images_per_second": speed, "preprocess_gap": preprocess_gap,
-                      "cpu": cpu_name(), "cores": os.cpu_count(), "load": [load_start, os.getloadavg()[0]]}))
+        print(f"target PSNR >= {TARGET['psnr']:g} dB on {name}: {m['psnr']:.2f}: "
+              f"{'met' if m['psnr'] >= TARGET['psnr'] else 'NOT met'}")
+        print(f"target >= {TARGET['usage']:.0%} of codes used on {name}: {m['usage']:.1%}: "
+              f"{'met' if m['usage'] >= TARGET['usage'] else 'NOT met'}")
+    for i in (0, 2):
+        for n in speed:
+            r = rate[n][i]
+            print(f"target >= {TARGET['images_per_second']:g} images/s, {SPEED[i]}, {n} torch thread"
+                  f"{'s' * (n > 1)}: {r:.1f}: {'met' if r >= TARGET['images_per_second'] else 'NOT met'}")
+    print(json.dumps({"metrics": metrics, "images_per_second": {n: dict(zip(SPEED, r)) for n, r in rate.items()},
+                      "preprocess_gap": preprocess_gap}))
 
 
 if __name__ == "__main__":

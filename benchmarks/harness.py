@@ -9,6 +9,10 @@
   hits every side alike, at least ``rounds`` rounds and ``min_seconds`` of them (a quick input gets more rounds).
   Each side's :class:`Timing`: the median wall time and the range over the rounds, and the median CPU time of a
   call (``time.process_time``: every thread of the process, so CPU / wall tells how many cores a side kept busy).
+  A function that must leave set-up out of its time (a tokenizer's build, a cluster's start) times itself and
+  returns a :class:`Measured`: its ``seconds`` (and ``cpu``, when given; else the CPU column shows "-") are then
+  the call's figures.
+- :func:`once` is the same protocol for a run too long to repeat (minutes): one timed call, no warm-up; say so.
 
 Run a benchmark as a script (``.venv/bin/python benchmarks/bench_x.py``): ``benchmarks/`` is then on the path and
 ``from harness import ...`` works.
@@ -17,6 +21,7 @@ Run a benchmark as a script (``.venv/bin/python benchmarks/bench_x.py``): ``benc
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Timing", "add_busy_arg", "busy", "cpu_name", "load", "machine", "interleaved"]
+__all__ = ["Measured", "Timing", "add_busy_arg", "busy", "cpu_name", "load", "machine", "interleaved", "once"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +44,21 @@ class Timing:
     median: float  # wall time of a call, median over the rounds
     low: float  # fastest round
     high: float  # slowest round
-    cpu: float  # CPU time of a call (all threads), median
+    cpu: float  # CPU time of a call (all threads), median; nan when not measured (see Measured)
     rounds: int
 
     def __str__(self) -> str:
-        return f"{self.median:.1f} ms ({self.low:.1f}-{self.high:.1f}, cpu {self.cpu:.1f}, n={self.rounds})"
+        cpu = "-" if math.isnan(self.cpu) else f"{self.cpu:.1f}"
+        return f"{self.median:.1f} ms ({self.low:.1f}-{self.high:.1f}, cpu {cpu}, n={self.rounds})"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a function timed by :func:`interleaved` or :func:`once` returns when it times its own work."""
+
+    seconds: float  # wall time of the work (set-up left out)
+    cpu: float = math.nan  # CPU seconds of the work in this process (all threads); nan: not measured
+    value: Any = None  # anything else the caller wants back (e.g. the output, to compare the sides)
 
 
 def cpu_name() -> str:
@@ -103,7 +118,8 @@ def interleaved(fns: Sequence[Callable[[], Any]], rounds: int = 3, min_seconds: 
     """(each function's warm-up output, each function's :class:`Timing`).
 
     At least ``rounds`` interleaved rounds and ``min_seconds`` of them; when the first function's warm-up took over
-    ``slow`` seconds, exactly ``slow_rounds`` rounds (default ``rounds``) and no minimum time.
+    ``slow`` seconds, exactly ``slow_rounds`` rounds (default ``rounds``) and no minimum time. A function that
+    returns a :class:`Measured` is timed by it (its warm-up output is that :class:`Measured`).
     """
     outs, first = [], 0.0
     for i, fn in enumerate(fns):
@@ -118,9 +134,28 @@ def interleaved(fns: Sequence[Callable[[], Any]], rounds: int = 3, min_seconds: 
     start = time.perf_counter()
     while len(wall[0]) < want or (not is_slow and time.perf_counter() - start < min_seconds):
         for fn, w, c in zip(fns, wall, cpu):
-            t, p = time.perf_counter(), time.process_time()
-            fn()
-            c.append(time.process_time() - p)
-            w.append(time.perf_counter() - t)
-    return outs, [Timing(statistics.median(w) * 1e3, min(w) * 1e3, max(w) * 1e3, statistics.median(c) * 1e3, len(w))
-                  for w, c in zip(wall, cpu)]
+            seconds, cpu_seconds, _ = _call(fn)
+            w.append(seconds)
+            c.append(cpu_seconds)
+    return outs, [_timing(w, c) for w, c in zip(wall, cpu)]
+
+
+def once(fn: Callable[[], Any]) -> tuple[Any, Timing]:
+    """(the output, its :class:`Timing` over one round): a single timed call, no warm-up, for runs of minutes."""
+    seconds, cpu_seconds, out = _call(fn)
+    return out, _timing([seconds], [cpu_seconds])
+
+
+def _call(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds, output) of one call; a :class:`Measured` output gives its own figures."""
+    t, p = time.perf_counter(), time.process_time()
+    out = fn()
+    cpu, wall = time.process_time() - p, time.perf_counter() - t
+    if isinstance(out, Measured):
+        return out.seconds, out.cpu, out
+    return wall, cpu, out
+
+
+def _timing(wall: list[float], cpu: list[float]) -> Timing:
+    return Timing(statistics.median(wall) * 1e3, min(wall) * 1e3, max(wall) * 1e3, statistics.median(cpu) * 1e3,
+                  len(wall))

@@ -129,3 +129,34 @@ def test_segment_validation(vocab):
 def test_empty_sequence(vocab):
     seq = pack([], vocab)
     assert len(seq) == 0 and seq.unpack() == [] and seq.positions_3d.shape == (3, 0)
+
+
+def test_pack_unpack_and_the_feature_read_run_on_one_torch_thread(monkeypatch):
+    """pack, unpack and the first read of ``seq.features`` run their tensor ops on one torch thread (on the shared
+    2-core machine two OpenMP threads made pack + unpack of 100 spans 126 ms against 23 ms on one:
+    benchmarks/RESULTS.md, "Sequence packing") and give the caller's thread count back."""
+    import mmtok.core.features as features_module
+    import mmtok.core.sequence as sequence_module
+
+    seen: dict[str, list[int]] = {"pack": [], "unpack": [], "features": []}
+    assemble, trusted, cat = sequence_module._assemble, Segment._trusted, torch.cat
+    monkeypatch.setattr(sequence_module, "_assemble", lambda *a: seen["pack"].append(torch.get_num_threads())
+                        or assemble(*a))
+    monkeypatch.setattr(Segment, "_trusted", classmethod(lambda cls, *a: seen["unpack"].append(
+        torch.get_num_threads()) or trusted(*a)))  # unpack makes each segment with it
+    monkeypatch.setattr(features_module.torch, "cat", lambda *a, **k: seen["features"].append(
+        torch.get_num_threads()) or cat(*a, **k))  # torch itself: pack's calls are counted too, then cleared
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that a missing switch to one thread shows
+    try:
+        img = VOCAB.placeholder(Modality.IMAGE)
+        segs = [Segment(Modality.IMAGE, torch.tensor([img, img]), sequential_positions(2), torch.randn(2, 4))
+                for _ in range(2)]
+        seq = pack(segs, VOCAB)
+        seen["features"].clear()  # pack's own torch.cat calls (ids, positions)
+        seq.features["image"]
+        seq.unpack()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == {"pack": [1], "unpack": [1, 1], "features": [1]}

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 
+from .threads import one_torch_thread
+
 __all__ = ["Features"]
 
 
@@ -34,7 +36,9 @@ class Features(Mapping[str, torch.Tensor]):
 
     def __getitem__(self, label: str) -> torch.Tensor:
         if label not in self._cache:
-            self._cache[label] = torch.cat(self._parts[label])  # KeyError for unknown labels, as a dict
+            parts = self._parts[label]  # KeyError for unknown labels, as a dict
+            with one_torch_thread():  # two OpenMP threads lose ~10x on a shared machine (mmtok.core.threads)
+                self._cache[label] = torch.cat(parts)
         return self._cache[label]
 
     def __iter__(self) -> Iterator[str]:
