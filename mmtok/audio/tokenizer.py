@@ -116,7 +116,7 @@ class _MelStream:
 
     def _keep(self, f: torch.Tensor) -> None:
         """Append features [k, n_mels] to one buffer that doubles when full. (A list of small kept tensors, each
-        allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB, now 0.78.)"""
+        allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB.)"""
         end = self.frames + len(f)
         self._room(end)
         self.feats[self.frames:end] = f

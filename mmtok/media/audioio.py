@@ -52,7 +52,8 @@ def stream_audio(src: AudioSource, *, target_rate: int, sample_rate: int | None,
                  chunk_seconds: float, info: AudioInfo | None = None, name: str | None = None) -> Iterator[np.ndarray]:
     """Yield mono float32 chunks [n] at ``target_rate`` Hz of about ``chunk_seconds``; fills ``info`` as it goes.
 
-    ``sample_rate`` is the rate of a waveform tensor or array (files carry their own: give None).
+    ``sample_rate`` is the rate of a waveform tensor or array (files carry their own: give None). The chunks of a
+    one-channel float32 waveform already at ``target_rate`` are views of it (read them, do not write into them).
     """
     if not isinstance(target_rate, int) or isinstance(target_rate, bool) or target_rate < 1:
         raise ConfigError(f"target_rate must be a positive int (Hz), got {target_rate!r}")
