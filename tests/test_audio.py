@@ -96,6 +96,44 @@ def test_front_end_facts(preset):
     assert 1000 - p.window // HOP_LENGTH <= p.num_frames(10 * SAMPLE_RATE) <= 1000  # 100 frames/s, less the edges
 
 
+@pytest.mark.parametrize("preset", ["whisper-80", "whisper-128"])
+@pytest.mark.parametrize("k", [1, 37, 511, 513, 1025, 3000])
+def test_whisper_blocks_give_the_plain_formula_bit_for_bit(preset, k):
+    """WhisperMel.features works in equal blocks of frames and squares re and im in place; the plain formula, all k
+    frames at once with the power as .pow(2).sum(-1), gives the same bits (a 1-frame last block did not)."""
+    p = PRESETS[preset]
+    x = torch.randn((k - 1) * HOP_LENGTH + p.window, generator=torch.Generator().manual_seed(k)) * 0.1
+    spec = torch.fft.rfft(x.unfold(0, p.window, HOP_LENGTH) * p.analysis_window, n=p.n_fft)
+    plain = (torch.view_as_real(spec).pow(2).sum(-1) @ p.filterbank).clamp(min=1e-10).log10()
+    assert torch.equal(p.features(x, k), plain)
+
+
+@pytest.mark.parametrize("src, rate", [("wave", 22050), (SPEECH, None), (MUSIC, None), ("mp3", None)],
+                         ids=["waveform", "wav", "flac", "mp3"])
+def test_encode_fills_one_buffer_sized_up_front(monkeypatch, tmp_path, src, rate):
+    """encode() sizes the feature buffer from the waveform's length or the file's header before the first frame,
+    and the features and tokens it returns are that buffer (never grown, not copied at the end)."""
+    from mmtok.audio import tokenizer
+
+    class Stream(tokenizer._MelStream):
+        def reserve(self, n_samples):
+            super().reserve(n_samples)
+            self.reserved = self.feats
+
+        def finish(self, pad_to=1):
+            out = super().finish(pad_to)
+            assert self.feats is self.reserved and out.data_ptr() == self.reserved.data_ptr()
+            return out
+
+    monkeypatch.setattr(tokenizer, "_MelStream", Stream)
+    if src == "wave":
+        src = torch.from_numpy(tone(7.3, rate)[0])
+    elif src == "mp3":
+        src = write_audio(tmp_path / "a.mp3", tone(3.3, 44100, 2), 44100, "mp3")
+    t = AudioTokenizer(AudioConfig(stack=7)).encode(src, sample_rate=rate)
+    assert t.tokens.data_ptr() == t.features.data_ptr() and t.padded_frames > 0
+
+
 @pytest.mark.parametrize("rate", [8000, SAMPLE_RATE, 24000])
 def test_media_streams_at_the_rate_it_is_given(tmp_path, rate):
     x = tone(1.0, 44100)

@@ -30,16 +30,22 @@ from ..core.threads import one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
 from ..errors import ConfigError, InputError, SequenceError
 from ..media.audioio import AudioInfo, AudioSource, stream_audio
+from .frontends import FRAMES_PER_SECOND
 from .presets import HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, num_tokens
 
 __all__ = ["AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel"]
+
+SPARE_FRAMES = FRAMES_PER_SECOND  # rows a reserved feature buffer holds beyond its estimate (32 KB at 80 mels)
 
 
 class _MelStream:
     """Exact streaming framing for one front end: feed 16 kHz chunks, then finish() -> float32 [T, n_mels].
 
     The front end says how to frame (``window``, ``pad``, ``num_frames``) and what a frame becomes
-    (``features``, ``finish``); the stream only keeps the samples a frame still needs."""
+    (``features``, ``finish``); the stream only keeps the samples a frame still needs. Features go into one
+    buffer, sized up front by :meth:`reserve` when the length is known (a waveform) or promised (a file's header)
+    and doubled when it runs out; the clip-wide step works in that buffer, so features are not copied at the end
+    unless the buffer was far too large."""
 
     def __init__(self, preset: MelPreset) -> None:
         self.fe = preset
@@ -50,6 +56,12 @@ class _MelStream:
         self.frames = 0
         self.feats = torch.empty(0, preset.n_mels)  # rows [0, frames) are done; grows by doubling
 
+    def reserve(self, n_samples: int) -> None:
+        """Make room for the frames of ``n_samples`` samples and a second more (an estimate may fall short by a few
+        samples), before the first frame; later, or for 0, it does nothing."""
+        if not self.frames and n_samples > 0:
+            self.feats = torch.empty(self.fe.num_frames(n_samples) + SPARE_FRAMES, self.fe.n_mels)
+
     def feed(self, x: np.ndarray) -> None:
         """Take the next samples, float32 [n] at 16 kHz, and compute every frame they complete."""
         if not len(x):
@@ -59,15 +71,17 @@ class _MelStream:
             keep = self.fe.pad + 1
             self.tail = np.concatenate([self.tail, x[-keep:]])[-keep:]
             if self.head is not None:  # the left reflect pad needs the first pad + 1 samples
-                self.head = np.concatenate([self.head, x])
-                if len(self.head) < keep:
+                head = np.concatenate([self.head, x]) if len(self.head) else x
+                if len(head) < keep:
+                    self.head = head.copy()  # a few samples; not a view of the caller's array
                     return
-                x, self.head = np.concatenate([self.head[1:keep][::-1], self.head]), None
+                x, self.head = np.concatenate([head[1:keep][::-1], head]), None  # one copy of the first chunk
         self.buf = np.concatenate([self.buf, x]) if len(self.buf) else x
         self._run(limit=None)
 
-    def finish(self) -> torch.Tensor:
-        """The remaining frames and the front end's clip-wide step -> float32 [T, n_mels], T = num_frames."""
+    def finish(self, pad_to: int = 1) -> torch.Tensor:
+        """The remaining frames and the front end's clip-wide step -> float32 [T + p, n_mels], T = num_frames: the
+        features, then p = (-T) % pad_to rows holding their minimum (silence: the stacking pad of the last token)."""
         fe = self.fe
         total = fe.num_frames(self.n_real)
         if fe.pad and self.n_real >= fe.min_samples:
@@ -76,11 +90,17 @@ class _MelStream:
             self.buf = np.concatenate([self.buf, self.tail[:-1][::-1][:fe.pad]])
         self._run(limit=total)
         assert self.frames == total, (self.frames, total)
-        feats = self.feats[:self.frames]
-        done = fe.finish(feats)
-        if done is feats and len(feats) < len(self.feats):
-            return feats.clone()  # hand out the exact size, not a view of the doubled buffer
-        return done
+        rows = total + (-total) % pad_to
+        self._room(rows)
+        feats = self.feats[:total]
+        done = fe.finish(feats)  # in place, or a new tensor
+        if done is not feats:
+            self.feats[:total] = done
+        if rows > total:
+            self.feats[total:rows] = feats.min()
+        if len(self.feats) - rows > SPARE_FRAMES:
+            return self.feats[:rows].clone()  # hand out the exact size, not a view of a doubled buffer
+        return self.feats[:rows]  # a view of a buffer at most a second larger: no copy of an hour of features
 
     def _run(self, limit: int | None) -> None:
         window, n = self.fe.window, len(self.buf)
@@ -97,14 +117,18 @@ class _MelStream:
 
     def _keep(self, f: torch.Tensor) -> None:
         """Append features [k, n_mels] to one buffer that doubles when full. (A list of small kept tensors, each
-        allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB, now 0.78.)"""
+        allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB.)"""
         end = self.frames + len(f)
-        if end > len(self.feats):
-            grown = torch.empty(max(end, 2 * len(self.feats)), self.fe.n_mels)
-            grown[:self.frames] = self.feats[:self.frames]
-            self.feats = grown
+        self._room(end)
         self.feats[self.frames:end] = f
         self.frames = end
+
+    def _room(self, rows: int) -> None:
+        """Grow the buffer (doubling) to hold at least ``rows`` rows."""
+        if rows > len(self.feats):
+            grown = torch.empty(max(rows, 2 * len(self.feats)), self.fe.n_mels)
+            grown[:self.frames] = self.feats[:self.frames]
+            self.feats = grown
 
 
 def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> torch.Tensor:
@@ -122,7 +146,8 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> 
         raise InputError(f"{len(x)} samples are too short for {preset}: it needs at least {p.min_samples} "
                          f"({p.min_samples / SAMPLE_RATE * 1000:.1f} ms at {SAMPLE_RATE / 1000:g} kHz)")
     s, x = _MelStream(p), x.float().numpy()
-    step = 30 * SAMPLE_RATE  # 30 s pieces keep the FFT buffers in cache; the framing is exact either way
+    s.reserve(len(x))
+    step = 30 * SAMPLE_RATE  # 30 s pieces; the framing is exact either way
     with one_torch_thread():
         for i in range(0, len(x), step):
             s.feed(x[i:i + step])
@@ -175,16 +200,17 @@ class AudioTokenizer(ProvenanceFromTable):
         cfg = self.config
         info = AudioInfo("")
         stream = _MelStream(cfg.mel)
-        with one_torch_thread():
-            for chunk in stream_audio(src, target_rate=SAMPLE_RATE, sample_rate=sample_rate,
+        with one_torch_thread():  # the clip-wide finish and the stacking too: each op on 2 threads took 20 ms
+            for chunk in stream_audio(src, target_rate=SAMPLE_RATE, sample_rate=sample_rate,  # on a loaded machine
                                       max_duration=cfg.max_duration, chunk_seconds=cfg.chunk_seconds, info=info):
+                if not stream.n_real:
+                    stream.reserve(info.expected)  # the length a waveform has or a file's header promises
                 stream.feed(chunk)
-        if info.samples < cfg.mel.min_samples:
-            raise InputError(f"{info.source} is too short: {info.samples} samples at {SAMPLE_RATE / 1000:g} kHz "
-                             f"({info.samples / SAMPLE_RATE * 1000:.1f} ms); {cfg.preset} needs at least "
-                             f"{cfg.mel.min_samples / SAMPLE_RATE * 1000:.1f} ms")
-        feats = stream.finish()
-        return _stack(feats, info, cfg)
+            if info.samples < cfg.mel.min_samples:
+                raise InputError(f"{info.source} is too short: {info.samples} samples at {SAMPLE_RATE / 1000:g} kHz "
+                                 f"({info.samples / SAMPLE_RATE * 1000:.1f} ms); {cfg.preset} needs at least "
+                                 f"{cfg.mel.min_samples / SAMPLE_RATE * 1000:.1f} ms")
+            return _stack(stream.finish(pad_to=cfg.stack), stream.frames, info, cfg)
 
     def encode_batch(self, srcs, sample_rate: int | None = None) -> list[AudioTokens]:
         return [self.encode(s, sample_rate) for s in srcs]
@@ -276,10 +302,10 @@ def _tokenizer_for(preset: str, stack: int) -> AudioTokenizer:
 register_segment_tokenizer(Modality.AUDIO, lambda seg, vocab: _tokenizer_for(seg.meta.preset, seg.meta.stack))
 
 
-def _stack(feats: torch.Tensor, info: AudioInfo, cfg: AudioConfig) -> AudioTokens:
-    k, t = cfg.stack, len(feats)
-    pad = (-t) % k
-    padded = torch.cat([feats, feats.min().expand(pad, feats.shape[1])]) if pad else feats
+def _stack(padded: torch.Tensor, t: int, info: AudioInfo, cfg: AudioConfig) -> AudioTokens:
+    """Tokens from the t frames and their stacking pad, padded [t + pad, n_mels] (features and tokens share it)."""
+    k, feats = cfg.stack, padded[:t]
+    pad = len(padded) - t
     tokens = rearrange(padded, "(n k) m -> n (k m)", k=k)
     duration = info.samples / SAMPLE_RATE
     assert len(tokens) == num_tokens(duration, cfg), "THE count formula and the features disagree"

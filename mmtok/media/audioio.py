@@ -45,13 +45,16 @@ class AudioInfo:
     source_rate: int = 0  # Hz, of the file or tensor
     channels: int = 0  # of the source, before the mono mix
     samples: int = 0  # mono samples produced at the target rate
+    expected: int = 0  # samples at the target rate before any is produced: exact for a waveform, the header's
+    # duration for a file (an estimate), 0 when the header has none
 
 
 def stream_audio(src: AudioSource, *, target_rate: int, sample_rate: int | None, max_duration: float,
                  chunk_seconds: float, info: AudioInfo | None = None, name: str | None = None) -> Iterator[np.ndarray]:
     """Yield mono float32 chunks [n] at ``target_rate`` Hz of about ``chunk_seconds``; fills ``info`` as it goes.
 
-    ``sample_rate`` is the rate of a waveform tensor or array (files carry their own: give None).
+    ``sample_rate`` is the rate of a waveform tensor or array (files carry their own: give None). The chunks of a
+    one-channel float32 waveform already at ``target_rate`` are views of it (read them, do not write into them).
     """
     if not isinstance(target_rate, int) or isinstance(target_rate, bool) or target_rate < 1:
         raise ConfigError(f"target_rate must be a positive int (Hz), got {target_rate!r}")
@@ -87,11 +90,12 @@ def _from_waveform(x, sample_rate, target_rate, name, max_duration, chunk_second
         raise LimitError(f"{name} lasts {seconds:.1f} s, more than max_duration={max_duration:.0f} s; raise "
                          f"AudioConfig(max_duration=...)")
     info.source_rate, info.channels = sample_rate, x.shape[0]
-    mono = x.float().mean(0)
+    mono = x[0].float() if len(x) == 1 else x.float().mean(0)  # the mean of one channel is that channel, unread
     if sample_rate != target_rate:
         mono = AF.resample(mono, sample_rate, target_rate)
     step = int(chunk_seconds * target_rate)
     out = mono.numpy()
+    info.expected = len(out)
     for i in range(0, len(out), step):
         chunk = out[i:i + step]
         info.samples += len(chunk)
@@ -177,6 +181,7 @@ def _from_file(src, target_rate, name, max_duration, chunk_seconds, info) -> Ite
             raise LimitError(f"{name} lasts {declared:.1f} s by its header, more than max_duration={max_duration:.0f} "
                              f"s; raise AudioConfig(max_duration=...)")
         info.source_rate, info.channels = int(rate), stream.codec_context.channels
+        info.expected = round(declared * target_rate) if declared else 0
         limit, step = int(max_duration * rate) + 1, int(chunk_seconds * target_rate)
         graph, shape, n_in, pending = None, None, 0, []
         try:
