@@ -6,9 +6,11 @@ most progressive photos — puts about half of the bytes in the luma (Y) AC refi
 costs what its entropy decoding costs, which no DCT scale reduces. :func:`first_pass` keeps every marker segment
 and every scan except the AC refinements of the first component (Y in a YCbCr or grey JPEG): DC and chroma stay
 exact, the luma AC coefficients lack their last 1-2 bits, which libjpeg-turbo's block smoothing fills in.
-After a shrink of 3x or more the picture differs from a full decode by under a level on average (measured per
-photo and policy in ``benchmarks/RESULTS.md``, tested); dropping the chroma refinements too was measured and
-not adopted for mmtok's own tokenizer (chroma is subsampled: its lost bits cost up to 1.3 levels on average for a
+After a shrink of 3x or more the picture differs from a full decode by at most 0.92 levels on average on the
+high-quality wallpapers of ``benchmarks/bench_image.py`` and 1.52 on its quality-85 typical photos (coarser
+quantization, so the lost bits weigh more; worst where the shrink is least, 3.0-3.4x), measured per photo and policy
+in ``benchmarks/RESULTS.md`` and tested. Dropping the chroma refinements too was measured and not adopted for
+mmtok's own tokenizer (chroma is subsampled: its lost bits cost up to 1.3 levels on average for a
 few % of the bytes). :mod:`mmtok.media.imageio` uses it only where it already decodes at a reduced DCT scale
 (``ImageConfig(draft=True)``). A model's ``fast=True`` path (:mod:`mmtok.models`) drops every refinement scan
 (``first_pass(data, drop="all")``): on the progressive wallpapers of ``benchmarks/bench_models.py`` that decodes
