@@ -12,6 +12,9 @@ at least ``--rounds`` rounds and ``--min-seconds``; median, range and CPU time p
 - mmtok: ``ImageTokenizer().encode(p)``, the default fixed-224 config (squash, 196 normalized patches);
 - timm: ``create_transform`` of ``vit_base_patch16_224`` (resize 248 bicubic, center crop 224, normalize) on
   ``Image.open(p).convert("RGB")`` + a reshape into 196 patches — the pipeline a timm user would write;
+  the whole script runs torch on one thread, as a DataLoader worker does (mmtok's encode does anyway): with
+  torch's default two, the timm side's OpenMP threads kept spinning after each call and took the CPU from the
+  sides timed after it (PIL 2.8 -> 7.8 ms, mmtok 3.2 -> 8.4 ms on a 640x480 photo in one loaded run);
 - wallpapers only, "all scans": ``ImageConfig(first_pass=False)``, what skipping a progressive JPEG's luma AC
   refinements buys.
 Batch row: the typical set as one ``ImageTokenizer().encode_batch(paths)`` (every core, one torch thread per
@@ -169,6 +172,7 @@ def main() -> None:
     lines = []
     import timm
 
+    torch.set_num_threads(1)  # see the module docstring (timm side); encode_batch's workers run one each too
     with busy(args.busy):
         print(machine(Pillow=Image.__version__, simplejpeg=simplejpeg.__version__, timm=timm.__version__))
         print(f"mmtok encode on one torch thread; encode_batch on {available_cores()} threads")
