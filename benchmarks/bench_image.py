@@ -22,8 +22,9 @@ worker) against PIL decoding the set one file after the other on one thread, int
 
 Targets (issue 20): on the typical set, mmtok <= 1.3x PIL on every photo and <= 1.0x over the set (sum of the
 medians); encode_batch on both cores >= 1.6x PIL's single-thread photos/s. Issue 3 (kept): <= 1.3x PIL on every
-wallpaper; >= 2x faster than timm on every photo. --tolerance prints, per resize policy and set, how far the
-default (DCT scale + first pass) and the DCT scale alone are from a full decode (``ImageConfig(draft=False)``).
+wallpaper; >= 2x faster than timm on every wallpaper (shown for the typical photos too, without a target).
+--tolerance prints, per resize policy and set, how far the default (DCT scale + first pass) and the DCT scale alone
+are from a full decode (``ImageConfig(draft=False)``).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def table(title: str, rows: list[Row]) -> None:
               + (f" {r.t[3].median:.1f} |" if extra else ""))
 
 
-def verdicts(name: str, rows: list[Row], set_bound: float | None) -> list[str]:
+def verdicts(name: str, rows: list[Row], set_bound: float | None, timm_target: bool) -> list[str]:
     worst = max(rows, key=lambda r: r.ratio)
     total = [sum(r.t[i].median for r in rows) for i in range(3)]
     slowest = min(rows, key=lambda r: r.t[2].median / r.t[1].median)
@@ -131,8 +132,9 @@ def verdicts(name: str, rows: list[Row], set_bound: float | None) -> list[str]:
     out.append(f"{name}: over the set (sum of {len(rows)} medians) PIL {total[0]:.0f} ms, mmtok {total[1]:.0f} ms: "
                f"{s:.2f}x" + (f", target <= {set_bound}x — {'met' if s <= set_bound else 'NOT met'}"
                               if set_bound is not None else ""))
+    verdict = ("met" if ts >= 2 else "NOT met") if timm_target else "no target here (issue 3 set it on the wallpapers)"
     out.append(f"{name}: >= 2x faster than timm on every photo: least {ts:.2f}x ({slowest.path.name}), "
-               f"{total[2] / total[1]:.2f}x over the set — {'met' if ts >= 2 else 'NOT met'}")
+               f"{total[2] / total[1]:.2f}x over the set — {verdict}")
     return out
 
 
@@ -179,13 +181,13 @@ def main() -> None:
         if "typical" in sets:
             rows = bench_set(typical, args, tok)
             table(f"Typical photos ({len(rows)} JPEGs, quality 85)", rows)
-            lines += verdicts("typical", rows, 1.0)
+            lines += verdicts("typical", rows, 1.0, timm_target=False)
         if "batch" in sets:
             lines += bench_batch(typical, args, tok)
         if "wallpapers" in sets:
             rows = bench_set(wallpapers(), args, tok, mmtok.ImageTokenizer(mmtok.ImageConfig(first_pass=False)))
             table(f"Wallpapers ({len(rows)} photos)", rows)
-            lines += verdicts("wallpapers", rows, None)
+            lines += verdicts("wallpapers", rows, None, timm_target=True)
         print(f"\nload average (1, 5, 15 min) at end {load()}\n")
     print("\n".join(lines))
     if args.tolerance:
