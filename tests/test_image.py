@@ -168,13 +168,6 @@ def test_patch_boxes_tile_the_picture_once_per_view(policy, size):
                                                 dtype=torch.float64))
 
 
-def test_batch_equals_one_at_a_time():
-    for tok in TOKS.values():
-        srcs = [PHOTOS[0], PHOTOS[1], gradient(50, 30), PHOTOS[0]]
-        for a, b in zip(tok.encode_batch(srcs), [tok.encode(s) for s in srcs]):
-            assert torch.equal(a.patches, b.patches) and a.grid == b.grid and a.original_size == b.original_size
-
-
 def test_every_input_kind_gives_the_same_tokens():
     photo = next(p for p in PHOTOS if p.suffix == ".png")
     tok = ImageTokenizer()
@@ -251,9 +244,10 @@ def test_draft_decoding_stays_within_tolerance():
 
 
 @pytest.mark.parametrize("source, orientation", [("photo", 1), ("grey", 1)] + [("exif", o) for o in range(1, 9)])
-def test_jpeg_fast_path_equals_pil(monkeypatch, source, orientation):
-    """simplejpeg decodes 8-bit RGB/grey JPEGs: the same pixels, size and DCT scale as PIL, for every EXIF
-    orientation, full size and drafted; and the fast path is really taken."""
+def test_jpeg_fast_path_equals_pil(monkeypatch, tmp_path, source, orientation):
+    """simplejpeg decodes 8-bit RGB/grey JPEGs: the same pixels, size and DCT scale as PIL (1/1 to 1/8), for every
+    EXIF orientation, from a path or bytes; and the fast path is really taken: simplejpeg decodes, PIL never opens
+    the file (mmtok.media.jpeg_scans.header reads it)."""
     import simplejpeg
 
     import mmtok.media.imageio as imageio
@@ -261,17 +255,23 @@ def test_jpeg_fast_path_equals_pil(monkeypatch, source, orientation):
     photo = next(p for p in PHOTOS if p.name == "rocket.jpg").read_bytes()
     data = {"photo": photo, "grey": encoded(Image.open(io.BytesIO(photo)).convert("L"), "JPEG"),
             "exif": exif_rotated_jpeg(75, 41, orientation)}[source]
-    calls = []
-    decode = simplejpeg.decode_jpeg
+    path = tmp_path / "picture.jpg"
+    path.write_bytes(data)
+    calls, opened = [], []
+    decode, pil_open = simplejpeg.decode_jpeg, Image.open
     monkeypatch.setattr(simplejpeg, "decode_jpeg", lambda *a, **k: calls.append(1) or decode(*a, **k))
-    for draft in (None, lambda w, h: (w // 3, h // 3)):
-        fast = imageio.load_image(data, draft=draft)
+    for k in (None, 3, 5, 9):  # PIL's draft: 1/1, then 1/2, 1/4 and 1/8 of the sides
+        draft = None if k is None else lambda w, h, k=k: (w // k, h // k)
+        monkeypatch.setattr(Image, "open", lambda *a, **kw: opened.append(1) or pil_open(*a, **kw))
+        fast = [imageio.load_image(src, draft=draft) for src in (data, path)]
+        monkeypatch.setattr(Image, "open", pil_open)
         with monkeypatch.context() as m:
             m.setattr(imageio, "_decode_jpeg", lambda *a: None)
             slow = imageio.load_image(data, draft=draft)
-        assert (fast.size, fast.scale, fast.mode) == (slow.size, slow.scale, slow.mode)
-        assert fast.pixels.shape == slow.pixels.shape and torch.equal(fast.pixels, slow.pixels)
-    assert len(calls) == 2
+        for f in fast:
+            assert (f.size, f.scale, f.mode) == (slow.size, slow.scale, slow.mode)
+            assert f.pixels.shape == slow.pixels.shape and torch.equal(f.pixels, slow.pixels)
+    assert len(calls) == 8 and not opened
 
 
 # --- errors -------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from ..core.positions import framed_blocks
 from ..core.protocol import ProvenanceFromTable, empty_provenance, register_segment_tokenizer
 from ..core.reprs import short_repr
 from ..core.segment import Segment
-from ..core.threads import one_torch_thread
+from ..core.threads import map_threads, one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
 from ..errors import ConfigError, InputError, SequenceError
 from ..media.imageio import ImageSource, LoadedImage, load_image
@@ -137,25 +137,17 @@ class ImageTokenizer(ProvenanceFromTable):
     # --- the common face --------------------------------------------------------------------------------
     def encode(self, img: ImageSource) -> ImageTokens:
         with one_torch_thread():  # a picture's few small ops: see mmtok.core.threads
-            loaded, plan = self.load(img)
-            return self.tokenize_views(self.render(loaded, plan), plan, loaded.source)
+            return self._encode(img)
 
-    def encode_batch(self, imgs: Sequence[ImageSource]) -> list[ImageTokens]:
-        """Encode several pictures; views of equal size are normalized and cut into patches in one batch."""
-        loads = [self.load(img) for img in imgs]
-        views = [self.render(loaded, plan) for loaded, plan in loads]
-        out: list[ImageTokens | None] = [None] * len(loads)
-        groups: dict[tuple, list[int]] = {}
-        for i, (_, plan) in enumerate(loads):
-            groups.setdefault(tuple((v.canvas, v.tiles) for v in plan.views), []).append(i)
-        for key, members in groups.items():
-            per_view = [self._patchify(torch.stack([views[i][k] for i in members]), tiles)
-                        for k, (_, tiles) in enumerate(key)]  # each (B, n, d)
-            patches = torch.cat(per_view, dim=1)
-            for j, i in enumerate(members):
-                loaded, plan = loads[i]
-                out[i] = self._finish(patches[j], plan, loaded.source)
-        return out  # type: ignore[return-value]
+    def encode_batch(self, imgs: Sequence[ImageSource], threads: int | None = None) -> list[ImageTokens]:
+        """Encode several pictures, each exactly as :meth:`encode`, on ``threads`` Python threads (default: every
+        core this process may use; 1: one after the other). Decoding and resizing release the GIL, so a batch of
+        photos scales with the cores (``benchmarks/bench_image.py``, the batch row)."""
+        return map_threads(self._encode, imgs, threads)
+
+    def _encode(self, img: ImageSource) -> ImageTokens:
+        loaded, plan = self.load(img)
+        return self.tokenize_views(self.render(loaded, plan), plan, loaded.source)
 
     def decode(self, tokens: ImageTokens) -> torch.Tensor:
         """Patches -> the processed picture, uint8 [3, H, W] (for ``tiles``: the mosaic)."""

@@ -17,8 +17,10 @@ Rules (documented in the README and tested):
   path) drops every refinement scan.
 - 8-bit RGB and greyscale JPEGs decode through simplejpeg (the same libjpeg-turbo as PIL, same settings, same
   DCT scale, so the same pixels bit for bit — tested) straight into a numpy array, which saves PIL's copy of the
-  decoded picture. Anything libjpeg-turbo merely warns about (a corrupt or truncated stream) goes back to PIL,
-  whose verdict stands.
+  decoded picture. A plain one (:func:`mmtok.media.jpeg_scans.header` reads its size and EXIF orientation) is read
+  once and never opened by PIL, whose header parse cost more than the rest of the Python around a small photo's
+  decode. Anything libjpeg-turbo merely warns about (a corrupt or truncated stream) goes back to PIL, whose verdict
+  stands.
 """
 
 from __future__ import annotations
@@ -152,6 +154,12 @@ def _open_encoded(src, name: str) -> Iterator[tuple[Any, Any]]:
 
 
 def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) -> LoadedImage:
+    data = _jpeg_bytes(src)
+    if data is not None:  # a plain JPEG: its own header walk and simplejpeg, no PIL (the same pixels, tested)
+        loaded = _load_plain_jpeg(data, name, max_pixels, draft, allow_first_pass)
+        if loaded is not None:
+            return loaded
+        src = data  # PIL reads it from memory: the file is read once
     with _open_encoded(src, name) as (im, fh):
         orientation = _orientation(im)
         w, h = im.size
@@ -164,24 +172,71 @@ def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) ->
             im.draft("RGB", (max(1, req[0]), max(1, req[1])))  # picks the DCT scale; decodes nothing yet
             scale = im.size[0] / w
         if im.format == "JPEG" and im.mode in ("RGB", "L"):
-            data = _read_all(src, fh)
-            first = pixels = None
-            if (allow_first_pass and need is not None and need[0] <= oriented[0] and need[1] <= oriented[1]
-                    and im.info.get("progressive")):
-                drop = "luma" if allow_first_pass is True else allow_first_pass
-                first = jpeg_scans.first_pass(data, drop)  # shrunk by the draft margin or more: refinements can go
-            if first is not None:
-                pixels = _decode_jpeg(first, im.size)
-            if pixels is None:
-                first, pixels = None, _decode_jpeg(data, im.size)
-            if pixels is not None:
-                return LoadedImage(_orient(pixels, orientation), oriented, scale, name, im.mode,
-                                   first_pass=first is not None)
+            got = _simplejpeg(_read_all(src, fh), im.size, bool(im.info.get("progressive")),
+                              _fits(need, oriented), allow_first_pass)
+            if got is not None:
+                return LoadedImage(_orient(got[0], orientation), oriented, scale, name, im.mode, first_pass=got[1])
         try:
             im.load()
         except _DECODE_ERRORS as e:
             raise DecodeError(f"{name} is corrupt or truncated ({e}); re-export or re-download it") from None
         return _finish(im, oriented, name, background, scale, exif=True)
+
+
+def _jpeg_bytes(src) -> bytes | None:
+    """The encoded file when it starts as a JPEG does (an SOI marker), else None (PIL sniffs and reads it)."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return src if bytes(src[:2]) == b"\xff\xd8" else None
+    try:
+        with open(src, "rb") as fh:
+            return fh.read() if fh.peek(2)[:2] == b"\xff\xd8" else None
+    except OSError:  # missing, a directory, unreadable: PIL's path raises the typed error
+        return None
+
+
+def _load_plain_jpeg(data, name, max_pixels, draft, allow_first_pass) -> LoadedImage | None:
+    """An 8-bit RGB/grey JPEG decoded as the PIL path does (the same DCT scale as PIL's ``draft``, the same
+    orientation), without PIL; None for anything :func:`~mmtok.media.jpeg_scans.header` does not read or
+    libjpeg-turbo warns about."""
+    from PIL import Image
+
+    hdr = jpeg_scans.header(data)
+    if hdr is None or (Image.MAX_IMAGE_PIXELS is not None and hdr.width * hdr.height > 2 * Image.MAX_IMAGE_PIXELS):
+        return None  # PIL's own decompression-bomb error stays PIL's
+    w, h, swap = hdr.width, hdr.height, hdr.orientation in _SWAPS_AXES
+    oriented = (h, w) if swap else (w, h)
+    _check_pixels(oriented, max_pixels, name)
+    need = draft(*oriented) if draft is not None else None
+    size = (w, h)
+    if need is not None:  # PIL's JpegImageFile.draft: the largest of 1/8, 1/4, 1/2 that keeps the requested size
+        req = (need[1], need[0]) if swap else need
+        most = min(w // max(1, req[0]), h // max(1, req[1]))
+        s = next((s for s in (8, 4, 2) if most >= s), 1)
+        size = (-(-w // s), -(-h // s))
+    got = _simplejpeg(data, size, hdr.progressive, _fits(need, oriented), allow_first_pass)
+    if got is None:
+        return None
+    return LoadedImage(_orient(got[0], hdr.orientation), oriented, size[0] / w, name,
+                       "RGB" if hdr.components == 3 else "L", first_pass=got[1])
+
+
+def _fits(need: tuple[int, int] | None, oriented: tuple[int, int]) -> bool:
+    """The picture is shrunk by the draft margin or more (the needed size is no larger than the picture)."""
+    return need is not None and need[0] <= oriented[0] and need[1] <= oriented[1]
+
+
+def _simplejpeg(data, size, progressive: bool, fits: bool, allow_first_pass) -> tuple[torch.Tensor, bool] | None:
+    """(uint8 [h, w, c] at ``size``, whether the first pass alone was decoded) of an 8-bit RGB/grey JPEG; a
+    progressive one shrunk by the draft margin (``fits``) skips refinement scans when allowed; None when
+    libjpeg-turbo reports anything."""
+    first = pixels = None
+    if allow_first_pass and fits and progressive:
+        first = jpeg_scans.first_pass(data, "luma" if allow_first_pass is True else allow_first_pass)
+    if first is not None:
+        pixels = _decode_jpeg(first, size)
+    if pixels is None:
+        first, pixels = None, _decode_jpeg(data, size)
+    return None if pixels is None else (pixels, first is not None)
 
 
 def _read_all(src, fh) -> bytes:
