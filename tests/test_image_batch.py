@@ -47,3 +47,42 @@ def test_batch_runs_on_parallel_threads_of_one_torch_thread_each(monkeypatch):
     assert torch.get_num_threads() == before
     with pytest.raises(ConfigError, match="threads"):
         ImageTokenizer().encode_batch([PHOTOS[0]], threads=0)
+
+
+def test_a_jpeg_as_a_memoryview_or_bytearray_is_the_jpeg_and_a_fifo_path_is_named(tmp_path):
+    """The plain-JPEG path (no PIL header parse) takes every bytes-like input PIL's path takes (here one with an
+    EXIF orientation, whose block the header walk reads), and a path that is not a regular file is refused by name
+    before anything opens it (opening a FIFO would block)."""
+    import io
+    import os
+
+    from PIL import Image
+
+    from mmtok.errors import InputError
+
+    im = Image.open(ROCKET)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90, exif=exif)
+    data = buf.getvalue()
+    tok = ImageTokenizer()
+    want = tok.encode(data)
+    assert want.original_size == (im.width, im.height)  # (height, width) after the EXIF turn
+    for given in (memoryview(data), bytearray(data)):
+        assert torch.equal(tok.encode(given).patches, want.patches), type(given)
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    box = {}
+
+    def run():
+        try:
+            tok.encode(fifo)
+        except Exception as e:  # noqa: BLE001 - handed to the test thread
+            box["e"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(20)
+    assert not t.is_alive(), "opening the FIFO blocked"
+    assert isinstance(box.get("e"), InputError) and "pipe.jpg is a FIFO" in str(box["e"]), box.get("e")

@@ -186,11 +186,12 @@ def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) ->
 def _jpeg_bytes(src) -> bytes | None:
     """The encoded file when it starts as a JPEG does (an SOI marker), else None (PIL sniffs and reads it)."""
     if isinstance(src, (bytes, bytearray, memoryview)):
-        return src if bytes(src[:2]) == b"\xff\xd8" else None
+        return bytes(src) if bytes(src[:2]) == b"\xff\xd8" else None  # header() reads bytes, not a memoryview
+    path = regular_file(src, "image")  # missing, a folder, a FIFO (opening it would block): named
     try:
-        with open(src, "rb") as fh:
+        with open(path, "rb") as fh:
             return fh.read() if fh.peek(2)[:2] == b"\xff\xd8" else None
-    except OSError:  # missing, a directory, unreadable: PIL's path raises the typed error
+    except OSError:  # unreadable: PIL's path raises the typed error
         return None
 
 
