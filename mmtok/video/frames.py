@@ -89,21 +89,23 @@ class FrameDecoder:
         """Yield the frame of each distinct chosen pts, in time order, decoding as little as possible.
 
         Forward while the next wanted frame comes before the next keyframe, else seek to the last keyframe at or
-        before it. Containers without a frame index (MPEG program/transport streams, GIF, ...) are only decoded
-        forward from the start: seeking in them is by byte position and FFmpeg can label the first frames after a
-        seek with their neighbours' timestamps, which would break exact frame identity. Should a seek land past the
-        frame anyway, the next attempt seeks one keyframe further back, and the last from the start.
+        before it. The last wanted frame before a seek (or of the clip) ends a run: once every packet shown up to
+        it is sent, the decoder is drained, so no packet shown after it is decoded (B-frame reordering and FFmpeg's
+        frame threads would otherwise decode a few frames ahead that the seek then throws away). Containers without
+        a frame index (MPEG program/transport streams, GIF, ...) are only decoded forward from the start: seeking in
+        them is by byte position and FFmpeg can label the first frames after a seek with their neighbours'
+        timestamps, which would break exact frame identity. Should a seek land past the frame anyway, the next
+        attempt seeks one keyframe further back (without draining), and the last from the start.
         """
         idx, stream = self.index, self._stream
         keys = idx.keyframes if len(idx.keyframes) else idx.pts[:1]
         can_seek = container.format.name.split(",")[0] in SEEKABLE_FORMATS
+        wanted = np.unique(self.samples.pts)
+        jumps, run_end = _runs(wanted, keys)
         it, cur = None, None
-        for c in np.unique(self.samples.pts).tolist():
-            if it is not None and cur is not None and cur < c:
-                k = int(np.searchsorted(keys, cur, side="right"))
-                forward = not can_seek or k >= len(keys) or c < keys[k]
-            else:
-                forward = False
+        for i, c in enumerate(wanted.tolist()):
+            # cur is the previous wanted frame unless that one needed a retry
+            forward = it is not None and cur is not None and (not can_seek or not jumps[i])
             if it is None and not can_seek:
                 it, forward = _seek(container, stream, None), True
             starts = [int(k) for k in keys[keys <= c][::-1][:3]] + [None]  # where to seek, in order of preference
@@ -114,7 +116,7 @@ class FrameDecoder:
                         raise DecodeError(f"{self.name}: the frame at {float(idx.seconds(c - idx.start)):.3f} s could "
                                           f"not be decoded; the file is corrupt or truncated: re-export or re-download "
                                           f"it")
-                    it = _seek(container, stream, starts[attempt])
+                    it = _seek(container, stream, starts[attempt], run_end[i] if can_seek and attempt == 0 else None)
                 frame = self._advance(it, c)
                 if frame is not None:
                     cur = c
@@ -137,13 +139,42 @@ class FrameDecoder:
         return None
 
 
-def _seek(container, stream, at: int | None):
-    """Seek to the keyframe at or before pts ``at`` (None: the start of the file) and return a frame iterator."""
+def _runs(wanted: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """(bool [W]: a keyframe lies between the previous wanted pts and this one, so decoding seeks there;
+    per wanted pts, the last wanted pts reached from it by decoding forward)."""
+    nxt = np.searchsorted(keys, wanted[:-1], side="right")  # the first keyframe after each wanted frame
+    jumps = np.ones(len(wanted), dtype=bool)
+    jumps[1:] = (nxt < len(keys)) & (keys[np.minimum(nxt, len(keys) - 1)] <= wanted[1:])
+    ends, end = [0] * len(wanted), int(wanted[-1])
+    for i in range(len(wanted) - 1, -1, -1):
+        ends[i] = end
+        if jumps[i]:
+            end = int(wanted[i - 1]) if i else end
+    return jumps, ends
+
+
+def _seek(container, stream, at: int | None, stop: int | None = None) -> Iterator:
+    """Seek to the keyframe at or before pts ``at`` (None: the start of the file) and return a frame iterator.
+
+    With ``stop``, the iterator drains the decoder and ends at the first packet shown after ``stop`` that follows
+    the packet of ``stop`` (B-frames shown before it still come later in decoding order); None: to the end.
+    """
     if at is None:
         container.seek(0, backward=True, any_frame=False)
     else:
         container.seek(at, stream=stream, backward=True, any_frame=False)
-    return container.decode(stream)
+    return _decode(container, stream, stop)
+
+
+def _decode(container, stream, stop: int | None) -> Iterator:
+    """Frames from the demuxer's position on; see :func:`_seek` for ``stop``."""
+    ctx, sent = stream.codec_context, False
+    for packet in container.demux(stream):
+        if sent and packet.pts is not None and packet.pts > stop:  # every packet shown up to ``stop`` is sent
+            yield from ctx.decode(None)  # drain: the frames held for reordering and in FFmpeg's frame threads
+            return
+        yield from ctx.decode(packet)  # the last (empty) packet of the stream drains the decoder
+        sent = sent or (stop is not None and packet.pts == stop)
 
 
 def _rgb(frame, rotation: int) -> np.ndarray:
