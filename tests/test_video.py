@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import mmtok
 from mmtok import Modality, VideoConfig, VideoTokenizer, sample_frames
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
+from mmtok.video import frames as frames_module
 from mmtok.video.frames import FrameDecoder, _seek
 from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 
@@ -107,6 +108,31 @@ def test_a_run_stops_decoding_after_its_last_wanted_frame(tmp_path, last):
     k = shown.index(stop)
     assert got[:k + 1] == shown[:k + 1]
     assert set(got[k + 1:]) <= set(order[:order.index(stop)])
+
+
+@pytest.mark.parametrize("kind", ["h264-b", "hevc-b", "mpeg2-b", "mpeg1-b"])
+def test_frames_nothing_refers_to_are_skipped_unless_chosen(tmp_path, monkeypatch, kind):
+    """In clips whose B-frames no frame refers to, the decoder outputs, of the B-frames, only the chosen ones: it
+    skips the others (h264, hevc, mpeg1/2 read skip_frame for each packet). The sampled frames stay the right ones."""
+    path = tmp_path / f"clip.{kind}"
+    times = make_clip(path, kind, n=90, gop=30)
+    out = []  # every frame the decoder gives FrameDecoder: (pts, is a B-frame)
+
+    def spy(*args):
+        for f in decode(*args):
+            out.append((f.pts, f.pict_type == av.video.frame.PictureType.B))
+            yield f
+
+    decode = frames_module._decode
+    monkeypatch.setattr(frames_module, "_decode", spy)
+    decoded = FrameDecoder(path, path.name, VideoConfig(num_frames=16))
+    frames = list(decoded)
+    assert [read_index(f) for f in frames] == expected_indices(times, 16, 1 / 25)
+    with av.open(str(path)) as c:
+        b_frames = {f.pts for f in c.decode(video=0) if f.pict_type == av.video.frame.PictureType.B}
+    chosen = set(decoded.samples.pts.tolist())
+    assert len(b_frames) > 40 and len(b_frames & chosen) > 3  # the clip has B-frames and some are chosen
+    assert {p for p, b in out if b} == b_frames & chosen
 
 
 def test_frame_decoder_knows_the_picks_first_and_the_counts_after(tmp_path):

@@ -1,8 +1,10 @@
 """Decoding the sampled frames of a clip: each chosen frame decoded once, one full-resolution frame at a time.
 
 Decoding visits the chosen frames in time order and, for each, decodes forward while the frame comes before the
-next keyframe, otherwise seeks to the last keyframe at or before it; FFmpeg's own threads decode. Only the chosen
-frames are kept (memory does not grow with the clip's length). Display rotation (``frame.rotation``) is applied
+next keyframe, otherwise seeks to the last keyframe at or before it; FFmpeg's own threads decode. Each run of
+forward decoding ends by draining the decoder at its last chosen frame, and frames that no other frame refers to
+(most B-frames) are skipped unless chosen (H.264, HEVC, MPEG-1/2). Only the chosen frames are kept (memory does
+not grow with the clip's length). Display rotation (``frame.rotation``) is applied
 to the pixels.
 
 - ``FrameDecoder(src, name, cfg)`` reads the packet index and applies the sampling rule (nothing decoded yet);
@@ -26,6 +28,10 @@ __all__ = ["FrameDecoder", "SEEKABLE_FORMATS"]
 
 # Demuxers whose seeking uses a frame index (MP4/MOV sample tables, Matroska/WebM cues): exact after a seek.
 SEEKABLE_FORMATS = {"mov", "matroska"}  # others decode forward only (tests cover these two)
+# Decoders that read AVCodecContext.skip_frame for each packet: the frames no other frame refers to (most B-frames)
+# are skipped unless chosen. (libdav1d reads it once when it opens, so AV1 is not here; VP9 clips rarely have such
+# frames.) Tests cover each one.
+SKIP_NONREF_CODECS = {"h264", "hevc", "mpeg1video", "mpeg2video"}
 
 
 class FrameDecoder:
@@ -102,12 +108,13 @@ class FrameDecoder:
         can_seek = container.format.name.split(",")[0] in SEEKABLE_FORMATS
         wanted = np.unique(self.samples.pts)
         jumps, run_end = _runs(wanted, keys)
+        keep = set(wanted.tolist()) if stream.codec_context.name in SKIP_NONREF_CODECS else None
         it, cur = None, None
         for i, c in enumerate(wanted.tolist()):
             # cur is the previous wanted frame unless that one needed a retry
             forward = it is not None and cur is not None and (not can_seek or not jumps[i])
             if it is None and not can_seek:
-                it, forward = _seek(container, stream, None), True
+                it, forward = _seek(container, stream, None, None, keep), True
             starts = [int(k) for k in keys[keys <= c][::-1][:3]] + [None]  # where to seek, in order of preference
             attempt = 0 if not forward else -1
             while True:
@@ -116,7 +123,8 @@ class FrameDecoder:
                         raise DecodeError(f"{self.name}: the frame at {float(idx.seconds(c - idx.start)):.3f} s could "
                                           f"not be decoded; the file is corrupt or truncated: re-export or re-download "
                                           f"it")
-                    it = _seek(container, stream, starts[attempt], run_end[i] if can_seek and attempt == 0 else None)
+                    stop = run_end[i] if can_seek and attempt == 0 else None
+                    it = _seek(container, stream, starts[attempt], stop, keep)
                 frame = self._advance(it, c)
                 if frame is not None:
                     cur = c
@@ -153,26 +161,29 @@ def _runs(wanted: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
     return jumps, ends
 
 
-def _seek(container, stream, at: int | None, stop: int | None = None) -> Iterator:
+def _seek(container, stream, at: int | None, stop: int | None = None, keep: set[int] | None = None) -> Iterator:
     """Seek to the keyframe at or before pts ``at`` (None: the start of the file) and return a frame iterator.
 
     With ``stop``, the iterator drains the decoder and ends at the first packet shown after ``stop`` that follows
-    the packet of ``stop`` (B-frames shown before it still come later in decoding order); None: to the end.
+    the packet of ``stop`` (B-frames shown before it still come later in decoding order); None: to the end. With
+    ``keep``, the decoder skips the frames no other frame refers to unless their pts is in ``keep``.
     """
     if at is None:
         container.seek(0, backward=True, any_frame=False)
     else:
         container.seek(at, stream=stream, backward=True, any_frame=False)
-    return _decode(container, stream, stop)
+    return _decode(container, stream, stop, keep)
 
 
-def _decode(container, stream, stop: int | None) -> Iterator:
-    """Frames from the demuxer's position on; see :func:`_seek` for ``stop``."""
+def _decode(container, stream, stop: int | None, keep: set[int] | None) -> Iterator:
+    """Frames from the demuxer's position on; see :func:`_seek` for ``stop`` and ``keep``."""
     ctx, sent = stream.codec_context, False
     for packet in container.demux(stream):
         if sent and packet.pts is not None and packet.pts > stop:  # every packet shown up to ``stop`` is sent
             yield from ctx.decode(None)  # drain: the frames held for reordering and in FFmpeg's frame threads
             return
+        if keep is not None:
+            ctx.skip_frame = "DEFAULT" if packet.pts is None or packet.pts in keep else "NONREF"
         yield from ctx.decode(packet)  # the last (empty) packet of the stream drains the decoder
         sent = sent or (stop is not None and packet.pts == stop)
 
