@@ -71,19 +71,20 @@ class FrameDecoder:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         import av
+        from av.video.reformatter import VideoReformatter
 
         if self._container is None:
             raise RuntimeError(f"{self.name}: a FrameDecoder is iterated once; make a new one to decode again")
         container, self._container = self._container, None
         try:
-            last = None
+            last, to_rgb = None, VideoReformatter()  # one colour converter for every frame
             decoder = self._decode_chosen(container)
             try:
                 for repeat in self.samples.repeats.tolist():  # chosen pts never decrease: decoding order = sample order
                     if not repeat or last is None:
                         frame = next(decoder)
                         self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
-                        last = _rgb(frame, self.rotation)
+                        last = _rgb(frame, self.rotation, to_rgb)
                     yield last
             except av.FFmpegError as e:
                 raise DecodeError(f"{self.name}: decoding failed ({e})"
@@ -188,7 +189,9 @@ def _decode(container, stream, stop: int | None, keep: set[int] | None) -> Itera
         sent = sent or (stop is not None and packet.pts == stop)
 
 
-def _rgb(frame, rotation: int) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")  # (H, W, 3)
+def _rgb(frame, rotation: int, to_rgb) -> np.ndarray:
+    """uint8 (H, W, 3) of ``frame`` rotated, what ``frame.to_ndarray(format="rgb24")`` gives (swscale's pixels),
+    converted on this thread: swscale's own threads save little and wait for a core on a busy machine."""
+    rgb = to_rgb.reformat(frame, format="rgb24", threads=1).to_ndarray()  # (H, W, 3)
     k = (rotation % 360) // 90
     return np.ascontiguousarray(np.rot90(rgb, k=k)) if k else rgb
