@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 import mmtok
 from mmtok import Modality, VideoConfig, VideoTokenizer, sample_frames
 from mmtok.errors import ConfigError, DecodeError, InputError, LimitError
-from mmtok.video.frames import FrameDecoder
+from mmtok.video import frames as frames_module
+from mmtok.video.frames import FrameDecoder, _seek
 from videos import decoded_times, expected_indices, make_clip, read_index, subtitles_only
 
 os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder otherwise
@@ -87,6 +88,51 @@ def test_decoding_is_minimal(tmp_path):
     # 16 targets, each at most one GOP (10 frames) past its keyframe, plus B-frame reordering slack
     assert tokens.frames_decoded <= 16 * 12 < 400
     assert tokens.frame_indices.tolist() == expected_indices([i / 25 for i in range(400)], 16, 1 / 25)
+
+
+@pytest.mark.parametrize("last", ["a reference frame", "a B-frame"])
+def test_a_run_stops_decoding_after_its_last_wanted_frame(tmp_path, last):
+    """Decoding up to the last wanted frame before a seek drains the decoder once every packet shown up to it is
+    sent: every frame up to it comes out, in order (B-frames shown before a reference frame are decoded after it),
+    and the only frames shown after it are the references decoded before it, not the rest of the clip."""
+    path = tmp_path / "b.mp4"
+    make_clip(path, "mp4", n=40, gop=40)  # x264 with 2 B-frames: decoding order differs from display order
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"  # frame threads, as FrameDecoder decodes
+        order = [p.pts for p in c.demux(s) if p.size]
+        shown = sorted(order)
+        ends = [p for p, q in zip(order[5:], order[6:]) if (q < p) == (last == "a reference frame")]
+        stop = ends[0]  # a reference frame followed by B-frames in decoding order, or a B-frame
+        got = [f.pts for f in _seek(c, s, None, stop)]
+    k = shown.index(stop)
+    assert got[:k + 1] == shown[:k + 1]
+    assert set(got[k + 1:]) <= set(order[:order.index(stop)])
+
+
+@pytest.mark.parametrize("kind", ["h264-b", "hevc-b", "mpeg2-b", "mpeg1-b"])
+def test_frames_nothing_refers_to_are_skipped_unless_chosen(tmp_path, monkeypatch, kind):
+    """In clips whose B-frames no frame refers to, the decoder outputs, of the B-frames, only the chosen ones: it
+    skips the others (h264, hevc, mpeg1/2 read skip_frame for each packet). The sampled frames stay the right ones."""
+    path = tmp_path / f"clip.{kind}"
+    times = make_clip(path, kind, n=90, gop=30)
+    out = []  # every frame the decoder gives FrameDecoder: (pts, is a B-frame)
+
+    def spy(*args):
+        for f in decode(*args):
+            out.append((f.pts, f.pict_type == av.video.frame.PictureType.B))
+            yield f
+
+    decode = frames_module._decode
+    monkeypatch.setattr(frames_module, "_decode", spy)
+    decoded = FrameDecoder(path, path.name, VideoConfig(num_frames=16))
+    frames = list(decoded)
+    assert [read_index(f) for f in frames] == expected_indices(times, 16, 1 / 25)
+    with av.open(str(path)) as c:
+        b_frames = {f.pts for f in c.decode(video=0) if f.pict_type == av.video.frame.PictureType.B}
+    chosen = set(decoded.samples.pts.tolist())
+    assert len(b_frames) > 40 and len(b_frames & chosen) > 3  # the clip has B-frames and some are chosen
+    assert {p for p, b in out if b} == b_frames & chosen
 
 
 def test_frame_decoder_knows_the_picks_first_and_the_counts_after(tmp_path):

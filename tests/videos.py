@@ -34,6 +34,11 @@ CODECS = {  # container format, codec, pixel format, extra options
     "mkv": ("matroska", "libsvtav1", "yuv420p", {"preset": "12"}),
     "mpg": ("mpeg", "mpeg2video", "yuv420p", {}),
     "gif": ("gif", "gif", "rgb8", {}),
+    # B-frames that no frame refers to (no B-pyramid), for each decoder mmtok skips such frames in
+    "h264-b": ("mp4", "libx264", "yuv420p", {"preset": "fast", "bf": "2", "x264-params": "b-pyramid=none"}),
+    "hevc-b": ("mp4", "libx265", "yuv420p", {"preset": "fast", "x265-params": "bframes=2:b-pyramid=0:log-level=error"}),
+    "mpeg2-b": ("mpeg", "mpeg2video", "yuv420p", {"bf": "2"}),
+    "mpeg1-b": ("mpeg", "mpeg1video", "yuv420p", {"bf": "2"}),
 }
 
 
@@ -44,21 +49,21 @@ def make_clip(path: Path, kind: str = "mp4", pts_seconds=None, n: int = 30, fps:
     fmt, codec, pix, opts = CODECS[kind]
     if pts_seconds is None:
         pts_seconds = [i / fps for i in range(n)]
-    tb = Fraction(1, 100) if kind == "gif" else Fraction(1, 90000) if kind == "mpg" else Fraction(1, 1000)
+    tb = Fraction(1, 100) if fmt == "gif" else Fraction(1, 90000) if fmt == "mpeg" else Fraction(1, 1000)
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(path), "w", format=fmt, options=options) as out:
-        rate = fps if kind in ("mpg", "gif") else None
-        s = out.add_stream(codec, rate=rate, options=dict(opts, g=str(gop)) if kind != "gif" else opts)
+        rate = fps if fmt in ("mpeg", "gif") else None
+        s = out.add_stream(codec, rate=rate, options=dict(opts, g=str(gop)) if fmt != "gif" else opts)
         s.width, s.height = size
         s.pix_fmt = pix
-        if kind not in ("mpg", "gif"):
+        if fmt not in ("mpeg", "gif"):
             s.time_base = tb
             s.codec_context.time_base = tb
         if rotation is not None:
             s.set_display_rotation(rotation)
         for i, t in enumerate(pts_seconds):
             frame = av.VideoFrame.from_ndarray(index_frame(i, *size), format="rgb24")
-            if kind not in ("mpg",):
+            if fmt != "mpeg":
                 frame.pts = round(t / tb)
                 frame.time_base = tb
             for p in s.encode(frame):

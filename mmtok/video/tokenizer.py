@@ -223,8 +223,12 @@ def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[np.ndarray, n
     Returns (uint8 [N, H, W, 3], float64 [N] seconds from the clip start).
     """
     decoded = FrameDecoder(src, source_name(src), VideoConfig(num_frames=num_frames))
-    frames = list(decoded)
-    return np.stack(frames), decoded.timestamps
+    out = None
+    for k, rgb in enumerate(decoded):  # each frame copied into place while it is still in the cache
+        if out is None:
+            out = np.empty((num_frames, *rgb.shape), dtype=np.uint8)
+        out[k] = rgb
+    return out, decoded.timestamps
 
 
 def video_layout(plan, num_frames: int, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
