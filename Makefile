@@ -39,20 +39,14 @@ test: lint
 	       "run 'apt-get install chromium' as root (or '$(BIN)/python -m pytest' to skip that test)" >&2; exit 1; }
 	MMTOK_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
-# torchcodec (the video benchmark's baseline) loads FFmpeg's shared libraries from the system: every run checks for
-# Debian's ffmpeg package and installs it when missing. The tests never need either.
+# Every benchmark, then RESULTS.md's current part regenerated (benchmarks/run_all.py); `make bench BUSY=2` runs them
+# beside two busy processes. torchcodec (the video benchmark's baseline) loads FFmpeg's shared libraries from the
+# system: every run checks for Debian's ffmpeg package and installs it when missing. The tests never need either.
 bench: $(BENCH_STAMP)
 	command -v ffmpeg >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; } \
 	  || { echo "mmtok: make bench needs Debian's ffmpeg (FFmpeg's shared libraries, for torchcodec in the video" \
 	       "benchmark) and could not install it: run 'apt-get install ffmpeg' as root" >&2; exit 1; }
-	$(BIN)/python benchmarks/bench_sequence.py
-	$(BIN)/python benchmarks/bench_image.py
-	$(BIN)/python benchmarks/bench_video.py
-	$(BIN)/python benchmarks/bench_audio.py
-	$(BIN)/python benchmarks/bench_vq.py
-	$(BIN)/python benchmarks/bench_decoder.py
-	$(BIN)/python benchmarks/bench_dataset.py
-	$(BIN)/python benchmarks/bench_models.py
+	$(BIN)/python benchmarks/run_all.py $(if $(BUSY),--busy $(BUSY))
 
 lock: $(STAMP)
 	{ head -2 requirements.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements.lock.new
