@@ -29,13 +29,13 @@ def timed(fn, repeat: int) -> float:
 
 
 def main() -> None:
-    vocab = mmtok.TextTokenizer.default().vocab()
+    vocab = mmtok.TextTokenizer.default().vocab
     segs = build_segments(vocab, torch.Generator().manual_seed(0))
     tok = mmtok.ImageTokenizer()
     wave = torch.from_numpy(np.random.default_rng(0).standard_normal(60 * 16000).astype(np.float32) * 0.1)
     print(f"pack+unpack {timed(lambda: mmtok.pack(segs, vocab).unpack(), 200):.3f} ms, "
           f"rocket {timed(lambda: tok.encode('assets/images/rocket.jpg'), 300):.3f} ms, "
-          f"log_mel 60 s {timed(lambda: mmtok.log_mel(wave), 20):.2f} ms")
+          f"log_mel 60 s {timed(lambda: mmtok.log_mel(wave, 'whisper-80'), 20):.2f} ms")
 
 
 if __name__ == "__main__":

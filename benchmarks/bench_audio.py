@@ -21,7 +21,7 @@ default path: with torch installed ``__call__`` takes ``_torch_extract_fbank_fea
 
 mmtok does the same work on the same waveform, each side given the raw samples: against the default usage,
 ``log_mel`` / ``encode(w, sample_rate=16000)`` of each 30 s window zero-padded to 30 s (the padding timed on
-mmtok's side); against the long-form usage, ``log_mel(x)`` / ``encode(x, sample_rate=16000)``. Each pair's
+mmtok's side); against the long-form usage, ``log_mel(x, "whisper-80")`` / ``encode(x, sample_rate=16000)`` (``AudioConfig(preset="whisper-80")``). Each pair's
 features are compared (``max abs``). mmtok runs on one torch thread (``mmtok.core.threads.one_torch_thread``); the
 extractor on torch's default count (the target), and each usage once more on one thread for reference.
 
@@ -56,6 +56,7 @@ from peak_memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 WINDOW = 30 * SAMPLE_RATE  # the extractor's n_samples
+WHISPER = "whisper-80"  # mmtok's Whisper front end (the default preset is usm-128): the extractor's formula
 LENGTHS = {"8 s": 8 * SAMPLE_RATE, "30 s": WINDOW, "10 min": 20 * WINDOW}
 SPEEDUP = 1.5  # target: extractor time / mmtok time at every length
 RTF = 2e-3  # target: seconds of work per second of audio, decode + resample + log-mel
@@ -127,8 +128,9 @@ def sides(x: np.ndarray, fe, tok: mmtok.AudioTokenizer) -> dict[str, tuple]:
 
     wave = torch.from_numpy(x)
     return {
-        "log_mel, 30 s windows": (lambda: [mmtok.log_mel(torch.from_numpy(w)) for w in windows(x)], torch.stack),
-        "log_mel, whole clip": (lambda: mmtok.log_mel(wave), lambda f: f),
+        "log_mel, 30 s windows": (lambda: [mmtok.log_mel(torch.from_numpy(w), WHISPER) for w in windows(x)],
+                                  torch.stack),
+        "log_mel, whole clip": (lambda: mmtok.log_mel(wave, WHISPER), lambda f: f),
         "encode, 30 s windows": (lambda: [tok.encode(torch.from_numpy(w), sample_rate=SAMPLE_RATE)
                                           for w in windows(x)], lambda out: torch.stack([t.features for t in out])),
         "encode, whole clip": (lambda: tok.encode(wave, sample_rate=SAMPLE_RATE), lambda t: t.features),
@@ -146,7 +148,7 @@ PAIRS = {"log_mel, 30 s windows": DEFAULT, "log_mel, whole clip": LONG,  # mmtok
 
 def bench_lengths(x: np.ndarray, rounds: int, long_rounds: int) -> list[str]:
     fe = transformers.WhisperFeatureExtractor(feature_size=80)
-    tok = mmtok.AudioTokenizer()
+    tok = mmtok.AudioTokenizer(mmtok.AudioConfig(preset=WHISPER))
     verdicts = []
     print("\n| length | mmtok (1 thread) | ms (range) | CPU ms | extractor usage | its ms, torch's threads (range) "
           "| CPU ms | extractor / mmtok | its ms, 1 thread | CPU ms | extractor 1 thread / mmtok | max abs |\n"
@@ -192,7 +194,7 @@ def decode_only(path: Path) -> int:
 
 
 def bench_rtf(flac: Path, wav: Path, seconds: float, rounds: int) -> list[str]:
-    tok = mmtok.AudioTokenizer()
+    tok = mmtok.AudioTokenizer(mmtok.AudioConfig(preset=WHISPER))
     runs = {"encode from FLAC (decode + resample + log-mel + tokens)": lambda: tok.encode(flac),
             "encode from WAV (decode + resample + log-mel + tokens)": lambda: tok.encode(wav),
             "FFmpeg FLAC decode alone (PyAV, no resample)": lambda: decode_only(flac),
@@ -211,7 +213,8 @@ def bench_rtf(flac: Path, wav: Path, seconds: float, rounds: int) -> list[str]:
 
 def bench_memory(short: Path, long: Path) -> list[str]:
     def growth(path: Path) -> tuple[float, float]:
-        after, peak = peak_rss_mb("import mmtok; tok = mmtok.AudioTokenizer()", "tok.encode(sys.argv[1])", path)
+        after, peak = peak_rss_mb(f"import mmtok; tok = mmtok.AudioTokenizer(mmtok.AudioConfig(preset={WHISPER!r}))",
+                                  "tok.encode(sys.argv[1])", path)
         return after, peak - after
 
     (a10, g10), (a60, g60) = growth(short), growth(long)

@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=100, help="interleaved rounds (and at least 2 s of them)")
     add_busy_arg(ap)
     args = ap.parse_args()
-    vocab = mmtok.TextTokenizer.default().vocab()
+    vocab = mmtok.TextTokenizer.default().vocab
     segs = build_segments(vocab, torch.Generator().manual_seed(0))
     seq = pack(segs, vocab)
     assert seq.unpack() == segs

@@ -7,7 +7,7 @@ keyframe every 30 frames and B-frames (a photo pan, and testsrc2), 720p H.264 GO
 (SVT-AV1), 720p H.264 at a variable frame rate, 4K H.264, and the bundled MPEG-2 program stream cityCC0.mpg.
 
 The sides, each given the path and returning 16 RGB frames as uint8 (nothing converted afterwards):
-- mmtok: ``sample_frames(path, 16)`` -> numpy [16, H, W, 3] (opens the file, reads its packet index, decodes).
+- mmtok: ``sample_frames(path, 16)`` -> torch uint8 [16, H, W, 3] (opens the file, reads its packet index, decodes).
 - torchcodec exact / approximate: ``VideoDecoder(path, seek_mode=...).get_frames_played_at(seconds=targets).data``
   -> torch [16, 3, H, W] (a permuted view of [16, H, W, 3] memory, as mmtok's layout), its default path (one
   FFmpeg thread is its default, mmtok lets FFmpeg choose; the CPU column shows what each side used). ``targets``
@@ -92,7 +92,7 @@ def reference(path: Path) -> Reference:
 
 
 def mmtok_side(path: Path, ref: Reference):
-    return lambda: sample_frames(path, N)[0]
+    return lambda: sample_frames(path, N)[0].numpy()  # NHWC, shared with the tensor (no copy)
 
 
 def torchcodec_side(path: Path, ref: Reference, mode: str):

@@ -211,7 +211,7 @@ class Demo:
         n = len(tokens.tokens)
         md = (f"<span id='audio-count'>{n}</span> tokens · {tokens.duration:.2f} s · preset {tokens.preset} "
               f"({tokens.stack} frames per token) · Griffin-Lim round trip: mel distance "
-              f"{report['mel_mean_abs_loud']:.3f} on the louder half")
+              f"{report['mel_mean_abs_loud']:.3f} on the louder half ({report['units']})")
         return (pictures.waveform(original, SAMPLE_RATE), pictures.mel_picture(tokens.features, tokens.stack), md,
                 (SAMPLE_RATE, original.numpy()), (SAMPLE_RATE, report["waveform"].numpy()))
 

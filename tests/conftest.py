@@ -20,4 +20,4 @@ def text_tok():
 
 @pytest.fixture(scope="session")
 def vocab(text_tok):
-    return text_tok.vocab()
+    return text_tok.vocab

@@ -183,7 +183,10 @@ def test_num_tokens_matches_encode(preset, stack, n):
 
 def test_default_rate_is_25_tokens_per_second():
     tok = AudioTokenizer()
-    assert tok.config.preset == "whisper-80" and tok.config.tokens_per_second == 25
+    assert tok.config.preset == "usm-128" and tok.config.tokens_per_second == 25
+    assert tok.config == mmtok.LAYOUTS["gemini-like"].audio == mmtok.AudioConfig()  # one default, say the docs
+    x = tone(1.0, SAMPLE_RATE)[0]
+    assert torch.equal(log_mel(torch.from_numpy(x)), log_mel(torch.from_numpy(x), "usm-128"))
     assert tok.num_tokens(10.0) == 250 and tok.num_tokens(3600.0) == 90_000
 
 
@@ -204,7 +207,7 @@ def test_ffmpeg_and_torchaudio_resampling_agree(tmp_path, rate):
     assert len(a) == len(b) == 48000
     d = (a - b)[160:-160]
     assert d.pow(2).mean().sqrt() <= 2e-3  # stated tolerance: RMS difference <= 2e-3 of full scale
-    assert (log_mel(a) - log_mel(b)).abs().mean() <= 0.025
+    assert (log_mel(a, "whisper-80") - log_mel(b, "whisper-80")).abs().mean() <= 0.025  # in Whisper's units
 
 
 @pytest.mark.parametrize("kind", sorted(FORMATS))
@@ -281,7 +284,7 @@ def test_segment_in_a_sequence(vocab, text_tok):
     seq = mmtok.pack([text_tok.segment(text_tok.encode("Listen:")), seg], vocab)
     assert torch.equal(seq.features["audio"], tokens.tokens)
     assert len(seg) == len(tokens.tokens) + 2 and seg.meta.tokens_per_second == 25
-    assert seg.meta.duration == tokens.duration and seg.meta.preset == "whisper-80"
+    assert seg.meta.duration == tokens.duration and seg.meta.preset == "usm-128"
 
 
 # measured on the bundled speech (2026-11-22): whisper 0.042 / 0.034, usm 1.07 / 0.84, kaldi 2.35 / 1.39
@@ -291,7 +294,7 @@ def test_griffin_lim_round_trip_is_reported(preset, bound, loud_bound):
     tok = AudioTokenizer(AudioConfig(preset=preset))
     tokens = tok.encode(SPEECH)
     report = tok.roundtrip(tokens)
-    assert report["waveform"].shape == (tokens.num_samples,)
+    assert report["waveform"].shape == (tokens.num_samples,) and report["units"] == tok.config.mel.units != ""
     assert report["mel_mean_abs"] <= bound and report["mel_mean_abs_loud"] <= loud_bound
 
 

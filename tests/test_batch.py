@@ -11,7 +11,7 @@ from mmtok import Batch, Modality, collate, pack, pack_rows, uncollate, unpack_r
 from mmtok.errors import ContextLengthError, SequenceError
 from strategies import segment_lists
 
-VOCAB = mmtok.TextTokenizer.default().vocab()
+VOCAB = mmtok.TextTokenizer.default().vocab
 sequences = st.lists(segment_lists(VOCAB, min_size=1, max_size=5).map(lambda s: pack(s, VOCAB)), min_size=1,
                      max_size=6)
 # the keys of every batch, as the Batch docstring and the README list them
@@ -108,7 +108,7 @@ def test_batch_errors(text_tok, vocab):
         pack_rows([seq], 2)
     with pytest.raises(SequenceError, match="no sequences"):
         collate([])
-    other = pack([text_tok.segment(text_tok.encode("a"))], text_tok.vocab(image_codes=8))
+    other = pack([text_tok.segment(text_tok.encode("a"))], text_tok.make_vocab(image_codes=8))
     with pytest.raises(SequenceError, match="one vocabulary"):
         collate([seq, other])
     with pytest.raises(SequenceError, match="pad_to_multiple_of"):

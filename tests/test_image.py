@@ -106,7 +106,7 @@ def test_extreme_sizes_never_crash(w, h):
     plan = TOKS["dynamic"].plan(h, w)
     expect_clamp = max(w, h) / min(w, h) > 1024
     assert plan.clamped == expect_clamp
-    seg = TOKS["dynamic"].segment(TOKS["dynamic"].encode(np.zeros((h, w, 3), np.uint8)), mmtok.TextTokenizer.default().vocab())
+    seg = TOKS["dynamic"].segment(TOKS["dynamic"].encode(np.zeros((h, w, 3), np.uint8)), mmtok.TextTokenizer.default().vocab)
     assert seg.meta.clamped == expect_clamp
 
 

@@ -14,7 +14,7 @@ from mmtok import Modality, TokenSequence, pack
 from mmtok.errors import ManifestError
 from strategies import segment_lists
 
-VOCAB = mmtok.TextTokenizer.default().vocab()
+VOCAB = mmtok.TextTokenizer.default().vocab
 
 
 @given(segment_lists(VOCAB))
@@ -50,7 +50,7 @@ def test_vocab_must_match(saved, text_tok):
     d, seq = saved
     assert TokenSequence.load(d, vocab=seq.vocab).equals(seq)
     with pytest.raises(ManifestError, match="was made with"):
-        TokenSequence.load(d, vocab=text_tok.vocab(image_codes=8))
+        TokenSequence.load(d, vocab=text_tok.make_vocab(image_codes=8))
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -245,7 +245,7 @@ def test_a_manifest_of_format_2_loads_its_clip_with_sound_as_one_span(monkeypatc
     assert (clip.num_features, clip.sound_features) == (sum(s["num_features"] for s in stored[0::2]),
                                                          sum(clip.meta.slice_tokens))
     monkeypatch.chdir(Path(__file__).parent.parent)
-    lay = replace(mmtok.LAYOUTS["gemini-like"], name="v2", audio=mmtok.AudioConfig(),
+    lay = replace(mmtok.LAYOUTS["gemini-like"], name="v2", audio=mmtok.AudioConfig(preset="whisper-80"),
                   video=mmtok.VideoConfig(num_frames=3, image=mmtok.ImageConfig(size=32)))
     tok = mmtok.MultimodalTokenizer(lay)
     now = tok(["clip:", mmtok.Video("tests/fixtures/manifest-v2/clip.mp4", audio=True), "done"])

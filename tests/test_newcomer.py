@@ -60,7 +60,7 @@ def test_reprs_show_what_differs_from_the_defaults():
         "ImageTokenizer(ImageConfig(resize='dynamic', max_tokens=64))"
     assert repr(mmtok.VideoTokenizer(mmtok.VideoConfig(num_frames=8))) == "VideoTokenizer(VideoConfig(num_frames=8))"
     tok = mmtok.MultimodalTokenizer.default(num_frames=8)
-    assert "layout='gemini-like'" in repr(tok) and "num_frames=8" in repr(tok) and "usm-128" in repr(tok)
+    assert "layout='gemini-like'" in repr(tok) and "num_frames=8" in repr(tok)
     text = mmtok.TextTokenizer()
     assert repr(text) == f"TextTokenizer(source='mmtok-text-32k.model', vocab_size=32768, model_id={text.model_id!r})"
     assert "weights='vq-f8-4096.safetensors'" in repr(mmtok.VQImageTokenizer())
@@ -102,3 +102,37 @@ def test_a_sequence_prints_short_and_its_table_is_public():
     from mmtok.cli import summary_table
 
     assert summary_table(seq) == seq.table()
+
+
+def test_one_default_audio_preset_everywhere():
+    """AudioTokenizer(), AudioConfig(), log_mel() and the default layout read audio with one front end (usm-128),
+    and a round trip says in which units its mel distances are."""
+    assert mmtok.AudioTokenizer().config == mmtok.AudioConfig() == mmtok.MultimodalTokenizer().layout.audio
+    assert mmtok.AudioConfig().preset == mmtok.audio.DEFAULT_PRESET == "usm-128"
+    wave = torch.from_numpy(np.concatenate(list(stream_audio(ROOT / "assets/audio/speech_en.wav", target_rate=16000,
+                                                             sample_rate=None, max_duration=60, chunk_seconds=30))))
+    tokens = mmtok.AudioTokenizer().encode(wave, sample_rate=16000)
+    assert torch.equal(tokens.features, mmtok.log_mel(wave)) and tokens.features.shape[1] == 128
+    seq = mmtok.MultimodalTokenizer()([mmtok.Audio(wave, sample_rate=16000)])
+    assert torch.equal(seq.features["audio"], tokens.rows)
+    report = mmtok.AudioTokenizer().roundtrip(tokens)
+    assert report["units"] == "natural log of mel magnitude"
+
+
+def test_one_name_for_feature_rows_and_torch_outputs(vocab):
+    """``rows`` is what a sequence holds for every token type; the library's arrays are torch tensors
+    (``sample_frames`` too, like ``VideoTokens.timestamps``); ``vocab`` is an attribute on both tokenizers."""
+    image = mmtok.ImageTokenizer().encode(PHOTO)
+    video = mmtok.VideoTokenizer(mmtok.VideoConfig(num_frames=2)).encode(CLIP)
+    audio = mmtok.AudioTokenizer().encode(ROOT / "assets/audio/speech_en.wav")
+    for tokens, tok, label in ((image, mmtok.ImageTokenizer(), "image"),
+                               (video, mmtok.VideoTokenizer(mmtok.VideoConfig(num_frames=2)), "video"),
+                               (audio, mmtok.AudioTokenizer(), "audio")):
+        seq = mmtok.pack([tok.segment(tokens, vocab)], vocab)
+        assert torch.equal(seq.features[label], tokens.rows), label
+    frames, seconds = mmtok.sample_frames(CLIP, 2)
+    assert isinstance(frames, torch.Tensor) and frames.dtype == torch.uint8 and frames.shape[0] == 2
+    assert isinstance(seconds, torch.Tensor) and torch.equal(seconds, video.timestamps)
+    text = mmtok.TextTokenizer()
+    assert text.vocab == mmtok.MultimodalTokenizer().vocab == text.make_vocab()
+    assert text.make_vocab(image_codes=8).image_codes == 8

@@ -10,7 +10,7 @@ from mmtok import Modality, Segment, pack, sequential_positions
 from mmtok.errors import ContextLengthError, SequenceError, VocabError
 from strategies import segment_lists
 
-VOCAB = mmtok.TextTokenizer.default().vocab()
+VOCAB = mmtok.TextTokenizer.default().vocab
 
 
 @given(segment_lists(VOCAB))

@@ -112,4 +112,4 @@ def test_any_sentencepiece_model(tmp_path):
     tok = mmtok.TextTokenizer.from_file(tmp_path / "tiny.model")
     assert tok.vocab_size == 300
     assert tok.decode(tok.encode("a tiny model")) == "a tiny model"
-    assert tok.vocab().text_size == 300 and tok.vocab().text_model == tok.model_id
+    assert tok.vocab.text_size == 300 and tok.vocab.text_model == tok.model_id

@@ -22,8 +22,8 @@ os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints a banner per encoder oth
 CITY = Path(__file__).resolve().parent.parent / "assets" / "video" / "cityCC0.mpg"
 
 
-def _indices(frames: np.ndarray) -> list[int]:
-    return [read_index(f) for f in frames]
+def _indices(frames: torch.Tensor) -> list[int]:
+    return [read_index(f) for f in frames.numpy()]
 
 
 @pytest.mark.parametrize("kind", ["mp4", "webm", "mkv", "mpg", "gif"])
@@ -33,7 +33,7 @@ def test_constant_rate_clips_follow_the_rule(tmp_path, kind, n):
     make_clip(path, kind, n=n, fps=25, gop=12)
     times = decoded_times(path)  # what the muxer really wrote (an encoder may leave a gap)
     frames, ts = sample_frames(path, 16)
-    assert frames.shape == (16, 96, 128, 3) and frames.dtype == np.uint8
+    assert frames.shape == (16, 96, 128, 3) and frames.dtype == torch.uint8 and ts.dtype == torch.float64
     want = expected_indices(times, 16, 1 / 25)
     assert _indices(frames) == want
     assert np.allclose(ts, [times[i] - times[0] for i in want], atol=1e-6)
@@ -72,7 +72,7 @@ def test_rotation_is_applied(tmp_path, rotation, corner):
     path = tmp_path / "rot.mp4"
     make_clip(path, "mp4", n=10, rotation=rotation)
     frames, _ = sample_frames(path, 4)
-    img = frames[0]
+    img = frames[0].numpy()
     h, w = img.shape[:2]
     assert (h, w) == ((96, 128) if rotation == 180 else (128, 96))
     ys, xs = ((img[:, :, 0] > 200) & (img[:, :, 1] < 60)).nonzero()
@@ -144,7 +144,7 @@ def test_frame_decoder_knows_the_picks_first_and_the_counts_after(tmp_path):
     assert np.allclose(decoded.timestamps, [times[i] - times[0] for i in want], atol=1e-6)
     assert decoded.frames_decoded == 0  # nothing decoded before iterating
     frames = list(decoded)
-    assert np.array_equal(np.stack(frames), sample_frames(path, 8)[0])
+    assert np.array_equal(np.stack(frames), sample_frames(path, 8)[0].numpy())
     tokens = VideoTokenizer(VideoConfig(num_frames=8)).encode(path)
     assert decoded.frames_decoded == tokens.frames_decoded > 0 and decoded.rotation == tokens.rotation in (90, 270)
     with pytest.raises(RuntimeError, match="iterated once"):
@@ -177,7 +177,7 @@ def test_real_clip_matches_a_full_decode():
     times = [(p - pts[0]) * tb for p in pts]
     want = expected_indices(times, 16, (pts[1] - pts[0]) * tb)
     for got, i in zip(frames, want):
-        assert np.array_equal(got, all_frames[i][1])
+        assert np.array_equal(got.numpy(), all_frames[i][1])
     assert np.allclose(ts, [times[i] for i in want])
 
 

@@ -115,7 +115,7 @@ def test_segment_round_trip(tok, vocab, text_tok):
     kind, local = vocab.split(seq.input_ids[seq.spans[1].start + 1:seq.spans[1].end - 1])
     assert (kind == mmtok.Kind.IMAGE_CODE).all() and torch.equal(local, codes.reshape(-1))
     assert torch.equal(tok.codes_from_segment(seq.unpack()[1], vocab), codes)
-    small = text_tok.vocab(image_codes=1024)
+    small = text_tok.make_vocab(image_codes=1024)
     with pytest.raises(VocabError, match="image_codes=4096"):
         tok.segment(codes, small)
 

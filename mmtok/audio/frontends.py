@@ -20,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cached_property
+from typing import ClassVar
 
 import torch
 
@@ -49,6 +50,7 @@ class MelPreset(ABC):
     f_min: float  # Hz, lowest mel filter edge
     f_max: float  # Hz, highest mel filter edge
     source: str  # where the numbers come from
+    units: ClassVar[str] = ""  # what one feature value is (the unit of roundtrip's mel distances)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -110,6 +112,8 @@ class WhisperMel(MelPreset):
     power, Slaney mel, log10 floored at 1e-10, clamped to (clip max - 8), then (x + 4) / 4. The STFT's last frame
     is dropped, as in Whisper: L samples make L // HOP_LENGTH frames."""
 
+    units: ClassVar[str] = "Whisper's (log10 mel power + 4) / 4"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.window != self.n_fft:
@@ -169,6 +173,8 @@ class UsmMel(MelPreset):
     pre-emphasis inside each frame (-> window - 1 samples), periodic Hann, magnitude spectrum, HTK mel without
     norm, natural log floored at 1e-5."""
 
+    units: ClassVar[str] = "natural log of mel magnitude"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.window < 2 or self.n_fft < self.window - 1:
@@ -209,6 +215,8 @@ class UsmMel(MelPreset):
 class KaldiFbank(MelPreset):
     """``torchaudio.compliance.kaldi.fbank`` with its defaults (Povey window, pre-emphasis 0.97, DC removal,
     snip_edges, no dither here), ``window`` samples per frame, input scaled to the int16 range, natural log."""
+
+    units: ClassVar[str] = "natural log of mel power (int16 scale)"
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -27,8 +27,12 @@ from ..core.registry import Registry
 from ..errors import ConfigError
 from .frontends import FRAMES_PER_SECOND, HOP_LENGTH, SAMPLE_RATE, KaldiFbank, MelPreset, UsmMel, WhisperMel
 
-__all__ = ["SAMPLE_RATE", "HOP_LENGTH", "MelPreset", "AudioConfig", "PRESETS", "register_preset", "num_frames",
-           "num_tokens", "min_samples"]
+__all__ = ["SAMPLE_RATE", "HOP_LENGTH", "DEFAULT_PRESET", "MelPreset", "AudioConfig", "PRESETS", "register_preset",
+           "num_frames", "num_tokens", "min_samples"]
+
+# THE default front end: AudioConfig(), AudioTokenizer(), log_mel() and the default layout (gemini-like) all use it.
+# USM's, as Gemma 3n (the open model closest to Gemini's audio input) reads it; Whisper's is "whisper-80".
+DEFAULT_PRESET = "usm-128"
 
 PRESETS: Registry[MelPreset] = Registry("audio preset")
 
@@ -62,9 +66,10 @@ def num_frames(n_samples: int, preset: MelPreset) -> int:
 
 @dataclass(frozen=True)
 class AudioConfig:
-    """How audio becomes tokens. Frozen; checked at construction. ``AudioConfig()`` is the default preset."""
+    """How audio becomes tokens. Frozen; checked at construction. ``AudioConfig()`` is the default preset
+    (:data:`DEFAULT_PRESET`, ``usm-128``: the default layout's too)."""
 
-    preset: str = "whisper-80"  # a name in PRESETS
+    preset: str = DEFAULT_PRESET  # a name in PRESETS
     stack: int = 4  # frames per token: 100 frames/s / 4 = 25 tokens/s
     max_duration: float = 4 * 3600.0  # seconds; longer audio raises LimitError (never cut)
     chunk_seconds: float = 30.0  # streaming chunk: memory stays bounded for any length

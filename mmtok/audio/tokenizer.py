@@ -1,6 +1,7 @@
 """Audio tokens: 16 kHz log-mel features (Whisper, USM / Gemma 3n, Kaldi presets), any length, streamed.
 
-- ``mmtok.log_mel(waveform, preset)``: float [S] at 16 kHz -> float32 [T, n_mels] (a plain function).
+- ``mmtok.log_mel(waveform, preset)``: float [S] at 16 kHz -> float32 [T, n_mels] (a plain function). The default
+  preset everywhere (``log_mel``, ``AudioConfig()``, the default layout) is ``usm-128`` (``DEFAULT_PRESET``).
 - ``AudioTokenizer(AudioConfig(...)).encode(src, sample_rate=None)`` -> :class:`AudioTokens` (features, stacked
   tokens, duration, per-token time spans); ``decode(tokens)`` -> an approximate 16 kHz waveform (inverse mel +
   Griffin-Lim); ``num_tokens(duration_seconds)`` is THE count (``mmtok.audio.presets.num_tokens``).
@@ -31,7 +32,7 @@ from ..core.vocab import Modality, Vocab, default_vocab
 from ..errors import ConfigError, InputError, SequenceError
 from ..media.audioio import AudioInfo, AudioSource, stream_audio
 from .frontends import FRAMES_PER_SECOND
-from .presets import HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, num_tokens
+from .presets import DEFAULT_PRESET, HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, num_tokens
 
 __all__ = ["AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel"]
 
@@ -131,7 +132,7 @@ class _MelStream:
             self.feats = grown
 
 
-def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = "whisper-80") -> torch.Tensor:
+def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = DEFAULT_PRESET) -> torch.Tensor:
     """Log-mel features of a 16 kHz mono waveform float [S] -> float32 [T, n_mels] (T from the preset's formula).
 
     The same code path as the streaming tokenizer, fed in one piece, and like it on one torch thread
@@ -170,6 +171,13 @@ class AudioTokens:
     source_rate: int = 0
     channels: int = 0
     sample_rate: int = SAMPLE_RATE
+
+    @property
+    def rows(self) -> torch.Tensor:
+        """The feature rows these tokens put in a sequence, one per placeholder token: float32 [N, d]; the same
+        name on every token type (``ImageTokens``, ``VideoTokens``, ``AudioTokens``), what ``seq.features`` holds.
+        Here: ``tokens`` (``stack`` feature frames each; ``features`` are the frames themselves)."""
+        return self.tokens
 
 
 class AudioTokenizer(ProvenanceFromTable):
@@ -226,9 +234,9 @@ class AudioTokenizer(ProvenanceFromTable):
         return invert(tokens.features, PRESETS[tokens.preset], tokens.num_samples, self.config.griffin_lim_iters)
 
     def roundtrip(self, tokens: AudioTokens) -> dict:
-        """decode(), then the features of the result against the original, in the preset's own units: mean and
-        max absolute difference over all frames and over the louder half (frames above the clip's mean level;
-        digital silence, floored by the log, dominates the rest)."""
+        """decode(), then the features of the result against the original, in the preset's own units (``units``,
+        e.g. "natural log of mel magnitude"): mean and max absolute difference over all frames and over the louder
+        half (frames above the clip's mean level; digital silence, floored by the log, dominates the rest)."""
         wave = self.decode(tokens)
         again = log_mel(wave, tokens.preset)
         n = min(len(again), len(tokens.features))
@@ -236,7 +244,8 @@ class AudioTokenizer(ProvenanceFromTable):
         diff = (again[:n] - f).abs()
         loud = f.mean(1) >= f.mean()
         return {"waveform": wave, "mel_mean_abs": float(diff.mean()), "mel_max_abs": float(diff.max()),
-                "mel_mean_abs_loud": float(diff[loud].mean()), "preset": tokens.preset}
+                "mel_mean_abs_loud": float(diff[loud].mean()), "preset": tokens.preset,
+                "units": PRESETS[tokens.preset].units}
 
     def segment(self, tokens: AudioTokens, vocab: Vocab | None = None, source: str | None = None) -> Segment:
         """<start_of_audio>, one placeholder per token, <end_of_audio>; t (= h = w) counts tokens, i.e. time."""

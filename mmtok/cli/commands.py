@@ -113,7 +113,8 @@ def _audio_report(tok, path: Path) -> dict:
     tokens = tok.audio.encode(path)
     r = tok.audio.roundtrip(tokens)
     return {"tokens": len(tokens.tokens), "duration": tokens.duration, "preset": tokens.preset,
-            "mel_mean_abs": round(r["mel_mean_abs"], 4), "mel_mean_abs_loud": round(r["mel_mean_abs_loud"], 4)}
+            "mel_mean_abs": round(r["mel_mean_abs"], 4), "mel_mean_abs_loud": round(r["mel_mean_abs_loud"], 4),
+            "mel_units": r["units"]}
 
 
 def _decoder_roundtrip(path: Path, kind: str, out: str | None, image_size: int | None = None) -> int:

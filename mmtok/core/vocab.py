@@ -245,7 +245,7 @@ def text_model_id(model_proto: bytes) -> str:
 @functools.lru_cache(maxsize=1)
 def default_vocab() -> Vocab:
     """mmtok's own vocabulary: the bundled 32k SentencePiece model's pieces and :data:`DEFAULT_IMAGE_CODES` codes
-    (what ``TextTokenizer.default().vocab()`` gives; the modality tokenizers use it when no vocab is passed)."""
+    (what ``TextTokenizer.default().vocab`` gives; the modality tokenizers use it when no vocab is passed)."""
     import sentencepiece as spm
 
     from .bundled import asset_path

@@ -64,6 +64,13 @@ class ImageTokens:
     plan: ImagePlan = field(repr=False)
     source: str = ""
 
+    @property
+    def rows(self) -> torch.Tensor:
+        """The feature rows these tokens put in a sequence, one per placeholder token: float32 [N, d]; the same
+        name on every token type (``ImageTokens``, ``VideoTokens``, ``AudioTokens``), what ``seq.features`` holds.
+        Here: ``patches``."""
+        return self.patches
+
 
 class ImageTokenizer(ProvenanceFromTable):
     """ViT patch tokens for pictures; see the module docstring."""

@@ -53,7 +53,7 @@ class LayoutPreset:
     name: str
     image: ImageConfig = field(default_factory=ImageConfig)
     video: VideoConfig = field(default_factory=VideoConfig)
-    audio: AudioConfig = field(default_factory=lambda: AudioConfig(preset="usm-128"))
+    audio: AudioConfig = field(default_factory=AudioConfig)  # usm-128: AudioTokenizer()'s too
     vq_model: str = "vq-f8-4096"  # a bundled VQ model in assets/vq (for Image(as_="codes"))
     bos: bool = True  # start with <bos>
     max_length: int = DEFAULT_MAX_LENGTH
@@ -79,7 +79,7 @@ register_layout(LayoutPreset("gemini-like"))
 register_layout(LayoutPreset("dynamic", image=ImageConfig(resize="dynamic"),
                              video=VideoConfig(image=ImageConfig(resize="dynamic", max_tokens=256))))
 register_layout(LayoutPreset("tiles", image=ImageConfig(resize="tiles")))
-register_layout(LayoutPreset("whisper-audio", audio=AudioConfig()))
+register_layout(LayoutPreset("whisper-audio", audio=AudioConfig(preset="whisper-80")))
 
 
 class MultimodalTokenizer:
@@ -93,7 +93,7 @@ class MultimodalTokenizer:
         self.image = ImageTokenizer(layout.image)
         self.video = VideoTokenizer(layout.video)
         self.audio = AudioTokenizer(layout.audio)
-        self.vocab = self.text.vocab(image_codes=DEFAULT_IMAGE_CODES)
+        self.vocab = self.text.make_vocab(image_codes=DEFAULT_IMAGE_CODES)
         self._vq = None
 
     @classmethod

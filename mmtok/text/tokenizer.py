@@ -135,7 +135,13 @@ class TextTokenizer(ProvenanceFromTable):
         return self._sp.id_to_piece(int(token_id))
 
     # --- unified vocabulary and sequences ---------------------------------------------------------------
-    def vocab(self, image_codes: int | None = None) -> Vocab:
+    @property
+    def vocab(self) -> Vocab:
+        """The unified vocabulary built on this text model, with mmtok's image codes (an attribute, as
+        ``MultimodalTokenizer.vocab``; another number of codes: :meth:`make_vocab`)."""
+        return self.make_vocab()
+
+    def make_vocab(self, image_codes: int | None = None) -> Vocab:
         """The unified vocabulary built on this text model (``image_codes`` defaults to mmtok's)."""
         if image_codes is None:
             return Vocab(text_size=self.vocab_size, text_model=self.model_id)

@@ -4,7 +4,7 @@ The sampling rule lives in :mod:`mmtok.video.index`, decoding in :mod:`mmtok.vid
 decoded once, forward or after a seek to its keyframe, and only one full-resolution frame is in memory at a time
 (memory does not grow with the clip's length). Display rotation (``frame.rotation``) is applied to the pixels.
 
-- ``mmtok.sample_frames(src, num_frames)`` -> (uint8 [N, H, W, 3] at the clip's resolution, float64 [N] seconds).
+- ``mmtok.sample_frames(src, num_frames)`` -> torch (uint8 [N, H, W, 3] at the clip's resolution, float64 [N] seconds).
 - ``VideoTokenizer(VideoConfig(...)).encode(src)`` -> :class:`VideoTokens`; ``decode(tokens)`` -> uint8
   [N, 3, H, W] equal to the processed frames; ``num_tokens(height, width, num_frames)`` = frames x the image count.
 """
@@ -86,6 +86,13 @@ class VideoTokens:
     @property
     def grid(self) -> tuple[int, int]:
         return self.frames[0].grid
+
+    @property
+    def rows(self) -> torch.Tensor:
+        """The feature rows these tokens put in a sequence, one per placeholder token: float32 [N, d]; the same
+        name on every token type (``ImageTokens``, ``VideoTokens``, ``AudioTokens``), what ``seq.features`` holds.
+        Here: ``patches``, frame after frame."""
+        return self.patches
 
 
 class VideoTokenizer(ProvenanceFromTable):
@@ -217,10 +224,11 @@ def frame_intervals(m: VideoMeta) -> torch.Tensor:
     return torch.stack([starts, ends], 1).reshape(-1, 2)
 
 
-def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[np.ndarray, np.ndarray]:
+def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """The sampled frames of a clip at its own resolution (rotation applied) and their timestamps.
 
-    Returns (uint8 [N, H, W, 3], float64 [N] seconds from the clip start).
+    Returns torch tensors, as every mmtok output: (uint8 [N, H, W, 3], float64 [N] seconds from the clip start,
+    as ``VideoTokens.timestamps``).
     """
     decoded = FrameDecoder(src, source_name(src), VideoConfig(num_frames=num_frames))
     out = None
@@ -228,7 +236,7 @@ def sample_frames(src: VideoSource, num_frames: int = 16) -> tuple[np.ndarray, n
         if out is None:
             out = np.empty((num_frames, *rgb.shape), dtype=np.uint8)
         out[k] = rgb
-    return out, decoded.timestamps
+    return torch.from_numpy(out), torch.as_tensor(decoded.timestamps, dtype=torch.float64)  # no copy of the frames
 
 
 def video_layout(plan, num_frames: int, vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
