@@ -47,6 +47,7 @@ from .multimodal import (
                             Video,
 )
 from .multimodal.budget import MODEL_PRESETS, budget, format_budget
+from .multimodal.notebook import show
 from .text import TextTokenizer
 from .video import VideoConfig, VideoTokenizer, VideoTokens, sample_frames
 from .vq import VQ_PRESETS, VQConfig, VQImageTokenizer
@@ -61,6 +62,6 @@ __all__ = [
     "AudioConfig", "AudioTokenizer", "AudioTokens", "log_mel", "VQImageTokenizer", "VQConfig", "VQ_PRESETS",
     "roundtrip", "DecoderConfig", "TinyDecoder", "MultimodalTokenizer", "LayoutPreset", "LAYOUTS",
     "Image", "Video", "Audio", "File", "FileAsTextWarning", "DecodedImage", "DecodedVideo", "DecodedAudio",
-    "budget", "format_budget", "MODEL_PRESETS", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
+    "budget", "format_budget", "show", "MODEL_PRESETS", "PLACEHOLDERS", "SPECIAL_TOKENS", "Kind", "Modality", "Vocab",
     "ModalityTokenizer", "ModelProcessor", "ModelVocab", "list_models", "__version__",
 ]

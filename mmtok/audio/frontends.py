@@ -51,6 +51,7 @@ class MelPreset(ABC):
     f_max: float  # Hz, highest mel filter edge
     source: str  # where the numbers come from
     units: ClassVar[str] = ""  # what one feature value is (the unit of roundtrip's mel distances)
+    mel_scale: ClassVar[str] = "htk"  # "htk" (2595 log10(1 + f / 700); Kaldi's is the same) or "slaney"
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -113,6 +114,7 @@ class WhisperMel(MelPreset):
     is dropped, as in Whisper: L samples make L // HOP_LENGTH frames."""
 
     units: ClassVar[str] = "Whisper's (log10 mel power + 4) / 4"
+    mel_scale: ClassVar[str] = "slaney"
 
     def __post_init__(self) -> None:
         super().__post_init__()

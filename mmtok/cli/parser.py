@@ -88,6 +88,8 @@ def _add_tokenize(sub) -> None:
     t.add_argument("--truncate", action="store_true", help="drop whole spans past the context limit (recorded) "
                    "instead of an error")
     t.add_argument("--table", action="store_true", help="with a FOLDER: print each file's span table under its line")
+    t.add_argument("--png", metavar="FILE", help="also draw the sequence into the PNG FILE: the token timeline (width "
+                   "per token, coloured by modality) and one row per span with a picture of it (default: none)")
     t.set_defaults(func=cmd_tokenize)
 
 

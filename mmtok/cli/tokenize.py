@@ -44,21 +44,28 @@ def tokenizer(layout: str, max_length: int = DEFAULT_MAX_LENGTH):
 def cmd_tokenize(args: argparse.Namespace) -> int:
     folders = [item for item in args.items if item and not item.startswith("text:") and Path(item).is_dir()]
     if folders and len(args.items) == 1:
+        if args.png:
+            raise InputError("--png draws one sequence; a FOLDER makes one per file: give the files of one prompt")
         return _tokenize_folder(args, Path(folders[0]))
+    png = _png_path(args.png)
     if args.table:
         raise InputError("--table goes with a FOLDER (a table per file); without one the table is what is printed")
     if args.model:
-        return _tokenize_model(args)
+        return _tokenize_model(args, png)
     tok = tokenizer(args.layout, args.max_length)
     seq = tok(items_to_contents(args.items, args.codes, args.with_sound), truncate=args.truncate)
     if args.save:
         seq.save(args.save)
+    if png is not None:
+        _draw(seq, png)
     if args.json:
         print(json.dumps(seq.to_manifest(), ensure_ascii=False))
     else:
         print(summary_table(seq))
         if args.save:
             print(f"saved to {args.save}")
+        if png is not None:
+            print(f"drew {png}")
     return 0
 
 
@@ -114,7 +121,7 @@ def _tokenize_folder(args: argparse.Namespace, root: Path) -> int:
     return 1 if failed else 0
 
 
-def _tokenize_model(args: argparse.Namespace) -> int:
+def _tokenize_model(args: argparse.Namespace, png: Path | None) -> int:
     """``tokenize --model NAME``: each piece's count under that model, then the tensors its processor returns."""
     from ..models import ModelProcessor, list_models
 
@@ -142,6 +149,10 @@ def _tokenize_model(args: argparse.Namespace) -> int:
     tensors = {k: {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape)} for k, v in inputs.items()}
     if args.save:
         _save_model_view(Path(args.save), args.model, seq, inputs, pieces, tensors)
+    if png is not None:
+        if seq is None:
+            raise InputError(f"--png: {args.model} gives counts only, no sequence to draw ({note})")
+        _draw(seq, png)
     if args.json:
         print(json.dumps({"model": args.model, "pieces": pieces, "tensors": tensors, "note": note},
                          ensure_ascii=False))
@@ -163,7 +174,29 @@ def _tokenize_model(args: argparse.Namespace) -> int:
         print(f"tensors: none ({note})")
     if args.save:
         print(f"saved to {args.save}")
+    if png is not None:
+        print(f"drew {png}")
     return 0
+
+
+def _png_path(given: str | None) -> Path | None:
+    """The --png file, checked before any work: a .png name in a folder that exists."""
+    if given is None:
+        return None
+    path = Path(given)
+    if path.suffix.lower() != ".png":
+        raise InputError(f"--png {given}: give a file name ending in .png")
+    if not path.parent.is_dir():
+        raise InputError(f"--png {given}: the folder {path.parent} does not exist; create it or pick another")
+    if path.is_dir():
+        raise InputError(f"--png {given} is a folder; give a file name ending in .png")
+    return path
+
+
+def _draw(seq, png: Path) -> None:
+    from ..multimodal.explain import sequence_picture
+
+    sequence_picture(seq).save(png, "PNG")
 
 
 def _save_model_view(out: Path, model: str, seq, inputs: dict, pieces: list, tensors: dict) -> None:

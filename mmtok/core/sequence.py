@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ContextLengthError, ManifestError, MmtokError, SequenceError
+from . import display
 from . import manifest as _manifest
 from .features import Features
 from .model_vocab import AnyVocab, placeholder_ids
@@ -79,6 +80,11 @@ class TokenSequence:
         """Short: the length, its share of the context and the spans by modality (the fields: :meth:`table`,
         :meth:`to_manifest`)."""
         return summary(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the timeline strip, the span table with a small picture of each span and the text
+        coloured token by token (:mod:`mmtok.multimodal.notebook`; ``mmtok.show(seq)`` returns the same)."""
+        return display.html(self)
 
     def table(self) -> str:
         """The span table ``mmtok tokenize`` prints: one row per span (modality, tokens, shape, seconds, source)
