@@ -30,7 +30,7 @@ from ..core.segment import Segment
 from ..core.threads import one_torch_thread
 from ..core.vocab import Modality, Vocab, default_vocab
 from ..errors import ConfigError, InputError, SequenceError
-from ..media.audioio import AudioInfo, AudioSource, stream_audio
+from ..media.audioio import AudioInfo, AudioSource, check_finite, stream_audio
 from .frontends import FRAMES_PER_SECOND
 from .presets import DEFAULT_PRESET, HOP_LENGTH, PRESETS, SAMPLE_RATE, AudioConfig, MelPreset, num_tokens
 
@@ -146,6 +146,7 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = DEFAULT_PRESET) -
     if len(x) < p.min_samples:
         raise InputError(f"{len(x)} samples are too short for {preset}: it needs at least {p.min_samples} "
                          f"({p.min_samples / SAMPLE_RATE * 1000:.1f} ms at {SAMPLE_RATE / 1000:g} kHz)")
+    check_finite(x, "the waveform", SAMPLE_RATE)
     s, x = _MelStream(p), x.float().numpy()
     s.reserve(len(x))
     step = 30 * SAMPLE_RATE  # 30 s pieces; the framing is exact either way
