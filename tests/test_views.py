@@ -73,11 +73,11 @@ def test_text_pieces_join_back_and_mark_byte_fallback(seq):
 
 def test_timeline_strip_colours_every_token_and_maps_back(seq):
     width = 4 * len(seq)  # 4 px per token: every token visible
-    img = np.asarray(pictures.timeline_strip(seq, width=width, height=20))
+    img = np.asarray(pictures.timeline_strip(seq, width=width, height=20))  # row 1: above the span labels
     labels = {int(m): m.label for m in mmtok.Modality}
     for i in range(0, len(seq), 7):
         x = 4 * i + 1
-        assert tuple(img[10, x]) == _rgb(pictures.MODALITY_COLORS[labels[int(seq.modality[i])]]), i
+        assert tuple(img[1, x]) == _rgb(pictures.MODALITY_COLORS[labels[int(seq.modality[i])]]), i
         assert pictures.strip_token(seq, x, width) == i
     assert pictures.strip_token(seq, -5, width) == 0 and pictures.strip_token(seq, 10 * width, width) == len(seq) - 1
 

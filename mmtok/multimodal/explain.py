@@ -77,7 +77,11 @@ def text_pieces(seq: TokenSequence, k: int, text_tokenizer: TextTokenizer | None
         return [(seq.vocab.name(i), False) for i in ids]
     table = tok.provenance_table(seq.segment(k), seq.vocab)["chars"].tolist()
     whole = tok.decode(ids)
-    return [(whole[a:b] if a >= 0 else "", tok.id_to_piece(i).startswith("<0x")) for i, (a, b) in zip(ids, table)]
+    out = []
+    for j, (i, (a, b)) in enumerate(zip(ids, table)):
+        last = j + 1 == len(table) or table[j + 1] != [a, b]  # the bytes of one character share its span
+        out.append((whole[a:b] if a >= 0 and last else "", tok.id_to_piece(i).startswith("<0x")))
+    return out
 
 
 def describe_token(seq: TokenSequence, i: int, text_tokenizer: TextTokenizer | None = None) -> str:
