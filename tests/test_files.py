@@ -1,7 +1,6 @@
 """Files in the library (mmtok.File, pathlib.Path) and the errors a path can earn: each case gets its own message."""
 
 import os
-import threading
 import warnings
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 from PIL import Image as PILImage
 
 import mmtok
+from blocking import raises_without_blocking
 from mmtok.errors import DecodeError, InputError
 from mmtok.media.files import FileAsTextWarning
 
@@ -69,33 +69,16 @@ def test_utf16_and_utf32_text_with_a_byte_order_mark_is_text(tmp_path, tok):
         assert torch.equal(seq.input_ids, want), codec  # the byte-order mark is not part of the text
 
 
-def _raises_without_blocking(fn, error, match):
-    """fn() raises ``error`` matching ``match`` within 20 s (a FIFO opened for reading would block forever)."""
-    box = {}
-
-    def run():
-        try:
-            fn()
-        except Exception as e:  # noqa: BLE001 - handed to the test thread
-            box["e"] = e
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(20)
-    assert not t.is_alive(), "blocked"
-    assert isinstance(box.get("e"), error) and __import__("re").search(match, str(box["e"])), box.get("e")
-
-
 @pytest.mark.parametrize("piece", [mmtok.Image, mmtok.Video, mmtok.Audio, mmtok.File])
 def test_a_path_that_is_not_a_regular_file_says_what_it_is(tmp_path, tok, piece):
     fifo, zero, folder = tmp_path / "pipe.wav", tmp_path / "zero.jpg", tmp_path / "a_folder.jpg"
     os.mkfifo(fifo)
     os.symlink("/dev/zero", zero)
     folder.mkdir()
-    _raises_without_blocking(lambda: tok([piece(fifo)]), InputError, r"pipe.wav is a FIFO \(named pipe\), not a "
+    raises_without_blocking(lambda: tok([piece(fifo)]), InputError, r"pipe.wav is a FIFO \(named pipe\), not a "
                                                                      r"regular file")
-    _raises_without_blocking(lambda: tok([piece(zero)]), InputError, "zero.jpg is a character device")
-    _raises_without_blocking(lambda: tok([piece(folder)]), InputError, "a_folder.jpg is a folder")
+    raises_without_blocking(lambda: tok([piece(zero)]), InputError, "zero.jpg is a character device")
+    raises_without_blocking(lambda: tok([piece(folder)]), InputError, "a_folder.jpg is a folder")
     with pytest.raises(InputError, match="no such .*file: .*missing.jpg"):
         tok([piece(tmp_path / "missing.jpg")])
 
