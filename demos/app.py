@@ -27,7 +27,7 @@ from mmtok.audio import SAMPLE_RATE
 from mmtok.media.audioio import stream_audio
 from mmtok.media.imageio import load_image
 from mmtok.multimodal import notebook, pictures
-from mmtok.multimodal.explain import describe_token, source_label
+from mmtok.multimodal.explain import describe_token, source_label, token_picture
 from mmtok.multimodal.files import file_content
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # demos/ as a folder of modules (mmtok demo runs app.py)
@@ -151,21 +151,8 @@ class Demo:
         info = {name: col[i].tolist() for name, col in table.items()}
         sentence = describe_token(seq, i, self.mt.text)
         rows = slice(span.start, span.end)
-        label, src = span.modality.label, span.meta.source
-        picture, chars = None, None
-        if label in ("image", "image_codes") and src:
-            original = load_image(src).pixels
-            boxes = table["box"][rows].float()
-            picture = pictures.patch_grid(original, boxes, torch.arange(span.length) == token)
-        elif label == "video" and src:
-            decoded = self.mt.decode(mmtok.pack([seq.unpack()[k]], seq.vocab))[0]
-            per = [span.num_features // len(decoded.timestamps)] * len(decoded.timestamps)
-            picture = pictures.frame_strip(decoded.frames, decoded.timestamps, per,
-                                           highlight=int(table["frame"][i]) if table["frame"][i] >= 0 else None)
-        elif label == "audio" and src:
-            wave = self._wave(src)
-            t = table["time"][i].tolist()
-            picture = pictures.waveform(wave, SAMPLE_RATE, None if t[0] != t[0] else (t[0], t[1]))
+        label, chars = span.modality.label, None
+        picture = token_picture(seq, i, self.mt.text, self.limits.max_media_seconds)  # None for text and markers
         md = f"span {k} · **{label}** · token {token} of {span.length} (sequence index {i})"
         if info["frame"] >= 0:
             md += f" · frame {info['frame']} (clip frame {info['frame_index']}) at {info['time'][0]:.2f} s"
