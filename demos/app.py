@@ -26,11 +26,16 @@ import mmtok
 from mmtok.audio import SAMPLE_RATE
 from mmtok.media.audioio import stream_audio
 from mmtok.media.imageio import load_image
-from mmtok.multimodal import pictures
+from mmtok.multimodal import notebook, pictures
+from mmtok.multimodal.explain import describe_token, source_label, token_picture
 from mmtok.multimodal.files import file_content
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # demos/ as a folder of modules (mmtok demo runs app.py)
+from models_tab import add_models_tab  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
+STRIP = 960  # px: the Compose timeline strip's width (clicks map back with pictures.strip_token)
 EXAMPLES = {"image": ASSETS / "images" / "chelsea.png", "codes": ASSETS / "images" / "coffee.png",
             "video": ASSETS / "video" / "cityCC0.mpg", "audio": ASSETS / "audio" / "speech_en.wav"}
 
@@ -117,7 +122,7 @@ class Demo:
         summary = (f"**<span id='compose-count'>{len(seq)}</span> tokens** — {used:.1%} of the "
                    f"{seq.max_length:,}-token context · "
                    + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
-        rows = [[k, s.modality.label, s.length, s.num_features + s.sound_features, str(s.meta.source or "")]
+        rows = [[k, s.modality.label, s.length, s.num_features + s.sound_features, source_label(s.meta.source)]
                 for k, s in enumerate(seq.spans)]
         out = Path(tempfile.mkdtemp(prefix="mmtok-manifest-"))
         seq.save(out / "sequence")
@@ -126,7 +131,10 @@ class Demo:
             for p in sorted((out / "sequence").iterdir()):
                 z.write(p, f"sequence/{p.name}")
         table = pd.DataFrame(rows, columns=["span", "modality", "tokens", "feature rows", "source"])
-        return pictures.timeline(seq), summary, table, str(zpath), seq, 0, token_slider(seq, 0, 0)
+        texts = "<br>".join(notebook.text_html(seq, k, self.mt.text) for k, s in enumerate(seq.spans)
+                            if s.modality.label == "text")
+        return (pictures.timeline_strip(seq, STRIP), pictures.timeline(seq), texts, summary, table, str(zpath), seq, 0,
+                token_slider(seq, 0, 0))
 
     def provenance(self, seq: mmtok.TokenSequence | None, span_index: int, token: int):
         if seq is None:
@@ -141,22 +149,10 @@ class Demo:
         table = seq.provenance_table(self.mt.text)
         i = span.start + token
         info = {name: col[i].tolist() for name, col in table.items()}
+        sentence = describe_token(seq, i, self.mt.text)
         rows = slice(span.start, span.end)
-        label, src = span.modality.label, span.meta.source
-        picture, chars = None, None
-        if label in ("image", "image_codes") and src:
-            original = load_image(src).pixels
-            boxes = table["box"][rows].float()
-            picture = pictures.patch_grid(original, boxes, torch.arange(span.length) == token)
-        elif label == "video" and src:
-            decoded = self.mt.decode(mmtok.pack([seq.unpack()[k]], seq.vocab))[0]
-            per = [span.num_features // len(decoded.timestamps)] * len(decoded.timestamps)
-            picture = pictures.frame_strip(decoded.frames, decoded.timestamps, per,
-                                           highlight=int(table["frame"][i]) if table["frame"][i] >= 0 else None)
-        elif label == "audio" and src:
-            wave = self._wave(src)
-            t = table["time"][i].tolist()
-            picture = pictures.waveform(wave, SAMPLE_RATE, None if t[0] != t[0] else (t[0], t[1]))
+        label, chars = span.modality.label, None
+        picture = token_picture(seq, i, self.mt.text, self.limits.max_media_seconds)  # None for text and markers
         md = f"span {k} · **{label}** · token {token} of {span.length} (sequence index {i})"
         if info["frame"] >= 0:
             md += f" · frame {info['frame']} (clip frame {info['frame_index']}) at {info['time'][0]:.2f} s"
@@ -169,8 +165,9 @@ class Demo:
             a, b = table["chars"][i].tolist()
             chars = [(p, tag) for p, tag in ((text[:a], None), (text[a:b], "this token"), (text[b:], None)) if p]
             md += f" · piece `{self.mt.text.decode(seq.input_ids[i:i + 1])!r}` · characters {a}–{b} of the text"
+        md += f"\n\n{sentence}"
         return (gr.Image(picture, visible=picture is not None), md,
-                gr.HighlightedText(chars, visible=chars is not None), info)
+                gr.HighlightedText(chars, visible=chars is not None))
 
     def _wave(self, src: str) -> torch.Tensor:
         """The 16 kHz mono waveform float32 [S] the audio tokens were computed from."""
@@ -212,8 +209,10 @@ class Demo:
         md = (f"<span id='audio-count'>{n}</span> tokens · {tokens.duration:.2f} s · preset {tokens.preset} "
               f"({tokens.stack} frames per token) · Griffin-Lim round trip: mel distance "
               f"{report['mel_mean_abs_loud']:.3f} on the louder half ({report['units']})")
-        return (pictures.waveform(original, SAMPLE_RATE), pictures.mel_picture(tokens.features, tokens.stack), md,
-                (SAMPLE_RATE, original.numpy()), (SAMPLE_RATE, report["waveform"].numpy()))
+        mel = mmtok.audio.PRESETS[tokens.preset]
+        view = pictures.audio_view(original, SAMPLE_RATE, tokens.features, tokens.stack, f_min=mel.f_min,
+                                   f_max=mel.f_max, mel_scale=mel.mel_scale)
+        return view, md, (SAMPLE_RATE, original.numpy()), (SAMPLE_RATE, report["waveform"].numpy())
 
     def codes(self, path: str):
         path = path or str(EXAMPLES["codes"])
@@ -234,7 +233,7 @@ class Demo:
             raise gr.Error("add some text or a file first")
         rows = mmtok.budget(contents, tokenizer=self.mt)
         table = pd.DataFrame([{**r, "unsupported": ", ".join(r["unsupported"]) or "-"} for r in rows])
-        return table, table[["model", "total"]]
+        return table, pictures.budget_chart(rows)
 
     def decoder(self, path: str, progress=gr.Progress(track_tqdm=True)):
         path = path or str(EXAMPLES["image"])
@@ -269,8 +268,11 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
             as_codes = gr.Checkbox(False, label="images as VQ codes")
             go = gr.Button("Tokenize", variant="primary", elem_id="compose-go")
             summary = gr.Markdown(elem_id="compose-summary")
-            timeline = gr.HighlightedText(label="timeline (click a span)", color_map=pictures.MODALITY_COLORS,
+            strip = gr.Image(label="token timeline: width per token, coloured by modality (click a token)", type="pil",
+                             interactive=False, elem_id="compose-strip")
+            timeline = gr.HighlightedText(label="spans (click one)", color_map=pictures.MODALITY_COLORS,
                                           combine_adjacent=False, show_legend=True)
+            texts = gr.HTML(label="text tokens", elem_id="compose-text")
             spans = gr.Dataframe(label="spans")
             manifest = gr.File(label="manifest (JSON + safetensors)")
             seq_state, span_state = gr.State(None), gr.State(0)
@@ -284,9 +286,8 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
                                                    show_inline_category=False,
                                                    color_map={"this token": pictures.MODALITY_COLORS["text"]},
                                                    elem_id="prov-text")
-                    prov_json = gr.JSON(label="provenance row")
             go.click(g(d.compose), [text, files, after, as_codes],
-                     [timeline, summary, spans, manifest, seq_state, span_state, token])
+                     [strip, timeline, texts, summary, spans, manifest, seq_state, span_state, token])
 
             def pick(seq, evt: gr.SelectData):
                 if seq is None:
@@ -294,8 +295,17 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
                 k = evt.index if isinstance(evt.index, int) else evt.index[0]
                 return k, token_slider(seq, k, 1 if seq.spans[k].num_features else 0)  # media: its first patch
 
-            prov = [prov_pic, prov_md, prov_text, prov_json]
+            def pick_token(seq, evt: gr.SelectData):
+                if seq is None:
+                    raise gr.Error("tokenize something first")
+                i = pictures.strip_token(seq, evt.index[0], STRIP)
+                k = seq.span_index(i)
+                return k, token_slider(seq, k, i - seq.spans[k].start)
+
+            prov = [prov_pic, prov_md, prov_text]
             timeline.select(pick, [seq_state], [span_state, token]).then(
+                g(d.provenance), [seq_state, span_state, token], prov)
+            strip.select(pick_token, [seq_state], [span_state, token]).then(
                 g(d.provenance), [seq_state, span_state, token], prov)
             token.release(g(d.provenance), [seq_state, span_state, token], prov)
         with gr.Tab("Image"):
@@ -318,12 +328,12 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
             aud_in = gr.File(value=str(EXAMPLES["audio"]), file_types=media, label="audio", elem_id="audio-file")
             aud_go = gr.Button("Tokenize audio", elem_id="audio-go")
             aud_md = gr.Markdown(elem_id="audio-summary")
-            wave_pic = gr.Image(label="waveform (16 kHz mono)", type="pil")
-            mel_pic = gr.Image(label="log-mel features, ticks at token boundaries", type="pil")
+            aud_pic = gr.Image(label="waveform and log-mel features on one time axis (ticks: token boundaries)",
+                               type="pil", elem_id="audio-view")
             with gr.Row():
                 orig = gr.Audio(label="original (16 kHz mono)")
                 back = gr.Audio(label="Griffin-Lim round trip")
-            aud_go.click(g(d.audio), [aud_in], [wave_pic, mel_pic, aud_md, orig, back])
+            aud_go.click(g(d.audio), [aud_in], [aud_pic, aud_md, orig, back])
         with gr.Tab("Codes"):
             code_in = gr.File(value=str(EXAMPLES["codes"]), file_types=media, label="image", elem_id="codes-file")
             code_go = gr.Button("Encode to VQ codes", elem_id="codes-go")
@@ -333,13 +343,15 @@ def build(limits: DemoLimits = DemoLimits()) -> gr.Blocks:
                                        ("code map", "original (256x256)", "reconstruction"))
             c_hist = gr.BarPlot(x="rank", y="uses", label="codebook usage (codes by rank)")
             code_go.click(g(d.codes), [code_in], [cmap, c_orig, c_rec, code_md, c_hist])
+        add_models_tab(d.mt, g, media, EXAMPLES["image"], limits.max_media_seconds)
         with gr.Tab("Budget"):
             b_text = gr.Textbox("How many tokens is this?", label="text")
             b_files = gr.File(value=[str(EXAMPLES["image"]), str(EXAMPLES["video"]), str(EXAMPLES["audio"])],
                               file_count="multiple", file_types=media, label="files")
             b_go = gr.Button("Compare models", elem_id="budget-go")
             b_table = gr.Dataframe(label="tokens per model", elem_id="budget-table")
-            b_plot = gr.BarPlot(x="model", y="total", label="total tokens")
+            b_plot = gr.Image(label="tokens per model, stacked by modality (unsupported pieces named)", type="pil",
+                              elem_id="budget-chart")
             b_go.click(g(d.budget), [b_text, b_files], [b_table, b_plot])
         with gr.Tab("Decoder"):
             gr.Markdown("Trains a 1.6 M-parameter decoder on this CPU to write the picture's VQ codes from its patch "

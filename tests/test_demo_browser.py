@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
 
 import mmtok
 from demo_server import ART, ROOT, demo_server
+from mmtok.multimodal.explain import describe_token
 from mmtok.multimodal.files import file_content
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None and not REQUIRED,
                                 reason="Debian's chromium is not installed (make test installs it)")
 IMG, AUD = ROOT / "assets/images/chelsea.png", ROOT / "assets/audio/speech_en.wav"
 VID, CODES = ROOT / "assets/video/cityCC0.mpg", ROOT / "assets/images/coffee.png"
+DOCS = ROOT / "docs"  # the README's screenshots, re-taken by this test
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +94,11 @@ def test_compose_counts_and_provenance(page, tok):
     pick_token(page, eye, span.length)
     x0, y0, x1, y1 = table["box"][span.start + eye].tolist()
     assert f"box ({x0:.0f}, {y0:.0f})–({x1:.0f}, {y1:.0f}) px" in page.inner_text("#prov-summary")
+    assert describe_token(expected, span.start + eye, tok.text) in page.inner_text("#prov-summary")  # the sentence
+    assert "chelsea.png" in page.inner_text("#prov-summary") and "/tmp" not in page.inner_text("#prov-summary")
     page.wait_for_timeout(1500)  # the new picture fades in
-    page.screenshot(path=str(ART / "demo-compose.png"), full_page=True)  # the README's picture
+    page.screenshot(path=str(ART / "demo-compose.png"), full_page=True)
+    page.screenshot(path=str(DOCS / "demo-compose.png"), full_page=True)  # the README's picture, re-taken
     k, span = span_of(expected, "text")
     page.get_by_text(f"text · {span.length}").first.click()
     wait_text(page, "prov-summary", f"span {k} · text · token 0 of {span.length} ")
@@ -104,6 +110,63 @@ def test_compose_counts_and_provenance(page, tok):
     t0, t1 = table["time"][span.start + 1].tolist()
     assert f"{t0:.2f}–{t1:.2f} s" in page.inner_text("#prov-summary")
     assert page.locator("#prov-picture img").get_attribute("src")
+    want = span.start + 40  # a click on the proportional strip picks the token under it
+    click_natural(page, "compose-strip", (want + 0.5) * 960 / len(expected), 10)
+    wait_text(page, "prov-summary", f"span {k} · audio · token {want - span.start} of {span.length} ")
+    assert "·" in page.inner_text("#compose-text")  # the text, token by token, its spaces shown
+
+
+def click_natural(pg, elem: str, x: float, y: float) -> None:
+    """Click the picture in ``#elem`` at (x, y) of its own pixels (it is shown scaled)."""
+    img = pg.locator(f"#{elem} img")
+    img.wait_for()
+    natural = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+    box = img.bounding_box()
+    img.click(position={"x": x * box["width"] / natural[0], "y": y * box["height"] / natural[1]})
+
+
+def test_models_tab_counts_and_cells(page, tok):
+    """Every model's count on the page is ModelProcessor.num_tokens; a click on a token cell of qwen2-vl's picture
+    shows that token on the original picture; a model that refuses pictures says so."""
+    sys.path.insert(0, str(ROOT / "demos"))
+    from models_tab import DEFAULT_MODELS
+
+    from mmtok.media.imageio import load_image
+    from mmtok.multimodal import modelview
+
+    open_tab(page, "Models")
+    page.click("#models-go")
+    page.wait_for_selector("#models-summary >> text=tokens per model", timeout=300_000)
+    for name in DEFAULT_MODELS:
+        try:
+            want = str(mmtok.ModelProcessor(name).num_tokens(mmtok.Image(IMG)))
+        except mmtok.InputError:
+            want = "no"
+        assert page.inner_text(f"#models-count-{name}").replace(",", "") == want, name
+    views = modelview.model_views(mmtok.Image(IMG), DEFAULT_MODELS)
+    _, panels = modelview.picture_panels(views, load_image(IMG).pixels)
+    panel = next(p for p in panels if views[p.view].model == "qwen2-vl")
+    cell = panel.meta.patch_size * panel.meta.merge * panel.scale
+    click_natural(page, "models-picture", panel.x + 2.5 * cell, panel.y + 1.5 * cell)  # row 1, column 2
+    cols = panel.meta.cols // panel.meta.merge
+    wait_text(page, "models-prov", f"token cell {cols + 2}")
+    assert page.locator("#models-prov-picture img").get_attribute("src")
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ART / "demo-models.png"), full_page=True)
+    page.screenshot(path=str(DOCS / "demo-models.png"), full_page=True)  # the README's picture
+
+
+def test_models_tab_clip_and_sound_lanes(page):
+    open_tab(page, "Models")
+    page.locator("#models-file button[aria-label='Clear']").click()
+    page.locator("#models-file input[type=file]").set_input_files(str(AUD))
+    page.click("#models-go")
+    page.wait_for_selector("#models-summary >> text=speech_en.wav", timeout=300_000)
+    for name in ("whisper", "gemma-3n"):
+        assert page.inner_text(f"#models-count-{name}").replace(",", "") == str(
+            mmtok.ModelProcessor(name).num_tokens(mmtok.Audio(AUD)))
+    assert page.inner_text("#models-count-qwen2-vl") == "no"  # Qwen2-VL reads no sound
+    assert page.locator("#models-picture img").get_attribute("src")
 
 
 def test_compose_provenance_reaches_every_token_of_a_long_span(page, tok):

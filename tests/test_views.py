@@ -172,3 +172,40 @@ def test_tokenize_png(tmp_path, capsys):
     assert "ending in .png" in capsys.readouterr().err
     seq = mmtok.MultimodalTokenizer()(["a cat", mmtok.Image(PHOTO), mmtok.Audio(SPEECH)])
     assert np.array_equal(np.asarray(img), np.asarray(sequence_picture(seq)))
+
+
+def test_model_views_count_as_the_library_and_refuse_in_words():
+    from mmtok.multimodal import modelview
+
+    models = ["qwen2-vl", "gemma-3", "chameleon", "whisper", "gemini-api"]
+    views = modelview.model_views(mmtok.Image(PHOTO), models)
+    for v in views:
+        proc = mmtok.ModelProcessor(v.model)
+        if v.model == "whisper":
+            assert v.tokens is None and v.reason and "not supported" in v.caption
+            with pytest.raises(mmtok.InputError):
+                proc.num_tokens(mmtok.Image(PHOTO))
+        else:
+            assert v.tokens == proc.num_tokens(mmtok.Image(PHOTO)), v.model
+            assert v.with_markers == proc.segment_length(mmtok.Image(PHOTO))
+    gemini = views[-1]
+    assert gemini.seq is None and gemini.tokens  # counts only: no sequence, still its count
+    qwen = views[0]
+    assert len(qwen.placeholders()) == qwen.tokens
+    original = load_pixels()
+    img, panels = modelview.picture_panels(views, original)
+    p = next(p for p in panels if views[p.view].model == "qwen2-vl")
+    cell = p.meta.patch_size * p.meta.merge * p.scale
+    assert modelview.cell_at(panels, p.x + 1.5 * cell, p.y + 0.5 * cell) == (p.view, 1)
+    assert modelview.cell_at(panels, img.width + 10, 0) is None
+    pic, words = modelview.token_on_original(qwen, 1, original)
+    assert pic.size == (451, 300) and "qwen2-vl" not in words and "patch (" in words
+
+
+def test_time_lanes_for_a_sound():
+    from mmtok.multimodal import modelview
+
+    views = modelview.model_views(mmtok.Audio(SPEECH), ["whisper", "gemma-3n", "qwen2-vl"])
+    assert views[2].tokens is None  # Qwen2-VL reads no sound
+    img = modelview.time_lanes(views, 8.1, extra=[("mmtok", [(0.0, 0.04), (0.04, 0.08)])])
+    assert img.size == (900, 26 * 4 + 30)

@@ -23,7 +23,7 @@ from ..text import TextTokenizer
 from . import pictures
 from .explain import source_label, span_thumbnail, text_pieces
 
-__all__ = ["Html", "show", "sequence_html"]
+__all__ = ["Html", "show", "sequence_html", "text_html"]
 
 _TEXT_SHADES = ("#dbe8f5", "#f9e0c7", "#d9efd5", "#f3d6e4", "#e6e0f3")  # alternating token backgrounds
 
@@ -53,7 +53,9 @@ def _strip(seq: TokenSequence) -> str:
     return '<div style="display:flex;height:18px;width:100%;margin:4px 0">' + "".join(cells) + "</div>"
 
 
-def _text(seq: TokenSequence, k: int, text_tokenizer: TextTokenizer | None, limit: int) -> str:
+def text_html(seq: TokenSequence, k: int, text_tokenizer: TextTokenizer | None = None, limit: int = 300) -> str:
+    """Text span ``k`` as HTML, token by token: alternating backgrounds, spaces as ``·``, line breaks as ``↵``,
+    byte-fallback pieces outlined; at most ``limit`` tokens, the rest counted."""
     out = []
     for j, (piece, byte) in enumerate(text_pieces(seq, k, text_tokenizer)[:limit]):
         shown = html.escape(piece).replace(" ", "·").replace("\n", "↵<br>") or "&#8203;"
@@ -73,7 +75,7 @@ def sequence_html(seq: TokenSequence, text_tokenizer: TextTokenizer | None = Non
     for k, span in enumerate(seq.spans[:max_spans]):
         label = span.modality.label + (" + sound" if span.sound_features else "")
         if span.modality.label == "text":
-            what = _text(seq, k, text_tokenizer, max_text_tokens)
+            what = text_html(seq, k, text_tokenizer, max_text_tokens)
         else:
             thumb = span_thumbnail(seq, k)
             what = _png(thumb) if thumb is not None else ""
