@@ -32,6 +32,7 @@ from mmtok.multimodal.files import file_content
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # demos/ as a folder of modules (mmtok demo runs app.py)
 from models_tab import add_models_tab  # noqa: E402
+from served import PictureFiles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -74,6 +75,7 @@ class Demo:
                          audio=replace(base.audio, max_duration=limits.max_media_seconds))
         self.mt = mmtok.MultimodalTokenizer(layout)
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=limits.concurrency)
+        self.files = PictureFiles()  # pictures go out as files written once (see demos/served.py)
 
     def guarded(self, fn):
         """Run ``fn`` under the time limit; mmtok errors and surprises become one readable message.
@@ -82,7 +84,8 @@ class Demo:
         once, but its thread cannot be stopped: it holds its worker until it ends (bounded by the media limits;
         the decoder round trip stops training at 80% of the limit), and the next request waits for that worker
         without being charged for the wait. ``fn`` runs in a copy of the caller's context variables: Gradio
-        finds the request's progress bar (``gr.Progress(track_tqdm=True)``) through them.
+        finds the request's progress bar (``gr.Progress(track_tqdm=True)``) through them. Pictures in the result
+        go out as files (:class:`served.PictureFiles`).
         """
 
         @functools.wraps(fn)
@@ -96,7 +99,7 @@ class Demo:
             future = self.pool.submit(work)
             started.wait()  # a worker may still be finishing a request that ran out of time
             try:
-                return future.result(timeout=self.limits.max_request_seconds)
+                return self.files.outputs(future.result(timeout=self.limits.max_request_seconds))
             except concurrent.futures.TimeoutError:
                 raise gr.Error(f"this request took longer than {self.limits.max_request_seconds:.0f} s; try a "
                                f"shorter or smaller input") from None
@@ -166,7 +169,7 @@ class Demo:
             chars = [(p, tag) for p, tag in ((text[:a], None), (text[a:b], "this token"), (text[b:], None)) if p]
             md += f" · piece `{self.mt.text.decode(seq.input_ids[i:i + 1])!r}` · characters {a}–{b} of the text"
         md += f"\n\n{sentence}"
-        return (gr.Image(picture, visible=picture is not None), md,
+        return (gr.Image(self.files.path(picture), visible=picture is not None), md,
                 gr.HighlightedText(chars, visible=chars is not None))
 
     def _wave(self, src: str) -> torch.Tensor:

@@ -92,4 +92,4 @@ def add_models_tab(mt: mmtok.MultimodalTokenizer, guard, media: list[str], examp
             m_prov_md = gr.Markdown(elem_id="models-prov")
         state = gr.State(None)
         m_go.click(guard(tab.run), [m_in, m_models], [m_pic, m_md, m_table, state])
-        m_pic.select(tab.click, [state], [m_prov, m_prov_md])
+        m_pic.select(guard(tab.click), [state], [m_prov, m_prov_md])

@@ -171,6 +171,7 @@ def test_models_tab_clip_and_sound_lanes(page):
 
 def test_compose_provenance_reaches_every_token_of_a_long_span(page, tok):
     """A 3,170-token video: the slider's range follows the span; a token past it is refused with a message."""
+    open_tab(page, "Compose")  # the Models tests before left their tab open
     page.locator("#compose-files button[aria-label='Clear']").click()  # an upload adds to the files shown
     page.locator("#compose-files input[type=file]").set_input_files([str(VID)])
     wait_text(page, "compose-files", "cityCC0")

@@ -195,3 +195,36 @@ def test_time_limit_counts_from_the_start_of_a_request(monkeypatch):
     assert quick_answered.wait(60)
     assert outcome == ["done"]
     assert events == ["slow starts", "slow answered", "quick queued", "slow ends", "quick starts"]
+
+
+def test_a_picture_returned_twice_is_one_file_never_rewritten(tmp_path):
+    """Two requests with the same answer get one file, written once: Gradio's own cache of returned PIL pictures
+    rewrites that file in place while another client may be downloading it (the download then ends early), so the
+    demo hands Gradio files that are never rewritten in place. Pictures written ``max_age`` ago are pruned."""
+    from PIL import Image
+
+    app = load_app()
+    d = app["Demo"](app["DemoLimits"](concurrency=1))
+    d.files = app["PictureFiles"](tmp_path / "pictures")
+    image = d.guarded(d.image)
+    first, md = image(IMG, "tiles", "crop")
+    before = os.stat(first)
+    again, md_again = image(IMG, "tiles", "crop")
+    assert (again, md_again) == (first, md)
+    after = os.stat(first)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # not written again
+    with Image.open(first) as im:
+        assert im.format == "PNG" and im.size[0] > 0
+    assert md.startswith(expected_summary_start("tiles"))
+    other = d.files.path(Image.new("RGB", (8, 8), "red"))
+    assert other != first and sorted(p.name for p in (tmp_path / "pictures").iterdir()) == sorted(
+        [os.path.basename(first), os.path.basename(other)])  # no staging file left behind
+    aging = time.time() - 0.6 * d.files.max_age
+    os.utime(first, (aging, aging))
+    with open(first, "rb") as download:  # a client still fetching the old file
+        assert image(IMG, "tiles", "crop")[0] == first  # returned again near its prune time: written afresh
+        assert os.stat(first).st_ino != before.st_ino and len(download.read()) == before.st_size
+    old = time.time() - 2 * d.files.max_age
+    os.utime(other, (old, old))
+    d.files.path(Image.new("RGB", (8, 8), "blue"))  # a new write prunes what was written max_age ago
+    assert os.path.exists(first) and not os.path.exists(other)
