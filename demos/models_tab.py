@@ -46,9 +46,16 @@ class ModelsTab:
         if kind == "image":
             original = load_image(path).pixels
             picture, panels = modelview.picture_panels(views, original)
+            md += "\n\nClick a token cell of a model's picture to see that token on the original."
             return picture, md, table, (views, panels, original)
         seconds, extra = self._mmtok_lane(kind, path)
-        return modelview.time_lanes(views, seconds, extra=extra), md, table, (views, [], None)
+        picture = modelview.time_lanes(views, seconds, extra=extra)
+        md += "\n\nTop: each model's " + ("frames" if kind == "video" else "token intervals") + " on one time axis."
+        if kind == "video":  # and the frames each model takes, with their times
+            picture = modelview.stack([picture, modelview.clip_frames(views, path, self.max_media_seconds)])
+            md += " Below: the frames each model takes (each token group's first frame) with their times."
+
+        return picture, md, table, (views, [], None)
 
     def _mmtok_lane(self, kind: str, path: str) -> tuple[float, list]:
         if kind == "video":
@@ -84,8 +91,8 @@ def add_models_tab(mt: mmtok.MultimodalTokenizer, guard, media: list[str], examp
                                     elem_id="models-choice")
         m_go = gr.Button("Show how each model sees it", variant="primary", elem_id="models-go")
         m_md = gr.Markdown(elem_id="models-summary")
-        m_pic = gr.Image(label="each model's view (click a token cell of a picture)", type="pil",
-                         elem_id="models-picture", interactive=False)
+        m_pic = gr.Image(label="each model's view (click a token cell of a picture)", type="pil", show_label=False,
+                         elem_id="models-picture", interactive=False)  # no label drawn over the first caption
         m_table = gr.Dataframe(label="tokens per model", elem_id="models-table")
         with gr.Row():
             m_prov = gr.Image(label="that token on the original picture", type="pil", elem_id="models-prov-picture")

@@ -166,7 +166,20 @@ def test_models_tab_clip_and_sound_lanes(page):
         assert page.inner_text(f"#models-count-{name}").replace(",", "") == str(
             mmtok.ModelProcessor(name).num_tokens(mmtok.Audio(AUD)))
     assert page.inner_text("#models-count-qwen2-vl") == "no"  # Qwen2-VL reads no sound
-    assert page.locator("#models-picture img").get_attribute("src")
+    sound = page.locator("#models-picture img").get_attribute("src")
+    assert sound
+    page.locator("#models-file button[aria-label='Clear']").click()
+    page.locator("#models-file input[type=file]").set_input_files(str(VID))
+    page.click("#models-go")
+    page.wait_for_selector("#models-summary >> text=cityCC0.mpg", timeout=300_000)
+    for name in ("qwen2-vl", "qwen3-vl", "gemma-4"):
+        assert page.inner_text(f"#models-count-{name}").replace(",", "") == str(
+            mmtok.ModelProcessor(name).num_tokens(mmtok.Video(VID)))
+    assert page.inner_text("#models-count-gemma-3") == "no"  # Gemma 3 takes no clip
+    page.wait_for_function("([sel, old]) => document.querySelector(sel)?.getAttribute('src') != old",
+                           arg=["#models-picture img", sound])  # the lanes and each model's frames
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(ART / "demo-models-clip.png"), full_page=True)
 
 
 def test_compose_provenance_reaches_every_token_of_a_long_span(page, tok):

@@ -288,3 +288,19 @@ def test_bytes_and_file_objects(tmp_path):
     with open(path, "rb") as fh:
         c = VideoTokenizer().encode(fh)
     assert torch.equal(a.patches, b.patches) and torch.equal(a.patches, c.patches)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mpg"])
+def test_pick_decodes_exactly_the_frames_asked_for(tmp_path, kind):
+    """A model processor's own frame choice (``FrameDecoder.pick``): each frame read back shows its index; a
+    repeated index gives the same frame again; indices out of order or out of the clip are refused by name."""
+    path = tmp_path / f"c.{kind}"
+    make_clip(path, kind, n=60, gop=12)
+    wanted = [0, 7, 7, 13, 36, 59]
+    dec = FrameDecoder(path, path.name, VideoConfig(num_frames=1))
+    dec.pick(np.array(wanted))
+    assert [read_index(f) for f in dec] == wanted
+    assert dec.timestamps.tolist() == pytest.approx([i / 25 for i in wanted], abs=1e-6)
+    for bad in ([5, 3], [0, 60], [-1], []):
+        with pytest.raises(mmtok.InputError, match=f"{path.name}: frames to decode"):
+            FrameDecoder(path, path.name, VideoConfig(num_frames=1)).pick(np.array(bad, dtype=np.int64))

@@ -209,3 +209,28 @@ def test_time_lanes_for_a_sound():
     assert views[2].tokens is None  # Qwen2-VL reads no sound
     img = modelview.time_lanes(views, 8.1, extra=[("mmtok", [(0.0, 0.04), (0.04, 0.08)])])
     assert img.size == (900, 26 * 4 + 30)
+
+
+def test_clip_frames_show_each_models_frames_decoded_once(tmp_path):
+    """The frames each model takes from a clip: Qwen2-VL one thumbnail per group of 2 frames, Gemma 4 each of its
+    frames (at most ``limit``); the first thumbnail is the model's first frame, shrunk."""
+    from mmtok.multimodal import modelview
+    from mmtok.video.frames import FrameDecoder
+    from videos import make_clip
+
+    path = tmp_path / "c.mp4"
+    make_clip(path, n=100, fps=25, size=(320, 240))
+    views = modelview.model_views(mmtok.Video(path), ["qwen2-vl", "gemma-4", "gemma-3"])
+    qwen = views[0].seq.spans[views[0].span].meta
+    assert views[2].tokens is None  # Gemma 3 takes no clip: its reason, not frames
+    img = modelview.clip_frames(views, path, 60.0, limit=8)
+    dec = FrameDecoder(path, path.name, mmtok.VideoConfig(num_frames=1))
+    dec.pick(np.array(qwen.frame_indices[:1]))
+    first = PILImage.fromarray(next(iter(dec)))
+    first.thumbnail((4 * 64, 64))
+    shown = np.asarray(img.crop((4, 24, 4 + first.width, 24 + first.height)), dtype=np.int16)
+    assert np.abs(shown - np.asarray(first, dtype=np.int16)).max() == 0
+    gemma4 = views[1].seq.spans[views[1].span].meta
+    assert len(gemma4.frame_indices) > 8  # more than the limit: only 8 shown
+    small = modelview.clip_frames(views, path, 60.0, limit=len(gemma4.frame_indices))
+    assert small.height > img.height

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..video.index import ClipIndex, Samples
+from ..video.index import ClipIndex
 
-__all__ = ["AudioCount", "audio_count", "log_mel", "VideoPlan", "video_plan", "timestamp", "frame_samples", "Clip"]
+__all__ = ["AudioCount", "audio_count", "log_mel", "VideoPlan", "video_plan", "timestamp", "Clip"]
 
 SAMPLE_RATE = 16_000  # Hz, Gemma4AudioFeatureExtractor.sampling_rate
 FRAME_LENGTH = 320  # samples, frame_length_ms 20
@@ -161,14 +161,6 @@ def video_plan(idx: ClipIndex, num_frames: int, model: str) -> VideoPlan:
     return VideoPlan(total, fps, indices, idx.height, idx.width)
 
 
-def frame_samples(idx: ClipIndex, plan: VideoPlan) -> Samples:
-    """The plan as :class:`mmtok.video.index.Samples`, for :class:`mmtok.video.frames.FrameDecoder` to decode."""
-    pts = idx.pts[plan.indices]
-    repeats = np.zeros(len(pts), dtype=bool)
-    repeats[1:] = plan.indices[1:] == plan.indices[:-1]
-    return Samples(plan.indices, idx.seconds(pts - idx.start), repeats, pts)
-
-
 class Clip:
     """A clip as Gemma 4's processor takes it: ``plan`` from the packet index (nothing decoded), ``frames()`` the
     sampled frames decoded by :class:`mmtok.video.frames.FrameDecoder` (display rotation applied)."""
@@ -181,8 +173,7 @@ class Clip:
         self._decoder = FrameDecoder(src, source_name(src), VideoConfig(num_frames=num_frames))
         self.plan = video_plan(self._decoder.index, num_frames, model)
         # the processor's picks replace the decoder's own sampling rule before anything is decoded
-        self._decoder.samples = frame_samples(self._decoder.index, self.plan)
-        self._decoder.timestamps = self._decoder.samples.targets
+        self._decoder.pick(self.plan.indices)
 
     def frames(self) -> torch.Tensor:
         """uint8 [N, 3, H, W], the sampled frames in order."""

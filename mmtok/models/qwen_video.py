@@ -74,7 +74,7 @@ from einops import rearrange
 from ..errors import ConfigError, InputError
 from ..image.plan import ImageConfig
 from ..video.frames import FrameDecoder
-from ..video.index import ClipIndex, Samples, check_duration, open_video, read_index
+from ..video.index import ClipIndex, check_duration, open_video, read_index
 from ..video.tokenizer import VideoConfig
 from .probe import clip_info
 from .qwen_resize import patch_rows, resize_uint8, smart_resize, smart_resize_video
@@ -250,10 +250,7 @@ def decode_frames(src: Any, name: str, cfg: QwenVideoConfig, model: str) -> tupl
     dec = FrameDecoder(src, name, VideoConfig(num_frames=1, image=ImageConfig(), max_duration=MAX_DURATION))
     plan = plan_video(cfg, dec.index, model)
     idx = dec.index
-    pts = idx.pts[plan.indices]
-    repeats = np.zeros(len(pts), dtype=bool)
-    repeats[1:] = pts[1:] == pts[:-1]
-    dec.samples = Samples(plan.indices, idx.seconds(pts - idx.start), repeats, pts)  # our picks, not its rule
+    dec.pick(plan.indices)  # the processor's picks, not mmtok's sampling rule
     frames = torch.from_numpy(np.stack(list(dec)))  # (N, h, w, 3)
     frames = rearrange(frames, "n h w c -> n c h w")  # channels-last strides, as resize_uint8 likes them
     if tuple(frames.shape[-2:]) != plan.size:  # rotated by 90 or 270 degrees: the sides swap

@@ -6,13 +6,15 @@
 - :func:`picture_panels`: the picture as each model resizes it, its patch grid and token cells, side by side,
   with the layout :func:`cell_at` needs to map a click back to a model and a token;
 - :func:`token_on_original`: that token's patch box on the original picture;
-- :func:`time_lanes`: a clip's sampled frames or a sound's token intervals per model, on one time axis.
+- :func:`time_lanes`: a clip's sampled frames or a sound's token intervals per model, on one time axis;
+- :func:`clip_frames`: the frames each model takes from a clip, as thumbnails with their times.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image as PILImage
 from PIL import ImageDraw
@@ -25,7 +27,8 @@ from ..models import ModelProcessor
 from ..models.base import as_pieces
 from . import pictures
 
-__all__ = ["ModelView", "Panel", "model_views", "picture_panels", "cell_at", "token_on_original", "time_lanes"]
+__all__ = ["ModelView", "Panel", "model_views", "picture_panels", "cell_at", "token_on_original", "time_lanes",
+           "clip_frames", "stack"]
 
 
 @dataclass(frozen=True)
@@ -214,3 +217,70 @@ def time_lanes(views: list[ModelView], seconds: float, width: int = 900,
         draw.text((x - 6, base + 8), f"{j * step:g}", fill="black", font=font)
     draw.text((4, base + 8), "seconds", fill="black", font=font)
     return img
+
+
+def clip_frames(views: list[ModelView], src, max_duration: float, width: int = 1200, height: int = 64,
+                limit: int = 48) -> PILImage.Image:
+    """The frames each model takes from clip ``src``, one block per view: a thumbnail (``height`` px high) of the
+    first frame of each token group (Qwen: ``temporal_patch_size`` frames per group) with its start time in
+    seconds, wrapped at ``width``. A view with more than ``limit`` groups shows ``limit`` of them evenly spaced
+    and says so; a counts-only or refusing model says why it has no frames. Each frame is decoded once for all
+    views (:meth:`mmtok.video.frames.FrameDecoder.pick`) and shrunk at once."""
+    from ..media.container import source_name
+    from ..video.frames import FrameDecoder
+    from ..video.tokenizer import VideoConfig
+
+    blocks: list[tuple[ModelView, object, list[int]]] = []
+    for v in views:
+        meta = v.seq.spans[v.span].meta if v.seq is not None and v.span is not None else None
+        groups = []
+        if meta is not None and getattr(meta, "frame_indices", ()):
+            tps = max(1, meta.temporal_patch_size)
+            groups = list(range(0, len(meta.frame_indices), tps))  # positions of each group's first frame
+            if len(groups) > limit:
+                groups = [groups[int(g)] for g in np.linspace(0, len(groups) - 1, limit).round()]
+        blocks.append((v, meta, groups))
+    wanted = sorted({meta.frame_indices[g] for _, meta, groups in blocks for g in groups})
+    thumbs: dict[int, PILImage.Image] = {}
+    if wanted:
+        dec = FrameDecoder(src, source_name(src), VideoConfig(num_frames=1, max_duration=max_duration))
+        dec.pick(np.asarray(wanted, dtype=np.int64))
+        for k, rgb in zip(wanted, dec):
+            pic = PILImage.fromarray(rgb)
+            pic.thumbnail((4 * height, height))
+            thumbs[k] = pic
+    font, small = pictures._font(13), pictures._font(10)
+    tw = max((t.width for t in thumbs.values()), default=height) + 6
+    per_row = max(1, (width - 8) // tw)
+    layout_h = [22 + (-(-len(g) // per_row) * (height + 16) if g else 18) for _, _, g in blocks]
+    out = PILImage.new("RGB", (width, sum(layout_h) + 8), "white")
+    draw, y = ImageDraw.Draw(out), 4
+    for (v, meta, groups), h in zip(blocks, layout_h):
+        if v.tokens is None or meta is None:
+            why = v.reason if v.tokens is None else "counts only: no frames to draw"
+            draw.text((4, y), v.caption, fill="black" if v.tokens is not None else "#c62828", font=font)
+            draw.text((4, y + 20), why[:150], fill="#c62828" if v.tokens is None else "#444444", font=small)
+            y += h
+            continue
+        tps, n_groups = max(1, meta.temporal_patch_size), -(-len(meta.frame_indices) // max(1, meta.temporal_patch_size))
+        note = f"{len(meta.frame_indices)} frames" + (f", {tps} per token group" if tps > 1 else "")
+        if len(groups) < n_groups:
+            note += f"; showing {len(groups)} of {n_groups} groups, evenly spaced"
+        draw.text((4, y), f"{v.caption} · {note}", fill="black", font=font)
+        for j, g in enumerate(groups):
+            x, top = 4 + (j % per_row) * tw, y + 20 + (j // per_row) * (height + 16)
+            out.paste(thumbs[meta.frame_indices[g]], (x, top))
+            draw.text((x, top + height + 1), f"{meta.frame_indices[g] / meta.fps:.2f} s", fill="#444444", font=small)
+        y += h
+    return out
+
+
+def stack(pictures_: list[PILImage.Image], gap: int = 8) -> PILImage.Image:
+    """The pictures one under the other, left-aligned, on white."""
+    out = PILImage.new("RGB", (max(p.width for p in pictures_), sum(p.height for p in pictures_) +
+                               gap * (len(pictures_) - 1)), "white")
+    y = 0
+    for p in pictures_:
+        out.paste(p, (0, y))
+        y += p.height + gap
+    return out

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import DecodeError, LimitError
+from ..errors import DecodeError, InputError, LimitError
 from .index import ClipIndex, Samples, VideoSource, nearest_keyframes, open_video, read_index, sample_rule
 
 if TYPE_CHECKING:
@@ -68,6 +68,20 @@ class FrameDecoder:
         except BaseException:
             self._container.close()
             raise
+
+    def pick(self, indices: np.ndarray) -> None:
+        """Decode the frames of presentation ``indices`` (int64 [N], non-decreasing, repeats allowed) instead of the
+        sampling rule's picks: a model processor's own choice of frames. Call before iterating."""
+        indices = np.asarray(indices, dtype=np.int64)
+        n = len(self.index.pts)
+        if indices.ndim != 1 or not len(indices) or indices.min() < 0 or indices.max() >= n or (np.diff(indices) < 0).any():
+            raise InputError(f"{self.name}: frames to decode must be non-decreasing indices in [0, {n}), got "
+                             f"{indices.tolist()[:8]}{' ...' if len(indices) > 8 else ''}")
+        pts = self.index.pts[indices]
+        repeats = np.zeros(len(indices), dtype=bool)
+        repeats[1:] = indices[1:] == indices[:-1]
+        self.samples = Samples(indices, self.index.seconds(pts - self.index.start), repeats, pts)
+        self.timestamps = self.samples.targets
 
     def __iter__(self) -> Iterator[np.ndarray]:
         import av
