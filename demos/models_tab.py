@@ -47,7 +47,7 @@ class ModelsTab:
             original = load_image(path).pixels
             picture, panels = modelview.picture_panels(views, original)
             md += "\n\nClick a token cell of a model's picture to see that token on the original."
-            return picture, md, table, (views, panels, original)
+            return picture, md, table, (views, panels, original), None, ""  # and no token of an earlier run
         seconds, extra = self._mmtok_lane(kind, path)
         picture = modelview.time_lanes(views, seconds, extra=extra)
         md += "\n\nTop: each model's " + ("frames" if kind == "video" else "token intervals") + " on one time axis."
@@ -55,7 +55,7 @@ class ModelsTab:
             picture = modelview.stack([picture, modelview.clip_frames(views, path, self.max_media_seconds)])
             md += " Below: the frames each model takes (each token group's first frame) with their times."
 
-        return picture, md, table, (views, [], None)
+        return picture, md, table, (views, [], None), None, ""
 
     def _mmtok_lane(self, kind: str, path: str) -> tuple[float, list]:
         if kind == "video":
@@ -98,5 +98,5 @@ def add_models_tab(mt: mmtok.MultimodalTokenizer, guard, media: list[str], examp
             m_prov = gr.Image(label="that token on the original picture", type="pil", elem_id="models-prov-picture")
             m_prov_md = gr.Markdown(elem_id="models-prov")
         state = gr.State(None)
-        m_go.click(guard(tab.run), [m_in, m_models], [m_pic, m_md, m_table, state])
+        m_go.click(guard(tab.run), [m_in, m_models], [m_pic, m_md, m_table, state, m_prov, m_prov_md])
         m_pic.select(guard(tab.click), [state], [m_prov, m_prov_md])

@@ -178,6 +178,7 @@ def test_models_tab_clip_and_sound_lanes(page):
     assert page.inner_text("#models-count-gemma-3") == "no"  # Gemma 3 takes no clip
     page.wait_for_function("([sel, old]) => document.querySelector(sel)?.getAttribute('src') != old",
                            arg=["#models-picture img", sound])  # the lanes and each model's frames
+    assert page.inner_text("#models-prov") == ""  # the picture's clicked token went with the picture
     page.wait_for_timeout(1500)
     page.screenshot(path=str(ART / "demo-models-clip.png"), full_page=True)
 
