@@ -72,7 +72,8 @@ class Modality(IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        """The lower-case name (``"image_codes"``), the key of ``TokenSequence.features`` and of every table."""
+        return _LABELS[self]
 
     @classmethod
     def parse(cls, value: Modality | str | int) -> Modality:
@@ -92,6 +93,8 @@ class Modality(IntEnum):
         names = ", ".join(m.label for m in cls)
         raise ConfigError(f"unknown modality {value!r}; use one of: {names}")
 
+
+_LABELS = {m: m.name.lower() for m in Modality}  # computed once: pack and unpack ask for labels per segment
 
 # Which placeholder stands for a feature row of each continuous modality.
 PLACEHOLDERS: dict[Modality, str] = {
