@@ -316,3 +316,30 @@ def test_a_rotated_clip_plans_with_its_displayed_sides(name, tmp_path, tok):
                                                second_per_grid_ts=ours.get("second_per_grid_ts"),
                                                attention_mask=ours["attention_mask"])
     assert torch.equal(proc.position_ids(pieces), want)
+
+
+@pytest.mark.parametrize(("n", "h", "w", "still"), [
+    (1, 56, 56, True),  # one block
+    (1, 168, 280, True),  # blocks of merge rows within the picture (the last one shorter)
+    (40, 56, 56, False),  # blocks of whole temporal groups (the last one shorter)
+    (4, 168, 280, False),  # blocks of rows within each group
+])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_patch_rows_block_by_block_equals_normalize_then_rearrange(n, h, w, still, channels_last, monkeypatch):
+    """patch_rows writes pixel_values block by block; the bits equal the plain formula for every block layout
+    (a block size small enough that these frames take several blocks)."""
+    from einops import rearrange
+
+    from mmtok.models import qwen_resize
+
+    monkeypatch.setattr(qwen_resize, "PATCH_BLOCK", 1 << 18)
+    mean, std = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+    x = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(n + h))
+    if channels_last:  # as decoded pictures and their resize are laid out
+        x = x.contiguous(memory_format=torch.channels_last)
+    got = qwen_resize.patch_rows(x, mean, std, 14, 2, 2, still=still)
+    f = qwen_resize.normalize(x, mean, std)
+    f = f.expand(2, -1, -1, -1) if still else f
+    want = rearrange(f, "(gt t) c (gh m1 p1) (gw m2 p2) -> (gt gh gw m1 m2) (c t p1 p2)", t=2, m1=2, m2=2, p1=14,
+                     p2=14)
+    assert torch.equal(got, want)
