@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from ..core import buffers
 from ..errors import InputError
 
 __all__ = ["MAX_RATIO", "RESCALE", "smart_resize", "smart_resize_video", "resize_uint8", "normalize", "patch_rows",
@@ -112,7 +113,7 @@ def resize_uint8(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if not flat.is_contiguous(memory_format=torch.channels_last):
         out = F.interpolate(flat, size=list(size), mode="bicubic", align_corners=False, antialias=True)
         return out.reshape(*lead, *out.shape[-3:])
-    out = torch.from_numpy(np.empty((flat.shape[0], *size, flat.shape[1]), dtype=np.uint8)).permute(0, 3, 1, 2)
+    out = buffers.empty((flat.shape[0], *size, flat.shape[1]), np.uint8).permute(0, 3, 1, 2)
     # F.interpolate(flat, size, mode="bicubic", align_corners=False, antialias=True), into ``out``
     torch.ops.aten._upsample_bicubic2d_aa.out(flat, list(size), False, None, None, out=out)
     return out.reshape(*lead, *out.shape[-3:])
@@ -127,10 +128,11 @@ def normalize(pixels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, .
 
 
 def empty_float32(*shape: int) -> torch.Tensor:
-    """An uninitialised float32 tensor whose memory numpy allocates: numpy asks Linux for transparent huge pages on
-    large buffers (``madvise``), which makes the first write of a 100 MB ``pixel_values`` about 3x cheaper than
-    torch's allocation (4 KB page faults). An ordinary, writable, contiguous tensor."""
-    return torch.from_numpy(np.empty(shape, dtype=np.float32))
+    """An uninitialised float32 tensor from :func:`mmtok.core.buffers.empty`: a large one reuses a buffer its
+    last user let go (no page faults), else numpy allocates it (transparent huge pages on large buffers, which made
+    the first write of a 100 MB ``pixel_values`` about 3x cheaper than torch's 4 KB pages). An ordinary, writable,
+    contiguous tensor."""
+    return buffers.empty(shape, np.float32)
 
 
 def patch_rows(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], patch: int, merge: int,
