@@ -48,8 +48,10 @@ on the baseline (non-progressive) JPEGs; the bundled 5312x2988 JPEG at most 0.58
 class default max_pixels (28*28*1280), decoded at 1/2 scale, at most 0.555 (mean 0.0190).
 
 Speed (``benchmarks/RESULTS.md``, "Model-exact processors vs transformers (issue 19)"): the exact path resizes into
-channels-last memory and normalizes straight into the patch layout (:func:`~mmtok.models.qwen_resize.patch_rows`),
-each buffer allocated by numpy (transparent huge pages): the same bits with fewer passes and page faults.
+channels-last memory and normalizes straight into the patch layout block by block
+(:func:`~mmtok.models.qwen_resize.patch_rows`), each large buffer taken from :mod:`mmtok.core.buffers` (reused once
+the previous call's tensors are gone, so a loop over pictures does not fault in 100 MB of fresh pages each time):
+the same bits with fewer passes and page faults.
 """
 
 from __future__ import annotations
