@@ -85,3 +85,28 @@ def test_threads_never_share_a_buffer():
     assert not errors
     assert len(set(seen)) < len(seen)  # and memory was reused
     assert len(buffers._POOL) <= 2 * buffers.KEEP
+
+
+def test_a_sequences_concatenated_features_reuse_a_dropped_sequences_memory():
+    """``seq.features[label]`` concatenates into pooled memory: equal to torch.cat of the parts, and a second
+    sequence's read takes the memory the first let go (no fresh pages for every prompt of a loop)."""
+    import mmtok
+    from mmtok import Modality, Segment, sequential_positions
+
+    vocab = mmtok.TextTokenizer.default().vocab
+    ph = vocab.placeholder(Modality.AUDIO)
+    g = torch.Generator().manual_seed(0)
+
+    def prompt():
+        return [Segment(Modality.AUDIO, torch.full((2048,), ph), sequential_positions(2048),
+                        torch.randn(2048, 640, generator=g)) for _ in range(2)]  # 2 x 5 MB: 10 MB concatenated
+
+    segs = prompt()
+    seq = mmtok.pack(segs, vocab)
+    first = seq.features["audio"]
+    assert torch.equal(first, torch.cat([s.features for s in segs]))
+    ptr = first.data_ptr()
+    del seq, first
+    segs = prompt()
+    again = mmtok.pack(segs, vocab).features["audio"]
+    assert again.data_ptr() == ptr and torch.equal(again, torch.cat([s.features for s in segs]))

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 
+from . import buffers
 from .threads import one_torch_thread
 
 __all__ = ["Features"]
@@ -37,8 +38,9 @@ class Features(Mapping[str, torch.Tensor]):
     def __getitem__(self, label: str) -> torch.Tensor:
         if label not in self._cache:
             parts = self._parts[label]  # KeyError for unknown labels, as a dict
+            out = buffers.empty((sum(len(t) for t in parts), *parts[0].shape[1:]), parts[0].dtype)
             with one_torch_thread():  # two OpenMP threads lose ~10x on a shared machine (mmtok.core.threads)
-                self._cache[label] = torch.cat(parts)
+                self._cache[label] = torch.cat(parts, out=out)  # memory a dropped sequence let go (core.buffers)
         return self._cache[label]
 
     def __iter__(self) -> Iterator[str]:

@@ -90,9 +90,8 @@ class Segment:
                  features: torch.Tensor | None, meta: SpanMeta, sound: torch.Tensor | None = None) -> Segment:
         """A segment from parts already validated by :func:`~mmtok.core.sequence.pack` (no checks, no copies)."""
         seg = object.__new__(cls)
-        for name, value in (("modality", modality), ("input_ids", input_ids), ("pos3d", pos3d),
-                            ("features", features), ("meta", meta), ("sound", sound)):
-            object.__setattr__(seg, name, value)
+        seg.__dict__.update(modality=modality, input_ids=input_ids, pos3d=pos3d, features=features, meta=meta,
+                            sound=sound)  # the frozen fields, set as dataclasses' own __init__ would
         return seg
 
     def __len__(self) -> int:
@@ -138,10 +137,14 @@ class Span:
     meta: SpanMeta
     sound_features: int = 0
 
-    def feature_rows(self) -> list[tuple[str, int]]:
+    def feature_rows(self) -> tuple[tuple[str, int], ...]:
         """``(modality label, rows)`` of every modality whose feature rows this span owns, own modality first."""
-        rows = [(self.modality.label, self.num_features), (Modality.AUDIO.label, self.sound_features)]
-        return [(label, n) for label, n in rows if n]
+        got = self.__dict__.get("_feature_rows")
+        if got is None:  # computed once per span (unpack asks for every span): kept beside the fields
+            rows = ((self.modality.label, self.num_features), (Modality.AUDIO.label, self.sound_features))
+            got = tuple((label, n) for label, n in rows if n)
+            self.__dict__["_feature_rows"] = got
+        return got
 
     @property
     def end(self) -> int:

@@ -29,14 +29,14 @@ layout (``mmtok.ModelProcessor(name)(contents)``) has the same fields over a
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import ContextLengthError, ManifestError, MmtokError, SequenceError
 from . import display
@@ -100,31 +100,26 @@ class TokenSequence:
             offsets = torch.tensor([span.offset for span in self.spans]).repeat_interleave(torch.tensor(lengths))
             ids = self.input_ids.split(lengths)  # one call for every span's view
             pos3d = (self.positions_3d - offsets).split(lengths, dim=1)  # (3, L) relative positions, split
-            return [self._segment(*where, ids[k], pos3d[k])
-                    for k, where in enumerate(self._row_starts(len(self.spans)))]
+            rows, parts = _counters(), _counters()
+            out = []
+            for k, span in enumerate(self.spans):
+                own, sound = self._take(span, rows, parts)
+                out.append(Segment._trusted(span.modality, ids[k], pos3d[k], own, span.meta, sound))
+            return out
 
-    def _row_starts(self, stop: int) -> Iterator[tuple[Span, dict[str, int], dict[str, int]]]:
-        """Spans ``0 .. stop-1``, each with the first feature row it owns of each modality and how many spans with
-        rows of that modality come before it (the feature part that may be its rows)."""
-        rows, parts = ({m.label: 0 for m in PLACEHOLDERS} for _ in range(2))
-        for span in self.spans[:stop]:
-            yield span, dict(rows), dict(parts)
-            for label, n in span.feature_rows():
-                rows[label] += n
-                parts[label] += 1
-
-    def _segment(self, span: Span, rows: dict[str, int], parts: dict[str, int], ids: torch.Tensor | None = None,
-                 pos3d: torch.Tensor | None = None) -> Segment:
-        """The segment of ``span``, whose feature rows of each modality start at ``rows[label]`` (``parts[label]``:
-        how many spans with rows of that modality come before it); ``ids`` and ``pos3d``: its ids and relative
-        positions when already cut (:meth:`unpack`)."""
-        got = {label: self.features.rows(label, rows[label], n, parts[label]) for label, n in span.feature_rows()}
-        own, sound = got.get(span.modality.label), None
-        if span.sound_features:
-            sound = got[Modality.AUDIO.label]
-        if ids is None:
-            ids, pos3d = self.input_ids[span.start:span.end], self.positions_3d[:, span.start:span.end] - span.offset
-        return Segment._trusted(span.modality, ids, pos3d, own, span.meta, sound)
+    def _take(self, span: Span, rows: dict[str, int], parts: dict[str, int]) -> tuple[torch.Tensor | None, ...]:
+        """(own rows, sound rows) of ``span``, whose feature rows of each modality start at ``rows[label]``
+        (``parts[label]``: how many spans with rows of that modality come before it); moves both counters past it."""
+        own = sound = None
+        for label, n in span.feature_rows():
+            got = self.features.rows(label, rows[label], n, parts[label])
+            if span.sound_features and label == _AUDIO:
+                sound = got
+            else:
+                own = got
+            rows[label] += n
+            parts[label] += 1
+        return own, sound
 
     def equals(self, other: TokenSequence) -> bool:
         """Exact equality of every field (tensors bit for bit)."""
@@ -222,8 +217,15 @@ class TokenSequence:
     def segment(self, k: int) -> Segment:
         """Segment ``k`` (negative counts from the end), as :meth:`unpack` gives it, without unpacking the others."""
         k = self._span_number(k)
-        *_, where = self._row_starts(k + 1)
-        return self._segment(*where)
+        rows, parts = _counters(), _counters()
+        for span in self.spans[:k]:
+            for label, n in span.feature_rows():
+                rows[label] += n
+                parts[label] += 1
+        span = self.spans[k]
+        own, sound = self._take(span, rows, parts)
+        ids, pos3d = self.input_ids[span.start:span.end], self.positions_3d[:, span.start:span.end] - span.offset
+        return Segment._trusted(span.modality, ids, pos3d, own, span.meta, sound)
 
     def _span_number(self, k: int) -> int:
         """Span ``k`` as an index ``0 .. len(spans)-1`` (negative ``k`` counts from the end)."""
@@ -314,6 +316,14 @@ def pack(segments: Iterable[Segment], vocab: AnyVocab, max_length: int = DEFAULT
         return _assemble(segments, lengths, vocab, max_length, truncation)
 
 
+_AUDIO = Modality.AUDIO.label
+
+
+def _counters() -> dict[str, int]:
+    """A count per modality with feature rows (rows, or parts, seen so far)."""
+    return {m.label: 0 for m in PLACEHOLDERS}
+
+
 def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, max_length: int,
               truncation: dict | None) -> TokenSequence:
     n = len(segments)
@@ -336,10 +346,11 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, 
     offsets = torch.cumsum(tops, 0) - tops  # (n,) exclusive prefix sum
     positions_3d = pos3d + offsets.repeat_interleave(lengths_t)
     modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64).repeat_interleave(lengths_t)
-    in_clip = (modality == int(Modality.VIDEO)) & torch.isin(input_ids, _sound_ids(vocab))
-    modality[in_clip] = int(Modality.AUDIO)  # the audio runs of a clip with its sound
+    if any(s.modality == Modality.VIDEO for s in segments):
+        in_clip = (modality == int(Modality.VIDEO)) & torch.isin(input_ids, _sound_ids(vocab))
+        modality[in_clip] = int(Modality.AUDIO)  # the audio runs of a clip with its sound
 
-    counts = _placeholder_counts(input_ids, lengths_t, n, vocab).tolist()
+    counts = _placeholder_counts(input_ids, seg_index, n, vocab).tolist()
     spans, start, offsets_l = [], 0, offsets.tolist()
     parts: dict[Modality, list[torch.Tensor]] = {m: [] for m in PLACEHOLDERS}
     for i, seg in enumerate(segments):
@@ -386,15 +397,23 @@ def _sound_ids(vocab: AnyVocab) -> torch.Tensor:
     return torch.tensor([i for m, i in placeholder_ids(vocab).items() if m == Modality.AUDIO], dtype=torch.int64)
 
 
-def _placeholder_counts(input_ids: torch.Tensor, lengths: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
-    """How many placeholder ids of each modality every segment (``lengths`` [n] tokens each) holds: int64
-    [n, len(Modality)]."""
-    counts = torch.zeros(n, len(Modality), dtype=torch.int64)
-    ends = torch.cumsum(lengths, 0)
-    for m, pid in placeholder_ids(vocab).items():
-        seen = F.pad((input_ids == pid).cumsum(0), (1, 0))  # (L + 1,) placeholders before each token
-        counts[:, int(m)] = seen[ends] - seen[ends - lengths]
-    return counts
+def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
+    """How many placeholder ids of each modality every segment holds (``seg_index`` [L]: the segment of each
+    token): int64 [n, len(Modality)]. One lookup and one bincount over the ids."""
+    lut = _placeholder_lut(tuple(sorted((int(m), int(i)) for m, i in placeholder_ids(vocab).items())))
+    kinds = len(Modality) + 1  # the last: not a placeholder
+    kind = lut.index_select(0, input_ids.clamp(0, len(lut) - 1))  # (index_select: ~10x faster than lut[ids])
+    return torch.bincount(seg_index * kinds + kind, minlength=n * kinds).view(n, kinds)[:, :-1]
+
+
+@functools.lru_cache(maxsize=16)
+def _placeholder_lut(pairs: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """int64 [max id + 2]: the modality of each placeholder id (``pairs``: (modality, id)), len(Modality) for every
+    other id (the last entry stands for all ids above)."""
+    lut = torch.full((max((i for _, i in pairs), default=0) + 2,), len(Modality), dtype=torch.int64)
+    for m, i in pairs:
+        lut[i] = m
+    return lut
 
 
 def _numbers(values: Any, n: int, name: str) -> tuple[float, ...]:
