@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import gradio as gr
@@ -32,29 +32,13 @@ from mmtok.multimodal.files import file_content
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # demos/ as a folder of modules (mmtok demo runs app.py)
 from models_tab import add_models_tab  # noqa: E402
-from served import PictureFiles  # noqa: E402
+from served import DemoLimits, PictureFiles  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
 STRIP = 960  # px: the Compose timeline strip's width (clicks map back with pictures.strip_token)
 EXAMPLES = {"image": ASSETS / "images" / "chelsea.png", "codes": ASSETS / "images" / "coffee.png",
             "video": ASSETS / "video" / "cityCC0.mpg", "audio": ASSETS / "audio" / "speech_en.wav"}
-
-
-@dataclass(frozen=True)
-class DemoLimits:
-    """What one request may ask for. Exceeding a limit gives a message in the page, never a silent cut."""
-
-    max_upload_mb: int = 50  # per file, enforced by Gradio before the handler runs
-    max_media_seconds: float = 600.0  # longest video or audio accepted (VideoConfig / AudioConfig max_duration)
-    max_request_seconds: float = 240.0  # a handler still running after this answers with a time-out message
-    concurrency: int = 2  # requests worked on at once (one per core)
-    queue_size: int = 16  # requests waiting beyond that; more get a "busy" message
-
-    def __post_init__(self) -> None:
-        if min(self.max_upload_mb, self.max_media_seconds, self.max_request_seconds, self.concurrency,
-               self.queue_size) <= 0:
-            raise mmtok.ConfigError(f"every demo limit must be positive: {self}")
 
 
 def token_slider(seq: mmtok.TokenSequence, k: int, token: int) -> gr.Slider:

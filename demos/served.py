@@ -1,4 +1,4 @@
-"""Pictures the demo hands to Gradio as files written once, never rewritten in place.
+"""How the demo serves: its limits (:class:`DemoLimits`), and pictures handed to Gradio as files written once.
 
 Gradio caches a returned PIL image under the hash of its bytes and writes that file again each time the same picture
 is returned (``processing_utils.save_pil_to_cache``: ``write_bytes``, which truncates first). Two requests that
@@ -17,9 +17,28 @@ import io
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
+
+import mmtok
+
+
+@dataclass(frozen=True)
+class DemoLimits:
+    """What one request may ask for. Exceeding a limit gives a message in the page, never a silent cut."""
+
+    max_upload_mb: int = 50  # per file, enforced by Gradio before the handler runs
+    max_media_seconds: float = 600.0  # longest video or audio accepted (VideoConfig / AudioConfig max_duration)
+    max_request_seconds: float = 240.0  # a handler still running after this answers with a time-out message
+    concurrency: int = 2  # requests worked on at once (one per core)
+    queue_size: int = 16  # requests waiting beyond that; more get a "busy" message
+
+    def __post_init__(self) -> None:
+        if min(self.max_upload_mb, self.max_media_seconds, self.max_request_seconds, self.concurrency,
+               self.queue_size) <= 0:
+            raise mmtok.ConfigError(f"every demo limit must be positive: {self}")
 
 
 class PictureFiles:

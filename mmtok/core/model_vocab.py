@@ -12,6 +12,7 @@ kinds (a description without ``kind`` is mmtok's :class:`Vocab`, as every manife
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,7 @@ import torch
 from ..errors import ConfigError, VocabError
 from .vocab import PLACEHOLDERS, Modality, Vocab
 
-__all__ = ["ModelVocab", "vocab_from_description", "AnyVocab"]
+__all__ = ["ModelVocab", "vocab_from_description", "AnyVocab", "placeholder_ids", "placeholder_counts", "sound_ids"]
 
 MODEL_KIND = "model"
 
@@ -154,3 +155,31 @@ def placeholder_ids(vocab: AnyVocab) -> dict[Modality, int]:
     if isinstance(vocab, ModelVocab):
         return vocab.placeholder_ids()
     return {m: vocab.placeholder(m) for m in PLACEHOLDERS}
+
+
+def sound_ids(vocab: AnyVocab) -> torch.Tensor:
+    """The ids that are audio inside a clip: <start_of_audio>, <end_of_audio> and the audio placeholder (a
+    model's vocabulary: its audio placeholder, if any)."""
+    if isinstance(vocab, Vocab):
+        names = ("<start_of_audio>", "<end_of_audio>")
+        return torch.tensor([vocab.special(n) for n in names] + [vocab.placeholder(Modality.AUDIO)])
+    return torch.tensor([i for m, i in placeholder_ids(vocab).items() if m == Modality.AUDIO], dtype=torch.int64)
+
+
+def placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
+    """How many placeholder ids of each modality every segment holds (``seg_index`` [L]: the segment of each
+    token): int64 [n, len(Modality)]. One lookup and one bincount over the ids."""
+    lut = _placeholder_lut(tuple(sorted((int(m), int(i)) for m, i in placeholder_ids(vocab).items())))
+    kinds = len(Modality) + 1  # the last: not a placeholder
+    kind = lut.index_select(0, input_ids.clamp(0, len(lut) - 1))  # (index_select: ~10x faster than lut[ids])
+    return torch.bincount(seg_index * kinds + kind, minlength=n * kinds).view(n, kinds)[:, :-1]
+
+
+@functools.lru_cache(maxsize=16)
+def _placeholder_lut(pairs: tuple[tuple[int, int], ...]) -> torch.Tensor:
+    """int64 [max id + 2]: the modality of each placeholder id (``pairs``: (modality, id)), len(Modality) for every
+    other id (the last entry stands for all ids above)."""
+    lut = torch.full((max((i for _, i in pairs), default=0) + 2,), len(Modality), dtype=torch.int64)
+    for m, i in pairs:
+        lut[i] = m
+    return lut

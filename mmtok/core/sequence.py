@@ -29,7 +29,6 @@ layout (``mmtok.ModelProcessor(name)(contents)``) has the same fields over a
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 from collections.abc import Iterable, Sequence
@@ -42,13 +41,13 @@ from ..errors import ContextLengthError, ManifestError, MmtokError, SequenceErro
 from . import display
 from . import manifest as _manifest
 from .features import Features
-from .model_vocab import AnyVocab, placeholder_ids
+from .model_vocab import AnyVocab, placeholder_counts, placeholder_ids, sound_ids
 from .positions import grid_positions, sequential_positions
 from .protocol import ModalityTokenizer, empty_provenance, segment_tokenizer
 from .segment import Segment, Span
 from .table import span_table, summary
 from .threads import one_torch_thread
-from .vocab import PLACEHOLDERS, Modality, Vocab
+from .vocab import PLACEHOLDERS, Modality
 
 __all__ = ["Segment", "Span", "TokenSequence", "pack", "sequential_positions", "grid_positions", "DEFAULT_MAX_LENGTH",
            "from_manifest"]
@@ -347,10 +346,10 @@ def _assemble(segments: Sequence[Segment], lengths: list[int], vocab: AnyVocab, 
     positions_3d = pos3d + offsets.repeat_interleave(lengths_t)
     modality = torch.tensor([int(s.modality) for s in segments], dtype=torch.int64).repeat_interleave(lengths_t)
     if any(s.modality == Modality.VIDEO for s in segments):
-        in_clip = (modality == int(Modality.VIDEO)) & torch.isin(input_ids, _sound_ids(vocab))
+        in_clip = (modality == int(Modality.VIDEO)) & torch.isin(input_ids, sound_ids(vocab))
         modality[in_clip] = int(Modality.AUDIO)  # the audio runs of a clip with its sound
 
-    counts = _placeholder_counts(input_ids, seg_index, n, vocab).tolist()
+    counts = placeholder_counts(input_ids, seg_index, n, vocab).tolist()
     spans, start, offsets_l = [], 0, offsets.tolist()
     parts: dict[Modality, list[torch.Tensor]] = {m: [] for m in PLACEHOLDERS}
     for i, seg in enumerate(segments):
@@ -386,34 +385,6 @@ def _check_rows(i: int, seg: Segment, counts: list[int]) -> None:
     if seg.num_sound_features != sound:
         raise SequenceError(f"segment {i} ({seg._name()}) has {sound} audio placeholder ids but "
                             f"{seg.num_sound_features} sound rows; give one row per audio placeholder")
-
-
-def _sound_ids(vocab: AnyVocab) -> torch.Tensor:
-    """The ids that are audio inside a clip: <start_of_audio>, <end_of_audio> and the audio placeholder (a
-    model's vocabulary: its audio placeholder, if any)."""
-    if isinstance(vocab, Vocab):
-        names = ("<start_of_audio>", "<end_of_audio>")
-        return torch.tensor([vocab.special(n) for n in names] + [vocab.placeholder(Modality.AUDIO)])
-    return torch.tensor([i for m, i in placeholder_ids(vocab).items() if m == Modality.AUDIO], dtype=torch.int64)
-
-
-def _placeholder_counts(input_ids: torch.Tensor, seg_index: torch.Tensor, n: int, vocab: AnyVocab) -> torch.Tensor:
-    """How many placeholder ids of each modality every segment holds (``seg_index`` [L]: the segment of each
-    token): int64 [n, len(Modality)]. One lookup and one bincount over the ids."""
-    lut = _placeholder_lut(tuple(sorted((int(m), int(i)) for m, i in placeholder_ids(vocab).items())))
-    kinds = len(Modality) + 1  # the last: not a placeholder
-    kind = lut.index_select(0, input_ids.clamp(0, len(lut) - 1))  # (index_select: ~10x faster than lut[ids])
-    return torch.bincount(seg_index * kinds + kind, minlength=n * kinds).view(n, kinds)[:, :-1]
-
-
-@functools.lru_cache(maxsize=16)
-def _placeholder_lut(pairs: tuple[tuple[int, int], ...]) -> torch.Tensor:
-    """int64 [max id + 2]: the modality of each placeholder id (``pairs``: (modality, id)), len(Modality) for every
-    other id (the last entry stands for all ids above)."""
-    lut = torch.full((max((i for _, i in pairs), default=0) + 2,), len(Modality), dtype=torch.int64)
-    for m, i in pairs:
-        lut[i] = m
-    return lut
 
 
 def _numbers(values: Any, n: int, name: str) -> tuple[float, ...]:
