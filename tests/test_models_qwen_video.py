@@ -325,9 +325,12 @@ def test_a_rotated_clip_plans_with_its_displayed_sides(name, tmp_path, tok):
     (4, 168, 280, False),  # blocks of rows within each group
 ])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_patch_rows_block_by_block_equals_normalize_then_rearrange(n, h, w, still, channels_last, monkeypatch):
-    """patch_rows writes pixel_values block by block; the bits equal the plain formula for every block layout
-    (a block size small enough that these frames take several blocks)."""
+@pytest.mark.parametrize("torch_threads", [1, 2])
+def test_patch_rows_block_by_block_equals_normalize_then_rearrange(n, h, w, still, channels_last, torch_threads,
+                                                                     monkeypatch):
+    """patch_rows writes pixel_values block by block, on as many Python threads as torch has threads; the bits
+    equal the plain formula for every block layout (a block size small enough that these frames take several
+    blocks), and the caller's torch thread count is left as it was."""
     from einops import rearrange
 
     from mmtok.models import qwen_resize
@@ -337,7 +340,13 @@ def test_patch_rows_block_by_block_equals_normalize_then_rearrange(n, h, w, stil
     x = torch.randint(0, 256, (n, 3, h, w), dtype=torch.uint8, generator=torch.Generator().manual_seed(n + h))
     if channels_last:  # as decoded pictures and their resize are laid out
         x = x.contiguous(memory_format=torch.channels_last)
-    got = qwen_resize.patch_rows(x, mean, std, 14, 2, 2, still=still)
+    before = torch.get_num_threads()
+    torch.set_num_threads(torch_threads)
+    try:
+        got = qwen_resize.patch_rows(x, mean, std, 14, 2, 2, still=still)
+        assert torch.get_num_threads() == torch_threads
+    finally:
+        torch.set_num_threads(before)
     f = qwen_resize.normalize(x, mean, std)
     f = f.expand(2, -1, -1, -1) if still else f
     want = rearrange(f, "(gt t) c (gh m1 p1) (gw m2 p2) -> (gt gh gw m1 m2) (c t p1 p2)", t=2, m1=2, m2=2, p1=14,

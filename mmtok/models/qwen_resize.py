@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from ..core import buffers
+from ..core import buffers, threads
 from ..errors import InputError
 
 __all__ = ["MAX_RATIO", "RESCALE", "smart_resize", "smart_resize_video", "resize_uint8", "normalize", "patch_rows",
@@ -30,7 +30,9 @@ MAX_RATIO = 200  # smart_resize refuses a picture whose longer side exceeds 200 
 RESCALE = 1 / 255  # Qwen2VLImageProcessor.rescale_factor (the BaseImageProcessor default)
 # floats of pixel_values written per block of patch_rows (1 MB; at least one row of merge blocks), so a block's
 # four passes (convert, subtract, divide, repeat) reuse the core's cache instead of streaming a 100 MB buffer four
-# times (a 6 MP picture: 34 against 48 ms, 2026-11-30)
+# times (a 6 MP picture: 34 against 48 ms, 2026-11-30). Blocks run on Python threads of one torch thread each:
+# with torch's own two threads, each of a 6 MP picture's ~560 passes waited at an OpenMP barrier, and beside two
+# busy processes a wait costs a scheduler slice (the picture took 2.2-2.5 s against transformers' 0.3-0.6 s).
 PATCH_BLOCK = 1 << 18
 
 
@@ -165,10 +167,15 @@ def patch_rows(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, 
     else:  # blocks of rows within each temporal group
         step = max(1, PATCH_BLOCK // row)
         blocks = [(slice(t, t + 1), slice(a, a + step)) for t in range(gt) for a in range(0, gh, step)]
-    for ts, rs in blocks:  # a block's passes reuse the core's cache
+    def fill(block: tuple[slice, slice]) -> None:  # a block's passes reuse the core's cache
+        ts, rs = block
         dst = out[ts, rs, :, :, :, :, :t_in]
         dst.copy_(src[ts, rs])  # uint8 -> float32, in patch order
         dst.sub_(m).div_(s)
         if still:
-            out[ts, rs, :, :, :, :, 1:] = dst  # the picture's patch repeated over the temporal patch
+            out[ts, rs, :, :, :, :, 1:].copy_(dst)  # the picture's patch repeated over the temporal patch
+
+    # blocks shared out to torch.get_num_threads() threads of one torch thread each, taken in turn: no OpenMP
+    # barrier per pass, so a thread that loses its core under load does not hold the others up
+    threads.map_threads(fill, blocks, threads=min(torch.get_num_threads(), len(blocks)))
     return out.view(gt * gh * gw * merge * merge, 3 * temporal * patch * patch)
