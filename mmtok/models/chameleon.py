@@ -63,8 +63,9 @@ import torch.nn.functional as F
 from ..errors import ConfigError, InputError, LimitError
 from ..media.imageio import image_size
 from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only
+from .pixels import normalized
 
-__all__ = ["ChameleonConfig", "ChameleonProcessor", "CHAMELEON", "resized_size", "pixel_values",
+__all__ = ["ChameleonConfig", "ChameleonProcessor", "CHAMELEON", "resized_size", "resized_crop", "pixel_values",
            "MAX_RESIZED_PIXELS"]
 
 BOS, SEP = "<s>", "<reserved08706>"  # the tokenizer's bos_token; sep_token (id 8710), appended for chat mode
@@ -109,25 +110,28 @@ def resized_size(cfg: ChameleonConfig, height: int, width: int) -> tuple[int, in
     return (new_long, cfg.shortest_edge) if width <= height else (cfg.shortest_edge, new_long)
 
 
-def pixel_values(cfg: ChameleonConfig, pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """One picture's ``pixel_values`` row.
+def resized_crop(cfg: ChameleonConfig, pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """One picture resized and centre-cropped as the processor does.
 
     Args:
         pixels: uint8 [3, h, w], the decoded picture (possibly decoded smaller than ``size``).
         size: (height, width) of the original picture, which decides the resized size.
 
     Returns:
-        float32 [3, crop, crop].
+        uint8 [3, crop, crop] (a view into the resized picture).
     """
     rh, rw = resized_size(cfg, *size)
     if tuple(pixels.shape[1:]) != (rh, rw):  # torchvision returns a picture already at its size untouched
         # torchvision's tensor resize: the uint8 bicubic kernel with antialias, rounded back to uint8
         pixels = F.interpolate(pixels[None], size=[rh, rw], mode="bicubic", align_corners=False, antialias=True)[0]
     top, left = int((rh - cfg.crop) / 2.0), int((rw - cfg.crop) / 2.0)
-    pixels = pixels[:, top:top + cfg.crop, left:left + cfg.crop]
-    mean = torch.tensor([cfg.image_mean] * 3) * (1.0 / cfg.rescale_factor)  # float32, fused as the processor does
-    std = torch.tensor([cfg.image_std] * 3) * (1.0 / cfg.rescale_factor)
-    return (pixels.to(torch.float32) - mean.view(-1, 1, 1)) / std.view(-1, 1, 1)
+    return pixels[:, top:top + cfg.crop, left:left + cfg.crop]
+
+
+def pixel_values(cfg: ChameleonConfig, pictures: list[torch.Tensor]) -> torch.Tensor:
+    """uint8 [3, crop, crop] pictures (:func:`resized_crop`) -> float32 [n, 3, crop, crop], ``(x - m) / s`` with the
+    rescale fused into mean and std as the processor does (:func:`~mmtok.models.pixels.normalized`)."""
+    return normalized(pictures, [cfg.image_mean] * 3, [cfg.image_std] * 3, cfg.rescale_factor)
 
 
 class ChameleonProcessor:
@@ -190,14 +194,14 @@ class ChameleonProcessor:
             if piece.kind != "image":
                 raise self._refusal(piece)
             pixels, size = self._load(piece.value)
-            rows.append(pixel_values(self.cfg, pixels, size))
+            rows.append(resized_crop(self.cfg, pixels, size))
             parts += [("special", BOI)] + [("special", IMAGE)] * self.cfg.image_seq_length + [("special", EOI)]
         parts.append(("special", SEP))
         input_ids, attention_mask = self.text.encode(parts)
         assert int((input_ids == self.text.special_ids[IMAGE]).sum()) == len(rows) * self.cfg.image_seq_length
         out = {"input_ids": input_ids, "attention_mask": attention_mask}
         if rows:
-            out["pixel_values"] = torch.stack(rows)
+            out["pixel_values"] = pixel_values(self.cfg, rows)
         return out
 
 

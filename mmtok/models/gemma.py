@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError, InputError
 from ..media.imageio import image_size
 from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only, writes_no_codes
+from .pixels import normalized
 
 __all__ = ["Gemma3Config", "Gemma3Processor", "GEMMA_3", "pan_and_scan_crops", "num_image_tokens",
            "resize_square", "pixel_values", "OPTIONS"]
@@ -145,13 +146,9 @@ def pixel_values(pixels: torch.Tensor, side: int, mean: tuple[float, ...], std: 
                  ) -> torch.Tensor:
     """uint8 [3, h, w] -> float32 [3, side, side]: resized, then ``x / 255`` normalized by mean and std, computed
     as the processor fuses them (``(x - mean * 255) / (std * 255)`` in float32); ``std=None``: rescale only
-    (``x * (1 / 255)``, Gemma 3n's ``do_normalize: false``)."""
-    x = resize_square(pixels, side)
-    if std is None:
-        return x * RESCALE
-    m = (torch.tensor(mean) * (1.0 / RESCALE)).view(-1, 1, 1)
-    s = (torch.tensor(std) * (1.0 / RESCALE)).view(-1, 1, 1)
-    return (x.to(torch.float32) - m) / s
+    (``x * (1 / 255)``, Gemma 3n's ``do_normalize: false``). Several pictures: :func:`resize_square` each, then
+    one :func:`~mmtok.models.pixels.normalized` call writes them all into one tensor."""
+    return normalized([resize_square(pixels, side)], mean, std, RESCALE)[0]
 
 
 def image_parts(n_images: int, seq_length: int, head: str = "", mid: str = "") -> Parts:
@@ -231,13 +228,13 @@ class Gemma3Processor:
         w, h = loaded.size
         return loaded.pixels, (h, w)
 
-    def _pictures(self, pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """float32 [1 + crops, 3, side, side]: the thumbnail, then each crop (cut from the decoded picture)."""
+    def _pictures(self, pixels: torch.Tensor, size: tuple[int, int]) -> list[torch.Tensor]:
+        """uint8 [3, side, side] each: the thumbnail, then each crop (cut from the decoded picture), resized."""
         cfg = self.cfg
         crops = pan_and_scan_crops(cfg, *size)
         assert not crops or tuple(pixels.shape[1:]) == size, "a picture with crops is decoded in full"
         views = [pixels] + [pixels[:, top:bottom, left:right] for top, left, bottom, right in crops]
-        return torch.stack([pixel_values(v, cfg.image_size, cfg.image_mean, cfg.image_std) for v in views])
+        return [resize_square(v, cfg.image_size) for v in views]
 
     def hf_inputs(self, pieces: list[Piece]) -> dict[str, torch.Tensor]:
         """What ``Gemma3Processor`` returns with ``return_tensors="pt"`` (and ``do_pan_and_scan`` as configured)
@@ -263,8 +260,9 @@ class Gemma3Processor:
         image_tokens = input_ids == self.text.special_ids[IMAGE]
         assert int(image_tokens.sum()) == sum(len(p) for p in pictures) * self.cfg.image_seq_length
         out = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if pictures:
-            out["pixel_values"] = torch.cat(pictures)
+        if pictures:  # every thumbnail and crop written into one float32 tensor
+            out["pixel_values"] = normalized([v for p in pictures for v in p], self.cfg.image_mean,
+                                             self.cfg.image_std, RESCALE)
         out["token_type_ids"] = image_tokens.long()
         return out
 

@@ -64,7 +64,8 @@ from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from ..media.contents import Audio
 from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only, writes_no_codes
-from .gemma import AROUND, BOI, EOI, IMAGE, Parts, image_parts, picture_size, pixel_values, segment_count
+from .gemma import AROUND, BOI, EOI, IMAGE, RESCALE, Parts, image_parts, picture_size, resize_square, segment_count
+from .pixels import normalized
 from .probe import audio_samples
 
 __all__ = ["Gemma3nConfig", "Gemma3nProcessor", "GEMMA_3N", "AudioWindow", "audio_features", "kept_samples"]
@@ -281,7 +282,7 @@ class Gemma3nProcessor:
             if piece.kind == "size":
                 raise size_only(self.cfg.name, piece)
             if piece.kind == "image":
-                pictures.append(pixel_values(self._load_image(piece.value), self.cfg.image_size, (), None))
+                pictures.append(resize_square(self._load_image(piece.value), self.cfg.image_size))
             elif piece.kind == "audio":
                 clips.append(self._load_audio(piece.value))
             else:
@@ -295,7 +296,7 @@ class Gemma3nProcessor:
         assert int((types == 3).sum()) == len(clips) * self.cfg.audio_seq_length
         out = {"input_ids": input_ids, "attention_mask": attention_mask}
         if pictures:
-            out["pixel_values"] = torch.stack(pictures)
+            out["pixel_values"] = normalized(pictures, (), None, RESCALE)  # rescale only (do_normalize: false)
         if clips:
             out["input_features"], out["input_features_mask"] = audio_features(self.cfg, clips)
         out["token_type_ids"] = types
