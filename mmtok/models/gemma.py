@@ -61,7 +61,7 @@ from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_mod
 from .pixels import normalized
 
 __all__ = ["Gemma3Config", "Gemma3Processor", "GEMMA_3", "pan_and_scan_crops", "num_image_tokens",
-           "resize_square", "pixel_values", "OPTIONS"]
+           "resize_square", "OPTIONS"]
 
 RESCALE = 1 / 255  # rescale_factor in the published preprocessor configs
 BOI, EOI, IMAGE = "<start_of_image>", "<end_of_image>", "<image_soft_token>"  # the tokenizer's boi/eoi/image tokens
@@ -140,15 +140,6 @@ def resize_square(pixels: torch.Tensor, side: int) -> torch.Tensor:
     if tuple(pixels.shape[1:]) == (side, side):
         return pixels
     return F.interpolate(pixels[None], size=[side, side], mode="bilinear", align_corners=False, antialias=True)[0]
-
-
-def pixel_values(pixels: torch.Tensor, side: int, mean: tuple[float, ...], std: tuple[float, ...] | None
-                 ) -> torch.Tensor:
-    """uint8 [3, h, w] -> float32 [3, side, side]: resized, then ``x / 255`` normalized by mean and std, computed
-    as the processor fuses them (``(x - mean * 255) / (std * 255)`` in float32); ``std=None``: rescale only
-    (``x * (1 / 255)``, Gemma 3n's ``do_normalize: false``). Several pictures: :func:`resize_square` each, then
-    one :func:`~mmtok.models.pixels.normalized` call writes them all into one tensor."""
-    return normalized([resize_square(pixels, side)], mean, std, RESCALE)[0]
 
 
 def image_parts(n_images: int, seq_length: int, head: str = "", mid: str = "") -> Parts:
