@@ -71,6 +71,7 @@ from ..media.audioio import stream_audio
 from ..media.imageio import image_size
 from .base import ModelSpec, Piece, TextIds, load_picture, refusal, register_model, size_only, writes_no_codes
 from .gemma4_media import MAX_SAMPLES, SAMPLE_RATE, AudioCount, Clip, VideoPlan, audio_count, log_mel
+from .pixels import fused
 from .probe import clip_info
 
 __all__ = ["Gemma4Config", "GEMMA_4", "SOFT_TOKEN_BUDGETS", "resized_size", "num_image_tokens", "patchify"]
@@ -327,7 +328,7 @@ class Gemma4Processor:
         frames = clip.frames()  # uint8 [N, 3, H, W]
         size = resized_size(frames.shape[-2], frames.shape[-1], c.video_max_soft_tokens, c.patch_size,
                             c.pooling_kernel_size)
-        std = (torch.tensor([1.0, 1.0, 1.0]) * (1.0 / RESCALE)).view(1, 3, 1, 1)  # mean 0, std 1, fused with 1/255
+        std = fused([1.0, 1.0, 1.0], RESCALE).view(1, 3, 1, 1)  # mean 0, std 1, fused with 1/255
         x = _resize(frames, size).to(torch.float32) / std
         pv, pos = patchify(x, c.video_max_soft_tokens * c.pooling_kernel_size**2, c.patch_size)
         n = self._frame_tokens(frames.shape[-2], frames.shape[-1])

@@ -19,16 +19,22 @@ import torch
 
 from ..core import buffers, threads
 
-__all__ = ["normalized", "BLOCK"]
+__all__ = ["normalized", "fused", "BLOCK"]
 
 BLOCK = 1 << 18  # floats per block (1 MB): whole rows of one channel of one picture
+
+
+def fused(values: Sequence[float], rescale: float) -> torch.Tensor:
+    """A mean or std moved to the unscaled (0..255) scale as the processors fuse rescale into normalize:
+    ``torch.tensor(values) * (1 / rescale)``, float32 [len(values)]."""
+    return torch.tensor(values) * (1.0 / rescale)
 
 
 def normalized(pictures: Sequence[torch.Tensor], mean: Sequence[float], std: Sequence[float] | None,
                rescale: float) -> torch.Tensor:
     """uint8 pictures of one size, each [3, h, w] (any strides) -> float32 [len(pictures), 3, h, w].
 
-    Each value is ``(float32(v) - m) / s`` with ``m = torch.tensor(mean) * (1 / rescale)`` and ``s`` likewise per
+    Each value is ``(float32(v) - m) / s`` with ``m = fused(mean, rescale)`` and ``s = fused(std, rescale)`` per
     channel; with ``std=None`` it is ``float32(v) * float32(rescale)`` (rescale only, ``mean`` unused).
     """
     if not pictures:
@@ -39,8 +45,7 @@ def normalized(pictures: Sequence[torch.Tensor], mean: Sequence[float], std: Seq
     if std is None:
         m = s = None
     else:
-        m = (torch.tensor(mean) * (1.0 / rescale)).tolist()  # float32 values, one per channel
-        s = (torch.tensor(std) * (1.0 / rescale)).tolist()
+        m, s = fused(mean, rescale).tolist(), fused(std, rescale).tolist()  # float32 values, one per channel
     rows = max(1, min(h, BLOCK // w))
     blocks = [(i, ch, r) for i in range(len(pictures)) for ch in range(c) for r in range(0, h, rows)]
 
@@ -53,5 +58,5 @@ def normalized(pictures: Sequence[torch.Tensor], mean: Sequence[float], std: Seq
         else:
             dst.sub_(m[ch]).div_(s[ch])
 
-    threads.map_threads(fill, blocks, threads=min(torch.get_num_threads(), len(blocks)))
+    threads.map_threads(fill, blocks, threads=torch.get_num_threads())
     return out

@@ -22,6 +22,7 @@ from einops import rearrange
 
 from ..core import buffers, threads
 from ..errors import InputError
+from .pixels import fused
 
 __all__ = ["MAX_RATIO", "RESCALE", "smart_resize", "smart_resize_video", "resize_uint8", "normalize", "patch_rows",
            "empty_float32"]
@@ -124,8 +125,7 @@ def resize_uint8(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def normalize(pixels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """uint8 [..., 3, h, w] -> float32, ``(x - mean) / std`` with mean and std moved to the 0..255 scale as the
     processors fuse rescale into normalize (``torch.tensor(mean) * (1 / rescale_factor)``)."""
-    m = (torch.tensor(mean) * (1.0 / RESCALE)).view(-1, 1, 1)
-    s = (torch.tensor(std) * (1.0 / RESCALE)).view(-1, 1, 1)
+    m, s = fused(mean, RESCALE).view(-1, 1, 1), fused(std, RESCALE).view(-1, 1, 1)
     return (pixels.to(torch.float32) - m) / s
 
 
@@ -158,8 +158,7 @@ def patch_rows(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, 
     out = empty_float32(gt, gh, gw, merge, merge, 3, temporal, patch, patch)
     src = rearrange(frames, "(gt t) c (gh m1 p1) (gw m2 p2) -> gt gh gw m1 m2 c t p1 p2", t=t_in, m1=merge, m2=merge,
                     p1=patch, p2=patch)
-    m = (torch.tensor(mean) * (1.0 / RESCALE)).view(3, 1, 1, 1)  # the same float32 values as normalize
-    s = (torch.tensor(std) * (1.0 / RESCALE)).view(3, 1, 1, 1)
+    m, s = fused(mean, RESCALE).view(3, 1, 1, 1), fused(std, RESCALE).view(3, 1, 1, 1)  # as in normalize
     row = gw * merge * merge * 3 * temporal * patch * patch  # floats per row of merge blocks
     if gh * row <= PATCH_BLOCK:  # small frames: blocks of whole temporal groups
         step = PATCH_BLOCK // (gh * row)
@@ -177,5 +176,5 @@ def patch_rows(frames: torch.Tensor, mean: tuple[float, ...], std: tuple[float, 
 
     # blocks shared out to torch.get_num_threads() threads of one torch thread each, taken in turn: no OpenMP
     # barrier per pass, so a thread that loses its core under load does not hold the others up
-    threads.map_threads(fill, blocks, threads=min(torch.get_num_threads(), len(blocks)))
+    threads.map_threads(fill, blocks, threads=torch.get_num_threads())
     return out.view(gt * gh * gw * merge * merge, 3 * temporal * patch * patch)
