@@ -22,8 +22,10 @@ default path: with torch installed ``__call__`` takes ``_torch_extract_fbank_fea
 mmtok does the same work on the same waveform, each side given the raw samples: against the default usage,
 ``log_mel`` / ``encode(w, sample_rate=16000)`` of each 30 s window zero-padded to 30 s (the padding timed on
 mmtok's side); against the long-form usage, ``log_mel(x, "whisper-80")`` / ``encode(x, sample_rate=16000)`` (``AudioConfig(preset="whisper-80")``). Each pair's
-features are compared (``max abs``). mmtok runs on one torch thread (``mmtok.core.threads.one_torch_thread``); the
-extractor on torch's default count (the target), and each usage once more on one thread for reference.
+features are compared (``max abs``). mmtok runs torch on one thread (``mmtok.core.threads.one_torch_thread``) and
+its blocks of frames on ``torch.get_num_threads()`` Python threads (2 here; ``mmtok.core.threads.map_threads``),
+the extractor on torch's default count (the target); each side runs once more after ``torch.set_num_threads(1)``
+for reference (mmtok then computes on the calling thread alone).
 
 Timing (``benchmarks/harness.py``): all sides of one length interleaved, one warm-up call each, the median and
 range over the rounds and the CPU time of a call (all threads). Order of a round: mmtok's sides, then each
@@ -106,9 +108,9 @@ def windows(x: np.ndarray) -> list[np.ndarray]:
 
 def sides(x: np.ndarray, fe, tok: mmtok.AudioTokenizer) -> dict[str, tuple]:
     """name -> (function of no argument, its output -> features float [T, 80] or [n_windows, T, 80]), in the order
-    they run: mmtok first, then each extractor usage on torch's threads followed by the same on one thread (torch's
-    idle OpenMP worker spins for a few ms after a two-thread call: the one-thread reference absorbs that, not
-    mmtok)."""
+    they run: mmtok first (on its threads, then on one), then each extractor usage on torch's threads followed by
+    the same on one thread (torch's idle OpenMP worker spins for a few ms after a two-thread call: the one-thread
+    reference absorbs that, not mmtok)."""
     step = range(0, len(x), WINDOW)
 
     def hf_default():
@@ -129,13 +131,17 @@ def sides(x: np.ndarray, fe, tok: mmtok.AudioTokenizer) -> dict[str, tuple]:
                 else out["input_features"][0].T)
 
     wave = torch.from_numpy(x)
-    return {
+    ours = {
         "log_mel, 30 s windows": (lambda: [mmtok.log_mel(torch.from_numpy(w), WHISPER) for w in windows(x)],
                                   torch.stack),
         "log_mel, whole clip": (lambda: mmtok.log_mel(wave, WHISPER), lambda f: f),
         "encode, 30 s windows": (lambda: [tok.encode(torch.from_numpy(w), sample_rate=SAMPLE_RATE)
                                           for w in windows(x)], lambda out: torch.stack([t.features for t in out])),
         "encode, whole clip": (lambda: tok.encode(wave, sample_rate=SAMPLE_RATE), lambda t: t.features),
+    }
+    return {
+        **ours,
+        **{k + ONE: (one_thread(fn), feats) for k, (fn, feats) in ours.items()},
         DEFAULT: (hf_default, hf_feats),
         DEFAULT + ONE: (one_thread(hf_default), hf_feats),
         LONG: (hf_long, hf_feats),
@@ -152,14 +158,14 @@ def bench_lengths(x: np.ndarray, rounds: int, long_rounds: int) -> list[str]:
     fe = transformers.WhisperFeatureExtractor(feature_size=80)
     tok = mmtok.AudioTokenizer(mmtok.AudioConfig(preset=WHISPER))
     verdicts = []
-    print("\n| length | mmtok (1 thread) | ms (range) | CPU ms | extractor usage | its ms, torch's threads (range) "
-          "| CPU ms | extractor / mmtok | its ms, 1 thread | CPU ms | extractor 1 thread / mmtok | max abs |\n"
-          + "|---" * 13 + "|")
+    print("\n| length | mmtok | ms, mmtok's threads (range) | CPU ms | extractor usage | its ms, torch's threads "
+          "(range) | CPU ms | extractor / mmtok | mmtok's ms, 1 thread | extractor's ms, 1 thread | CPU ms | extractor "
+          "1 thread / mmtok 1 thread | max abs |\n" + "|---" * 13 + "|")
     for label, n in LENGTHS.items():
         part = np.ascontiguousarray(x[:n])
         runs = sides(part, fe, tok)
         if n == WINDOW:  # one window: the windowed and whole-clip calls are the same call
-            runs = {k: v for k, v in runs.items() if not k.endswith("30 s windows")}
+            runs = {k: v for k, v in runs.items() if "30 s windows" not in k}
         names = list(runs)
         long = n > WINDOW
         outs, timings = interleaved([runs[k][0] for k in names], rounds=long_rounds if long else rounds,
@@ -174,12 +180,12 @@ def bench_lengths(x: np.ndarray, rounds: int, long_rounds: int) -> list[str]:
             for use in usages:
                 a, b = feats[ours], feats[use]
                 diff = (a.reshape(b.shape) - b).abs().max().item() if a.numel() == b.numel() else float("nan")
-                ratio, ratio1 = t[use].median / t[ours].median, t[use + ONE].median / t[ours].median
+                ratio, ratio1 = t[use].median / t[ours].median, t[use + ONE].median / t[ours + ONE].median
                 fn = ours.split(",")[0]
                 worst[fn] = min(worst.get(fn, float("inf")), ratio)
                 print(f"| {label} | {ours} | {_ms(t[ours])} | {t[ours].cpu:.1f} | {use} | {_ms(t[use])} "
-                      f"| {t[use].cpu:.1f} | **{ratio:.2f}** | {_ms(t[use + ONE])} | {t[use + ONE].cpu:.1f} "
-                      f"| {ratio1:.2f} | {diff:.1e} |")
+                      f"| {t[use].cpu:.1f} | **{ratio:.2f}** | {_ms(t[ours + ONE])} | {_ms(t[use + ONE])} "
+                      f"| {t[use + ONE].cpu:.1f} | {ratio1:.2f} | {diff:.1e} |")
         for fn, r in worst.items():
             verdicts.append(f"{fn} at {label}: extractor (torch's threads) / mmtok {r:.2f} (the worse usage), target "
                             f">= {SPEEDUP}: {'met' if r >= SPEEDUP else 'NOT met'}")
@@ -244,7 +250,8 @@ def main() -> None:
     x = decode(flac10)
     with busy(args.busy):
         print(machine(transformers=transformers.__version__, PyAV=av.__version__))
-        print(f"threads: mmtok 1 (one_torch_thread); the extractor torch's default, {torch.get_num_threads()}")
+        print(f"threads: mmtok torch on 1 (one_torch_thread), its blocks of frames on {torch.get_num_threads()} Python "
+              f"threads (map_threads); the extractor torch's default, {torch.get_num_threads()}")
         verdicts = bench_lengths(x, args.rounds, args.long_rounds)
         verdicts += bench_rtf(flac10, wav10, len(x) / SAMPLE_RATE, args.long_rounds)
         verdicts += bench_memory(flac10, flac60)

@@ -48,8 +48,9 @@ class _MelStream:
     and doubled when it runs out; the clip-wide step works in that buffer, so features are not copied at the end
     unless the buffer was far too large."""
 
-    def __init__(self, preset: MelPreset) -> None:
+    def __init__(self, preset: MelPreset, threads: int = 1) -> None:
         self.fe = preset
+        self.threads = threads  # Python threads for the blocks of frames of one chunk (the front end's features)
         self.buf = np.zeros(0, np.float32)  # samples not yet consumed (padded coordinates when fe.pad)
         self.head = np.zeros(0, np.float32)  # the first samples, until the left reflect pad can be made
         self.tail = np.zeros(0, np.float32)  # the last fe.pad + 1 real samples (for the right reflect pad)
@@ -113,16 +114,13 @@ class _MelStream:
         if k <= 0:
             return
         x = torch.from_numpy(np.ascontiguousarray(self.buf[: (k - 1) * HOP_LENGTH + window]))
-        self._keep(self.fe.features(x, k))
-        self.buf = self.buf[k * HOP_LENGTH:]
-
-    def _keep(self, f: torch.Tensor) -> None:
-        """Append features [k, n_mels] to one buffer that doubles when full. (A list of small kept tensors, each
-        allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB.)"""
-        end = self.frames + len(f)
+        # the features go straight into one buffer that doubles when full. (A list of small kept tensors, each
+        # allocated among the chunk's large temporaries, fragmented the heap: an hour peaked at 1.2 GB.)
+        end = self.frames + k
         self._room(end)
-        self.feats[self.frames:end] = f
+        self.fe.features(x, k, out=self.feats[self.frames:end], threads=self.threads)
         self.frames = end
+        self.buf = self.buf[k * HOP_LENGTH:]
 
     def _room(self, rows: int) -> None:
         """Grow the buffer (doubling) to hold at least ``rows`` rows."""
@@ -135,8 +133,9 @@ class _MelStream:
 def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = DEFAULT_PRESET) -> torch.Tensor:
     """Log-mel features of a 16 kHz mono waveform float [S] -> float32 [T, n_mels] (T from the preset's formula).
 
-    The same code path as the streaming tokenizer, fed in one piece, and like it on one torch thread
-    (:mod:`mmtok.core.threads`: two spinning OpenMP workers lost up to 10x when other work held the cores).
+    The same code path as the streaming tokenizer, fed in one piece, and like it with torch on one thread
+    (:mod:`mmtok.core.threads`: two spinning OpenMP workers lost up to 10x when other work held the cores); the
+    blocks of frames run on ``torch.get_num_threads()`` Python threads instead (1 after ``torch.set_num_threads(1)``).
     """
     p = PRESETS.get(preset)  # an unknown name raises UnknownNameError (a ConfigError) listing the presets
     x = torch.as_tensor(waveform)
@@ -146,13 +145,12 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = DEFAULT_PRESET) -
     if len(x) < p.min_samples:
         raise InputError(f"{len(x)} samples are too short for {preset}: it needs at least {p.min_samples} "
                          f"({p.min_samples / SAMPLE_RATE * 1000:.1f} ms at {SAMPLE_RATE / 1000:g} kHz)")
-    check_finite(x, "the waveform", SAMPLE_RATE)
-    s, x = _MelStream(p), x.float().numpy()
-    s.reserve(len(x))
-    step = 30 * SAMPLE_RATE  # 30 s pieces; the framing is exact either way
-    with one_torch_thread():
-        for i in range(0, len(x), step):
-            s.feed(x[i:i + step])
+    s = _MelStream(p, threads=torch.get_num_threads())
+    with one_torch_thread():  # every op: a two-thread one leaves an OpenMP worker spinning on a core for a while
+        check_finite(x, "the waveform", SAMPLE_RATE)
+        x = x.float().numpy()
+        s.reserve(len(x))
+        s.feed(x)  # in one piece (blocks of frames keep the temporaries small)
         return s.finish()
 
 
@@ -208,7 +206,7 @@ class AudioTokenizer(ProvenanceFromTable):
     def encode(self, src: AudioSource, sample_rate: int | None = None) -> AudioTokens:
         cfg = self.config
         info = AudioInfo("")
-        stream = _MelStream(cfg.mel)
+        stream = _MelStream(cfg.mel, threads=torch.get_num_threads())  # blocks of frames on Python threads
         with one_torch_thread():  # the clip-wide finish and the stacking too: each op on 2 threads took 20 ms
             for chunk in stream_audio(src, target_rate=SAMPLE_RATE, sample_rate=sample_rate,  # on a loaded machine
                                       max_duration=cfg.max_duration, chunk_seconds=cfg.chunk_seconds, info=info):

@@ -7,13 +7,15 @@ whatever else runs (FFmpeg decoding, libjpeg-turbo, another process): on the 2-c
 work loaded the machine (2026-11-24; benchmarks/RESULTS.md).
 
 A batch of such items runs faster on several Python threads, each with one torch thread (:func:`map_threads`):
-the costly parts (libjpeg-turbo's decode, torch's kernels) release the GIL.
+the costly parts (libjpeg-turbo's decode, torch's kernels, MKL's FFT) release the GIL. The helper threads are
+kept for the process: a thread's first torch call costs 1-5 ms (OpenMP and MKL set themselves up per thread).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -51,8 +53,13 @@ def available_cores() -> int:
 
 def map_threads(fn: Callable[[T], R], items: Iterable[T], threads: int | None = None) -> list[R]:
     """``[fn(x) for x in items]`` on ``threads`` Python threads (default: :func:`available_cores`, at most one per
-    item), each running torch on one thread; the calling thread's torch thread count is restored. The first
-    exception (in item order) is raised once every started call has ended; calls not started yet are cancelled."""
+    item), each running torch on one thread; the calling thread's torch thread count is restored.
+
+    The calling thread is one of the threads; the others come from one pool kept for the process (a thread's
+    first torch call costs 1-5 ms: a pool made per call cost more than a 30 s log-mel). Items are taken in order,
+    one at a time, by whichever thread is free. The first exception (in item order) is raised once every started
+    call has ended; items not started yet are skipped. Called from inside a pool thread (``fn`` itself mapping),
+    it runs the items there, one after the other."""
     items = list(items)
     if threads is None:
         threads = available_cores()
@@ -60,11 +67,66 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], threads: int | None = 
         raise ConfigError(f"threads must be a positive int or None, got {threads!r}")
     threads = min(threads, len(items))
     with one_torch_thread():
-        if threads <= 1:
+        if threads <= 1 or getattr(_LOCAL, "worker", False):
             return [fn(x) for x in items]
-        # each worker sets its own OpenMP count (per thread) once; the global count is already 1 here
-        pool = ThreadPoolExecutor(threads, initializer=torch.set_num_threads, initargs=(1,))
-        try:
-            return [f.result() for f in [pool.submit(fn, x) for x in items]]
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        return _run_parallel(fn, items, threads)
+
+
+def _run_parallel(fn: Callable[[T], R], items: list[T], threads: int) -> list[R]:
+    results: list = [None] * len(items)
+    errors: dict[int, BaseException] = {}
+    lock, order = threading.Lock(), iter(range(len(items)))
+
+    def runner() -> None:
+        while True:
+            with lock:
+                i = None if errors else next(order, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(items[i])
+            except BaseException as e:  # noqa: BLE001 -- re-raised below, the first in item order
+                with lock:
+                    errors[i] = e
+
+    helpers = [_pool(threads - 1).submit(runner) for _ in range(threads - 1)]
+    runner()  # the calling thread takes items too
+    for f in helpers:
+        if not f.cancel():  # a helper that never started has nothing to finish
+            f.result()
+    if errors:
+        raise errors[min(errors)]
+    return results
+
+
+_LOCAL = threading.local()
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = [0]  # its threads
+
+
+def _worker_init() -> None:
+    _LOCAL.worker = True
+    torch.set_num_threads(1)  # OpenMP keeps the count per thread
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process's pool of helper threads, grown to at least ``workers`` threads."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE[0] < workers:
+            _POOL_SIZE[0] = max(workers, available_cores() - 1)
+            old, _POOL = _POOL, ThreadPoolExecutor(_POOL_SIZE[0], "mmtok", initializer=_worker_init)
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
+def _forget_pool() -> None:
+    """In a forked child: the parent's threads did not come along; the next call makes a new pool."""
+    global _POOL, _POOL_LOCK
+    _POOL, _POOL_LOCK = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows (no fork there)
+    os.register_at_fork(after_in_child=_forget_pool)

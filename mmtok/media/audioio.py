@@ -106,9 +106,12 @@ def _from_waveform(x, sample_rate, target_rate, name, max_duration, chunk_second
 def check_finite(x, name: str, rate: int, offset: int = 0) -> None:
     """Raise naming the first non-finite sample of x [..., samples] (index ``offset`` + i at ``rate`` Hz)."""
     x = torch.as_tensor(x)
-    if x.is_floating_point() and math.isfinite(float(x.sum(dtype=torch.float64))):
-        return  # one pass, no mask: a NaN or an infinity makes the sum non-finite (float64: no overflow of finite
-        # float32 samples)
+    if not x.numel():
+        return
+    if x.is_floating_point():
+        lo, hi = torch.aminmax(x)  # one vectorised pass, no mask: a NaN makes both NaN, an infinity one of them
+        if math.isfinite(float(lo)) and math.isfinite(float(hi)):  # (a float64 sum took 5x as long, 2026-12-01)
+            return
     bad = ~torch.isfinite(x)
     if bad.any():
         i = int(bad.nonzero()[:, -1].min()) + offset

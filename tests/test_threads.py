@@ -1,0 +1,98 @@
+"""mmtok.core.threads.map_threads: the calling thread plus helpers kept for the process, one torch thread each."""
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+import torch
+
+from mmtok.core.threads import map_threads
+from mmtok.errors import ConfigError
+
+
+def _in_thread(fn, seconds: float = 30):
+    """fn() on a daemon thread; its result, or a failure if it has not returned within ``seconds`` (a deadlock)."""
+    box = {}
+    t = threading.Thread(target=lambda: box.update(r=fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "map_threads blocked"
+    return box["r"]
+
+
+def test_results_in_item_order_on_the_caller_and_kept_helpers():
+    """Two items at once (a barrier for two: a serial map breaks it), one on the calling thread, one on a helper
+    that the next call finds again (a thread's first torch call costs milliseconds); each runs torch on one
+    thread and the caller's count comes back."""
+    barrier, seen = threading.Barrier(2, timeout=20), []
+
+    def work(i):
+        seen.append((threading.get_ident(), torch.get_num_threads()))
+        if i < 2:
+            barrier.wait()
+        return torch.full((3,), float(i)).sum().item()
+
+    before = torch.get_num_threads()
+    assert map_threads(work, range(6), threads=2) == [3.0 * i for i in range(6)]
+    first = {t for t, _ in seen}
+    assert threading.get_ident() in first and len(first) == 2 and all(n == 1 for _, n in seen)
+    assert torch.get_num_threads() == before
+    seen.clear()
+    map_threads(work, range(2), threads=2)
+    assert {t for t, _ in seen} == first  # the same helper
+
+
+def test_one_thread_runs_in_order_on_the_caller():
+    order = []
+    assert map_threads(lambda i: order.append((i, threading.get_ident())) or i, range(4), threads=1) == [0, 1, 2, 3]
+    assert order == [(i, threading.get_ident()) for i in range(4)]
+    assert map_threads(lambda i: i, [], threads=2) == []
+
+
+def test_the_first_error_in_item_order_and_nothing_started_after_it():
+    started = []
+
+    def work(i):
+        started.append(i)
+        if i in (3, 5):
+            time.sleep(0.05 if i == 3 else 0)
+            raise ValueError(f"item {i}")
+        return i
+
+    with pytest.raises(ValueError, match="item 3"):
+        map_threads(work, range(40), threads=2)
+    assert max(started) < 10  # the rest were skipped
+    with pytest.raises(ConfigError, match="threads"):
+        map_threads(lambda i: i, [1], threads=0)
+
+
+def test_nested_maps_finish():
+    """fn mapping again, from the caller and from the helpers, on more threads than the pool has: no deadlock."""
+    inner = lambda j: j * 2  # noqa: E731
+    got = _in_thread(lambda: map_threads(lambda i: sum(map_threads(inner, range(i), threads=3)), range(8),
+                                         threads=2))
+    assert got == [i * (i - 1) for i in range(8)]
+
+
+def _child(queue):
+    barrier = threading.Barrier(2, timeout=10)  # two items at once: a helper must really run
+
+    def work(i):
+        if i < 2:
+            barrier.wait()
+        return i + 1
+
+    queue.put(map_threads(work, range(5), threads=2))
+
+
+def test_a_forked_child_gets_its_own_helpers():
+    """A child forked after the pool exists has none of its threads: it makes new ones (two items run at once)."""
+    map_threads(lambda i: i, range(4), threads=2)  # the parent's pool exists
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child, args=(q,))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0, "the forked child blocked or failed"
+    assert q.get(timeout=5) == [1, 2, 3, 4, 5]
