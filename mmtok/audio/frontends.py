@@ -39,6 +39,8 @@ assert FRAMES_PER_SECOND * HOP_LENGTH == SAMPLE_RATE
 
 FRAME_BLOCK = 512  # frames per FFT block (Whisper, USM): 0.8 MB of windowed frames, 0.8 MB of spectrum; larger
 # blocks took 4x as long per frame on this VM (their temporaries left the cache and came back as fresh pages)
+BLOCKS_PER_THREAD = 2  # fewer blocks run on fewer threads: two blocks at once each took 1.6x as long on this VM
+# (shared cache and memory), so an 8 s clip's two blocks took longer on two threads than on one (2026-12-01)
 MEL_GROUP = 16  # mels per band of Whisper's filterbank product (8: slower than dense; 16-32: 13-17% less time)
 PREEMPHASIS = 0.97  # USM and Kaldi: x[i] - 0.97 x[i - 1] inside each frame
 INT16_SCALE = 32768.0  # Kaldi reads samples in the int16 range
@@ -298,12 +300,14 @@ class KaldiFbank(MelPreset):
 
 
 def _blocks(block, k: int, threads: int) -> None:
-    """``block(a, b)`` for equal blocks [a, b) of at most :data:`FRAME_BLOCK` of k frames, on ``threads`` Python
-    threads. Equal blocks: a much smaller last one (1 frame) changed the matmul's rounding."""
+    """``block(a, b)`` for equal blocks [a, b) of at most :data:`FRAME_BLOCK` of k frames, on up to ``threads``
+    Python threads with at least :data:`BLOCKS_PER_THREAD` blocks each. Equal blocks: a much smaller last one (1
+    frame) changed the matmul's rounding."""
     if k <= 0:
         return
-    size = -(-k // -(-k // FRAME_BLOCK))
-    map_threads(lambda a: block(a, min(k, a + size)), range(0, k, size), threads)
+    n = -(-k // FRAME_BLOCK)
+    size = -(-k // n)
+    map_threads(lambda a: block(a, min(k, a + size)), range(0, k, size), max(1, min(threads, n // BLOCKS_PER_THREAD)))
 
 
 def _deemphasis(wave: torch.Tensor) -> torch.Tensor:

@@ -56,6 +56,7 @@ class _MelStream:
         self.tail = np.zeros(0, np.float32)  # the last fe.pad + 1 real samples (for the right reflect pad)
         self.n_real = 0
         self.frames = 0
+        self.closed = False  # the last samples came (feed(..., last=True)): every frame is done
         self.feats = torch.empty(0, preset.n_mels)  # rows [0, frames) are done; grows by doubling
 
     def reserve(self, n_samples: int) -> None:
@@ -64,33 +65,46 @@ class _MelStream:
         if not self.frames and n_samples > 0:
             self.feats = torch.empty(self.fe.num_frames(n_samples) + SPARE_FRAMES, self.fe.n_mels)
 
-    def feed(self, x: np.ndarray) -> None:
-        """Take the next samples, float32 [n] at 16 kHz, and compute every frame they complete."""
+    def feed(self, x: np.ndarray, last: bool = False) -> None:
+        """Take the next samples, float32 [n] at 16 kHz, and compute every frame they complete; ``last``: no more
+        samples follow, so the frames that read the right padding are computed now too, in the same blocks (a
+        separate call for Whisper's last frame took 0.13-0.2 ms, a tenth of an 8 s clip's features)."""
         if not len(x):
             return
+        fe = self.fe
         self.n_real += len(x)
-        if self.fe.pad:  # a centred front end (Whisper): reflect padding at both ends
-            keep = self.fe.pad + 1
+        parts = [self.buf, x] if len(self.buf) else [x]
+        if fe.pad:  # a centred front end (Whisper): reflect padding at both ends
+            keep = fe.pad + 1
             self.tail = np.concatenate([self.tail, x[-keep:]])[-keep:]
             if self.head is not None:  # the left reflect pad needs the first pad + 1 samples
                 head = np.concatenate([self.head, x]) if len(self.head) else x
                 if len(head) < keep:
                     self.head = head.copy()  # a few samples; not a view of the caller's array
                     return
-                x, self.head = np.concatenate([head[1:keep][::-1], head]), None  # one copy of the first chunk
-        self.buf = np.concatenate([self.buf, x]) if len(self.buf) else x
-        self._run(limit=None)
+                parts, self.head = [head[1:keep][::-1], head], None  # buf is empty until then
+        if last:
+            parts += self._right_pad()
+        self.buf = np.concatenate(parts) if len(parts) > 1 else parts[0]  # one copy of a chunk, if any
+        self._run(limit=fe.num_frames(self.n_real) if last else None)
+        self.closed = last
+
+    def _right_pad(self) -> list[np.ndarray]:
+        """Whisper's right reflect padding, once the clip has enough samples (else no frame reads it): [] or [pad]."""
+        if not self.fe.pad or self.n_real < self.fe.min_samples:
+            return []
+        if self.head is not None:  # never reached the pad size while streaming (cannot happen past min)
+            raise AssertionError("unreachable: min_samples guarantees the head was padded")
+        return [self.tail[:-1][::-1][:self.fe.pad]]
 
     def finish(self, pad_to: int = 1) -> torch.Tensor:
         """The remaining frames and the front end's clip-wide step -> float32 [T + p, n_mels], T = num_frames: the
         features, then p = (-T) % pad_to rows holding their minimum (silence: the stacking pad of the last token)."""
         fe = self.fe
         total = fe.num_frames(self.n_real)
-        if fe.pad and self.n_real >= fe.min_samples:
-            if self.head is not None:  # never reached the pad size while streaming (cannot happen past min)
-                raise AssertionError("unreachable: min_samples guarantees the head was padded")
-            self.buf = np.concatenate([self.buf, self.tail[:-1][::-1][:fe.pad]])
-        self._run(limit=total)
+        if not self.closed:
+            self.buf = np.concatenate([self.buf, *self._right_pad()])
+            self._run(limit=total)
         assert self.frames == total, (self.frames, total)
         rows = total + (-total) % pad_to
         self._room(rows)
@@ -150,7 +164,7 @@ def log_mel(waveform: torch.Tensor | np.ndarray, preset: str = DEFAULT_PRESET) -
         check_finite(x, "the waveform", SAMPLE_RATE)
         x = x.float().numpy()
         s.reserve(len(x))
-        s.feed(x)  # in one piece (blocks of frames keep the temporaries small)
+        s.feed(x, last=True)  # in one piece (blocks of frames keep the temporaries small)
         return s.finish()
 
 
