@@ -251,7 +251,10 @@ def test_a_manifest_of_format_2_loads_its_clip_with_sound_as_one_span(monkeypatc
     now = tok(["clip:", mmtok.Video("tests/fixtures/manifest-v2/clip.mp4", audio=True), "done"])
     for name in ("input_ids", "modality", "positions", "positions_3d"):
         assert torch.equal(getattr(now, name), getattr(seq, name)), name
-    assert all(torch.equal(now.features[k], seq.features[k]) for k in ("video", "audio"))
+    assert torch.equal(now.features["video"], seq.features["video"])
+    # the audio rows: Whisper's mel sum runs by bands of the filterbank since 2026-12-01 (float32 rounding apart)
+    assert now.features["audio"].shape == seq.features["audio"].shape
+    assert (now.features["audio"] - seq.features["audio"]).abs().max() <= 1e-5
     unknown_then = dict(pts=None, time_base=None, num_clip_frames=None, frames_decoded=None, frame_ends=None)
     assert isinstance(clip.meta, VideoAudioMeta) and replace(now.spans[2].meta, **unknown_then) == clip.meta
     out = tok.decode(seq)

@@ -37,8 +37,8 @@ HOP_LENGTH = 160  # samples between frame starts: 10 ms
 FRAMES_PER_SECOND = SAMPLE_RATE // HOP_LENGTH
 assert FRAMES_PER_SECOND * HOP_LENGTH == SAMPLE_RATE
 
-FRAME_BLOCK = 512  # frames per FFT block (Whisper, USM): 0.8 MB of windowed frames, 0.8 MB of spectrum; larger
-# blocks took 4x as long per frame on this VM (their temporaries left the cache and came back as fresh pages)
+FRAME_BLOCK = 512  # frames per FFT block (Whisper, USM): 0.8 MB of windowed frames, 0.8 MB of spectrum; 600+ frames
+# per block took 3.7x as long per frame on this VM (temporaries out of the cache, back as fresh pages; 2026-12-01)
 BLOCKS_PER_THREAD = 2  # fewer blocks run on fewer threads: two blocks at once each took 1.6x as long on this VM
 # (shared cache and memory), so an 8 s clip's two blocks took longer on two threads than on one (2026-12-01)
 MEL_GROUP = 16  # mels per band of Whisper's filterbank product (8: slower than dense; 16-32: 13-17% less time)
