@@ -8,7 +8,8 @@
 
 Features are computed chunk by chunk as the audio decodes (``AudioConfig.chunk_seconds``), so an hour of audio
 never exists as one waveform in memory; every frame reads exactly the samples it would read in one pass, so
-chunked equals unchunked. Whisper's clip-wide clamp (max - 8) needs the maximum of the whole clip: log10
+chunked equals unchunked (within float32 rounding: blocks of frames fall differently). The blocks of frames run on
+``torch.get_num_threads()`` Python threads (:func:`mmtok.core.threads.map_threads`), torch itself on one. Whisper's clip-wide clamp (max - 8) needs the maximum of the whole clip: log10
 features are kept as they stream and the clamp and (x + 4) / 4 are applied in place at the end (the features
 themselves are the only thing that grows with the length: 32 KB per second at 80 mels).
 """
