@@ -89,7 +89,8 @@ def _run_parallel(fn: Callable[[T], R], items: list[T], threads: int) -> list[R]
                 with lock:
                     errors[i] = e
 
-    helpers = [_pool(threads - 1).submit(runner) for _ in range(threads - 1)]
+    pool = _pool(threads - 1)
+    helpers = [pool.submit(runner) for _ in range(threads - 1)]
     runner()  # the calling thread takes items too
     for f in helpers:
         if not f.cancel():  # a helper that never started has nothing to finish
