@@ -39,8 +39,9 @@ assert FRAMES_PER_SECOND * HOP_LENGTH == SAMPLE_RATE
 
 FRAME_BLOCK = 512  # frames per FFT block (Whisper, USM): 0.8 MB of windowed frames, 0.8 MB of spectrum; 600+ frames
 # per block took 3.7x as long per frame on this VM (temporaries out of the cache, back as fresh pages; 2026-12-01)
-BLOCKS_PER_THREAD = 2  # fewer blocks run on fewer threads: two blocks at once each took 1.6x as long on this VM
-# (shared cache and memory), so an 8 s clip's two blocks took longer on two threads than on one (2026-12-01)
+BLOCKS_PER_THREAD = 1  # blocks per Python thread at least (an 8 s clip's two blocks: two threads). Measured on two
+# VMs of this machine type: 2026-12-01 09:50, log_mel of 8 s 0.76 ms on two threads against 0.87 on one (idle; 0.97
+# against 0.87 beside two busy processes); earlier that day another VM ran two blocks at once each 1.6x slower.
 MEL_GROUP = 16  # mels per band of Whisper's filterbank product (8: slower than dense; 16-32: 13-17% less time)
 PREEMPHASIS = 0.97  # USM and Kaldi: x[i] - 0.97 x[i - 1] inside each frame
 INT16_SCALE = 32768.0  # Kaldi reads samples in the int16 range
