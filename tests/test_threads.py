@@ -1,4 +1,5 @@
-"""mmtok.core.threads.map_threads: the calling thread plus helpers kept for the process, one torch thread each."""
+"""mmtok.core.threads: map_threads (the calling thread plus helpers kept for the process, one torch thread each) and
+read_ahead (a producer on a background thread)."""
 
 import multiprocessing
 import threading
@@ -7,7 +8,7 @@ import time
 import pytest
 import torch
 
-from mmtok.core.threads import map_threads
+from mmtok.core.threads import map_threads, read_ahead
 from mmtok.errors import ConfigError
 
 
@@ -100,3 +101,57 @@ def test_a_forked_child_gets_its_own_helpers():
     p.join(60)
     assert p.exitcode == 0, "the forked child blocked or failed"
     assert q.get(timeout=5) == [1, 2, 3, 4, 5]
+
+
+def _ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "mmtok-read-ahead"]
+
+
+def test_read_ahead_yields_in_order_from_another_thread_and_raises_where_the_error_was():
+    """The producer runs on its own thread, at most ``depth`` items ahead; its error comes after the items before it."""
+    made = []
+
+    def items():
+        for i in range(5):
+            made.append((i, threading.get_ident()))
+            yield i
+        raise ValueError("bad item 5")
+
+    got = []
+    with pytest.raises(ValueError, match="bad item 5"):
+        for x in read_ahead(items(), depth=2):
+            got.append(x)
+            if x == 0:
+                time.sleep(0.2)  # the producer fills the queue meanwhile, and no more than that
+                assert len(made) <= 1 + 2 + 1  # the item taken, the queue's two, one waiting to be put
+    assert got == [0, 1, 2, 3, 4]
+    assert {t for _, t in made} != {threading.get_ident()}
+    assert not _ahead_threads()
+    with pytest.raises(ConfigError):
+        next(read_ahead(iter([1]), depth=0))
+
+
+def test_read_ahead_closed_early_stops_and_joins_its_thread_and_closes_the_producer():
+    """A consumer that stops (break, or its own exception) stops the producer and waits for it, the producer's
+    clean-up (what a file reader does in ``finally``) having run before the generator returns."""
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(threading.get_ident())
+
+    gen = read_ahead(endless(), depth=3)
+    assert [next(gen) for _ in range(4)] == [0, 1, 2, 3]
+    gen.close()
+    assert len(closed) == 1 and closed[0] != threading.get_ident()
+    assert not _ahead_threads()
+    with pytest.raises(RuntimeError, match="consumer"):
+        for x in read_ahead(endless(), depth=1):
+            if x == 2:
+                raise RuntimeError("consumer failed")
+    assert len(closed) == 2 and not _ahead_threads()

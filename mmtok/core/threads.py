@@ -9,12 +9,16 @@ work loaded the machine (2026-11-24; benchmarks/RESULTS.md).
 A batch of such items runs faster on several Python threads, each with one torch thread (:func:`map_threads`):
 the costly parts (libjpeg-turbo's decode, torch's kernels, MKL's FFT) release the GIL. The helper threads are
 kept for the process: a thread's first torch call costs 1-5 ms (OpenMP and MKL set themselves up per thread).
+
+A producer and its consumer overlap with :func:`read_ahead`: the next items are made on a background thread
+while the caller works on the current one (a file's audio decode beside its resampling and log-mel).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +28,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["one_torch_thread", "map_threads", "available_cores"]
+__all__ = ["one_torch_thread", "map_threads", "available_cores", "read_ahead"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,6 +102,56 @@ def _run_parallel(fn: Callable[[T], R], items: list[T], threads: int) -> list[R]
     if errors:
         raise errors[min(errors)]
     return results
+
+
+def read_ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Yield what ``items`` yields, in order, while one background thread takes the next ones (at most ``depth``
+    waiting): for a producer whose costly part releases the GIL (FFmpeg's decode), beside a consumer that does.
+
+    An exception raised by ``items`` is raised here, after the items before it. Closing this generator early (or
+    an exception in the consumer) stops the thread once it finishes the item it is taking, and waits for it: what
+    ``items`` reads (an open file) may be closed right after."""
+    if type(depth) is not int or depth < 1:
+        raise ConfigError(f"depth must be a positive int, got {depth!r}")
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():  # a consumer that stopped never takes the item: check it now and then
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as e:  # noqa: BLE001 -- handed to the consumer, raised there
+            put((end, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator left partway: its clean-up runs here, on its own thread
+                close()
+
+    thread = threading.Thread(target=produce, name="mmtok-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 _LOCAL = threading.local()
