@@ -77,24 +77,26 @@ def test_a_wav_is_opened_from_its_header_alone(tmp_path):
     assert np.array_equal(ours, _ffmpeg_all_the_way(path)) and len(ours) == 48000
 
 
-def test_flac_decoded_ahead_on_its_own_thread_gives_the_same_bits_and_stops_when_abandoned(tmp_path):
-    """FLAC is decoded on a read-ahead thread (mmtok.media.audioio.READ_AHEAD): 8 s (more one-second batches than
-    the thread may hold ahead) give FFmpeg's own bits; a reader that stops after its first chunk leaves no decode
-    thread behind (it is joined before the file closes)."""
+def test_long_flac_decoded_ahead_on_its_own_thread_gives_the_same_bits_and_stops_when_abandoned(tmp_path):
+    """A FLAC of 30 s or more is decoded on a read-ahead thread (mmtok.media.audioio.READ_AHEAD): 31 s (more
+    one-second batches than the thread may hold ahead) give FFmpeg's own bits; a reader that stops after its first
+    chunk leaves no decode thread behind (it is joined before the file closes). A shorter FLAC stays on the calling
+    thread (the hand-overs cost more than they gain there)."""
     import threading
 
-    from mmtok.media.audioio import READ_AHEAD
+    from mmtok.media.audioio import AHEAD_MIN_SECONDS, READ_AHEAD
 
-    assert "flac" in READ_AHEAD
-    path = write_audio(tmp_path / "long.flac", tone(8.0, 44100, 2), 44100, "flac")
-    seen = set()
-    chunks = []
-    for c in stream_audio(path, target_rate=16000, sample_rate=None, max_duration=60, chunk_seconds=1):
-        seen |= {t.name for t in threading.enumerate()}
-        chunks.append(c)
-    assert "mmtok-read-ahead" in seen
-    assert np.array_equal(np.concatenate(chunks), _ffmpeg_all_the_way(path))
-    it = stream_audio(path, target_rate=16000, sample_rate=None, max_duration=60, chunk_seconds=1)
+    assert "flac" in READ_AHEAD and AHEAD_MIN_SECONDS <= 31
+    rate = 8000  # a small rate keeps writing and checking 31 s quick
+    short, long = (write_audio(tmp_path / f"{s}.flac", tone(s, rate, 2), rate, "flac") for s in (5.0, 31.0))
+    for path, threaded in ((long, True), (short, False)):
+        seen, chunks = set(), []
+        for c in stream_audio(path, target_rate=16000, sample_rate=None, max_duration=60, chunk_seconds=1):
+            seen |= {t.name for t in threading.enumerate()}
+            chunks.append(c)
+        assert ("mmtok-read-ahead" in seen) == threaded, path.name
+        assert np.array_equal(np.concatenate(chunks), _ffmpeg_all_the_way(path))
+    it = stream_audio(long, target_rate=16000, sample_rate=None, max_duration=60, chunk_seconds=1)
     assert len(next(it)) == 16000
     it.close()
     assert not [t for t in threading.enumerate() if t.name == "mmtok-read-ahead"]

@@ -4,8 +4,8 @@
 - Mono is the mean of all channels (LFE included), taken at the source rate before resampling.
 - Files are decoded by PyAV; about a second of decoded frames at a time is converted to float and mixed to mono
   in numpy (as FFmpeg's ``aformat`` + ``pan`` would, the same bits) and pushed through one FFmpeg filter graph
-  (libswresample to the target rate -> chunks), so memory stays bounded; FLAC is decoded on a thread of its own,
-  at most two such seconds ahead (:data:`READ_AHEAD`); tensors and arrays resample with ``torchaudio.functional.resample``. Both resamplers are tested to agree.
+  (libswresample to the target rate -> chunks), so memory stays bounded; a FLAC of 30 s or more is decoded on a
+  thread of its own, at most two such seconds ahead (:data:`READ_AHEAD`); tensors and arrays resample with ``torchaudio.functional.resample``. Both resamplers are tested to agree.
 - NaN or infinite samples in a file are found after resampling (they survive it): the error names the first
   one's position in the resampled audio.
 - Errors name the input: a missing, empty, corrupt or truncated file (a WAV or FLAC whose header promises more
@@ -38,10 +38,12 @@ BATCH_SECONDS = 1.0  # decoded frames are joined into about this much sound per 
 AHEAD_BATCHES = 2  # such batches the decode thread may hold ready ahead of the resampling (core.threads.read_ahead)
 FRAME_THREADED = ("mp3float", "mp3")  # decoders measured faster with frame threads (MP3 12 -> 8.5 ms on 7-10 s of
 # stereo); Opus measured slower with them (15 -> 23 ms), AAC the same
-READ_AHEAD = ("flac",)  # decoders run on a thread of their own ahead of the resampling (core.threads.read_ahead).
-# 2026-12-01, 44.1 kHz stereo to 16 kHz chunks: FLAC 10 min 0.64 -> 0.53 s, 10 s 11.5 -> 10.3 ms (against frame
-# threads, which had gained 15 -> 12 ms on 10 s but nothing on 10 min); MP3 with frame threads: 10 min 0.62 -> 0.59
-# s but 10 s 11.6 -> 13.0 ms; a WAV 3.9 -> 4.1 ms: those stay on the calling thread
+READ_AHEAD = ("flac",)  # decoders run on a thread of their own ahead of the resampling (core.threads.read_ahead)
+AHEAD_MIN_SECONDS = 30.0  # ... for files whose header says they last this long or more. 2026-12-01, 44.1 kHz stereo
+# FLAC to 16 kHz, interleaved rounds: 10 min 0.64 -> 0.53 s, 2 min 133 -> 118 ms, 30 s 36.6 -> 36.0 ms, but 10 s
+# 12.0 -> 14.6 ms (the thread's hand-overs cost more than the overlap gains); FFmpeg's frame threads gained nothing
+# on FLAC (10 s: 17.5 against 14.8 ms without). MP3 with frame threads: 10 min 0.62 -> 0.59 s but 10 s 11.6 ->
+# 13.0 ms, a WAV 3.9 -> 4.1 ms: those stay on the calling thread
 
 
 @dataclass
@@ -200,8 +202,6 @@ def _from_file(src, target_rate, name, max_duration, chunk_seconds, info) -> Ite
     if stream.codec_context.name in FRAME_THREADED:
         stream.codec_context.thread_type = "AUTO"  # frames decode on both cores; the same samples in the same order
     batches = _decoded(container, stream)
-    if stream.codec_context.name in READ_AHEAD:  # FFmpeg decodes on a thread of its own while this one mixes and
-        batches = read_ahead(batches, depth=AHEAD_BATCHES)  # resamples, and the caller computes features
     try:
         rate = stream.codec_context.sample_rate or stream.rate
         if not rate:
@@ -210,6 +210,9 @@ def _from_file(src, target_rate, name, max_duration, chunk_seconds, info) -> Ite
         if declared and declared > max_duration:
             raise LimitError(f"{name} lasts {declared:.1f} s by its header, more than max_duration={max_duration:.0f} "
                              f"s; raise AudioConfig(max_duration=...)")
+        if stream.codec_context.name in READ_AHEAD and declared and declared >= AHEAD_MIN_SECONDS:
+            batches = read_ahead(batches, depth=AHEAD_BATCHES)  # FFmpeg decodes on a thread of its own while this
+            # one mixes and resamples, and the caller computes features
         info.source_rate, info.channels = int(rate), stream.codec_context.channels
         info.expected = round(declared * target_rate) if declared else 0
         limit, step = int(max_duration * rate) + 1, int(chunk_seconds * target_rate)
