@@ -5,7 +5,8 @@
 - Files are decoded by PyAV; about a second of decoded frames at a time is converted to float and mixed to mono
   in numpy (as FFmpeg's ``aformat`` + ``pan`` would, the same bits) and pushed through one FFmpeg filter graph
   (libswresample to the target rate -> chunks), so memory stays bounded; a FLAC of 30 s or more is decoded on a
-  thread of its own, at most two such seconds ahead (:data:`READ_AHEAD`); tensors and arrays resample with ``torchaudio.functional.resample``. Both resamplers are tested to agree.
+  thread of its own, at most two such seconds ahead (:data:`READ_AHEAD`); tensors and arrays resample with
+  ``torchaudio.functional.resample``. Both resamplers are tested to agree.
 - NaN or infinite samples in a file are found after resampling (they survive it): the error names the first
   one's position in the resampled audio.
 - Errors name the input: a missing, empty, corrupt or truncated file (a WAV or FLAC whose header promises more
