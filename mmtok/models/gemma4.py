@@ -66,6 +66,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from ..core.threads import one_torch_thread
 from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from ..media.imageio import image_size
@@ -262,8 +263,9 @@ class Gemma4Processor:
                               lambda w, h: resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)[::-1])
         w, h = loaded.size
         size = resized_size(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
-        pv, pos = patchify(_resize(loaded.pixels[None], size), c.max_soft_tokens * c.pooling_kernel_size**2,
-                           c.patch_size, scale=RESCALE)  # float32(v) * float32(1/255), as the processor rescales
+        with one_torch_thread():  # beside busy processes two-thread ops waited for a core at each OpenMP barrier
+            pv, pos = patchify(_resize(loaded.pixels[None], size), c.max_soft_tokens * c.pooling_kernel_size**2,
+                               c.patch_size, scale=RESCALE)  # float32(v) * float32(1/255), as the processor rescales
         n = num_image_tokens(h, w, c.max_soft_tokens, c.patch_size, c.pooling_kernel_size)
         assert int((pos[0, :, 0] >= 0).sum()) == n * c.pooling_kernel_size**2, (pos.shape, n)
         return pv[0], pos[0], n
