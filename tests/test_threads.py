@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from mmtok.core.threads import map_threads, read_ahead
+from mmtok.core.threads import map_blocks, map_threads, read_ahead
 from mmtok.errors import ConfigError
 
 
@@ -70,6 +70,28 @@ def test_the_first_error_in_item_order_and_nothing_started_after_it():
     assert max(started) < 10  # the rest were skipped
     with pytest.raises(ConfigError, match="threads"):
         map_threads(lambda i: i, [1], threads=0)
+
+
+@pytest.mark.parametrize("n, most, threads, per_thread", [(0, 512, 2, 1), (1, 512, 2, 1), (512, 512, 2, 1),
+                                                         (513, 512, 2, 1), (3000, 512, 2, 1), (1025, 512, 2, 2),
+                                                         (1537, 512, 1, 1), (7, 2, 3, 1)])
+def test_map_blocks_covers_the_range_in_equal_blocks_on_the_threads_it_may_use(n, most, threads, per_thread):
+    seen, lock = [], threading.Lock()
+
+    def fn(a: int, b: int) -> None:
+        with lock:
+            seen.append((a, b, threading.get_ident()))
+
+    map_blocks(fn, n, most, threads, per_thread)
+    spans = sorted((a, b) for a, b, _ in seen)
+    blocks = -(-n // most) if n > 0 else 0
+    assert len(spans) == blocks
+    assert [a for a, _ in spans] == [0] + [b for _, b in spans][:-1] if spans else n <= 0  # contiguous from 0
+    assert not spans or spans[-1][1] == n
+    lengths = [b - a for a, b in spans]
+    assert all(1 <= x <= most for x in lengths) and len(set(lengths[:-1])) <= 1  # equal blocks, then the last
+    assert not lengths or lengths[0] - lengths[-1] < blocks  # short by less than one per block
+    assert len({t for *_, t in seen}) <= max(1, min(threads, blocks // per_thread))
 
 
 def test_nested_maps_finish():

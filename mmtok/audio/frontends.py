@@ -8,7 +8,7 @@ they hold:
 - its framing facts: ``min_samples``, ``num_frames(n)``, ``pad`` (reflect padding at each end, for a centred
   STFT) and ``window`` (samples one frame reads); frames start every :data:`HOP_LENGTH` samples;
 - ``features(x, k, out, threads)``: k frames of one chunk -> [k, n_mels], written into ``out`` when given, in
-  blocks of frames on ``threads`` Python threads (:func:`mmtok.core.threads.map_threads`) where the formula has
+  blocks of frames on ``threads`` Python threads (:func:`mmtok.core.threads.map_blocks`) where the formula has
   blocks (Whisper, USM);
 - ``finish(features)``: the clip-wide step once the stream ends (Whisper's clamp and (x + 4) / 4);
 - ``invert(features, iters)``: features back to an approximate waveform (undo the log, least-squares inverse
@@ -26,7 +26,7 @@ from typing import ClassVar
 
 import torch
 
-from ..core.threads import map_threads
+from ..core.threads import map_blocks
 from ..errors import ConfigError
 from .invert import griffin_lim, mel_to_spectrogram
 
@@ -190,7 +190,7 @@ class WhisperMel(MelPreset):
                     dst[:, mels] = 0.0  # mels above every bin (none in the shipped presets)
             dst.clamp_(min=1e-10).log10_()  # the clip-wide clamp waits for finish()
 
-        _blocks(block, k, threads)
+        map_blocks(block, k, FRAME_BLOCK, threads, BLOCKS_PER_THREAD)
         return out  # (k, n_mels)
 
     def finish(self, features: torch.Tensor) -> torch.Tensor:
@@ -246,7 +246,7 @@ class UsmMel(MelPreset):
             spec = torch.fft.rfft((pre * self.analysis_window).double(), n=self.n_fft).abs()  # (b - a, n_freqs)
             out[a:b] = torch.clamp(spec @ self.filterbank64, min=1e-5).log_()
 
-        _blocks(block, k, threads)
+        map_blocks(block, k, FRAME_BLOCK, threads, BLOCKS_PER_THREAD)
         return out  # (k, n_mels)
 
     def invert(self, features: torch.Tensor, iters: int) -> torch.Tensor:
@@ -298,17 +298,6 @@ class KaldiFbank(MelPreset):
         magnitude = mel_to_spectrogram(power, self.filterbank).pow(0.5)  # (n_freqs, T)
         wave = griffin_lim(magnitude, self.n_fft, self.analysis_window, HOP_LENGTH, iters)
         return _deemphasis(wave)
-
-
-def _blocks(block, k: int, threads: int) -> None:
-    """``block(a, b)`` for equal blocks [a, b) of at most :data:`FRAME_BLOCK` of k frames, on up to ``threads``
-    Python threads with at least :data:`BLOCKS_PER_THREAD` blocks each. Equal blocks: a much smaller last one (1
-    frame) changed the matmul's rounding."""
-    if k <= 0:
-        return
-    n = -(-k // FRAME_BLOCK)
-    size = -(-k // n)
-    map_threads(lambda a: block(a, min(k, a + size)), range(0, k, size), max(1, min(threads, n // BLOCKS_PER_THREAD)))
 
 
 def _deemphasis(wave: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["one_torch_thread", "map_threads", "available_cores", "read_ahead"]
+__all__ = ["one_torch_thread", "map_threads", "map_blocks", "available_cores", "read_ahead"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -74,6 +74,19 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], threads: int | None = 
         if threads <= 1 or getattr(_LOCAL, "worker", False):
             return [fn(x) for x in items]
         return _run_parallel(fn, items, threads)
+
+
+def map_blocks(fn: Callable[[int, int], None], n: int, most: int, threads: int | None = None,
+               per_thread: int = 1) -> None:
+    """``fn(a, b)`` for every block [a, b) of ``range(n)`` on :func:`map_threads`: as few equal blocks as keep each
+    at most ``most`` long (the last one shorter by less than one per block: a much smaller last block rounds
+    float32 sums differently), on up to ``threads`` threads with at least ``per_thread`` blocks each. Nothing for ``n <= 0``."""
+    if n <= 0:
+        return
+    blocks = -(-n // most)
+    size = -(-n // blocks)
+    threads = available_cores() if threads is None else threads
+    map_threads(lambda a: fn(a, min(n, a + size)), range(0, n, size), max(1, min(threads, blocks // per_thread)))
 
 
 def _run_parallel(fn: Callable[[T], R], items: list[T], threads: int) -> list[R]:

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.threads import map_threads, one_torch_thread
+from ..core.threads import map_blocks, one_torch_thread
 from ..errors import ConfigError, InputError
 from ..media.audioio import stream_audio
 from .base import ModelSpec, Piece, TextIds, refusal, register_model
@@ -161,7 +161,7 @@ def log_mel_windows(wave: torch.Tensor, n_mels: int) -> torch.Tensor:
 
     A window's frames go in equal blocks of at most :data:`BLOCK_FRAMES` (the STFT of the reflect-padded window,
     as ``torch.stft(center=True)`` pads it, taken block by block: the same bits, tested) on Python threads of one
-    torch thread each (:func:`mmtok.core.threads.map_threads`). With torch's own two threads over the whole window
+    torch thread each (:func:`mmtok.core.threads.map_blocks`). With torch's own two threads over the whole window
     (before 2026-12-01 10:30) beside two busy processes every op waited for a core at an OpenMP barrier (an 8 s clip
     took 180 ms against 29 ms in the same run); idle, that took 1.2 ms for 8 s against 2.0 now, and 3.7-7.7 ms for
     a 30 s window against 6.3-6.8 now (two interleaved runs; the whole window on one thread: 6.4-13.1 ms). The
@@ -183,16 +183,13 @@ def log_mel_windows(wave: torch.Tensor, n_mels: int) -> torch.Tensor:
         kept = min(frames, WINDOW_FRAMES) if length < WINDOW_SAMPLES else WINDOW_FRAMES
         log_spec = torch.full((1, n_mels, WINDOW_FRAMES), _SILENT_LOG, dtype=torch.float32)
 
-        def block(ab: tuple[int, int], padded=padded, log_spec=log_spec) -> None:
-            a, b = ab
+        def block(a: int, b: int, padded=padded, log_spec=log_spec) -> None:
             piece = padded[:, a * HOP_LENGTH:(b - 1) * HOP_LENGTH + N_FFT]
             stft = torch.stft(piece, N_FFT, HOP_LENGTH, window=_hann(), center=False, return_complex=True)
             power = (stft.abs() ** 2).contiguous()  # (1, 201, b - a)
             log_spec[..., a:b] = torch.clamp(filters.T @ power, min=1e-10).log10()  # (1, n_mels, b - a)
 
-        blocks = -(-kept // BLOCK_FRAMES)
-        size = -(-kept // blocks)  # equal blocks: a much smaller one rounds its mel sums differently
-        map_threads(block, [(a, min(kept, a + size)) for a in range(0, kept, size)])
+        map_blocks(block, kept, BLOCK_FRAMES)  # equal blocks: a much smaller one rounds its mel sums differently
         with one_torch_thread():  # the extractor's max(dim=2)[0].max(dim=1)[0] is the same value (a max is
             top = log_spec.amax(dim=(1, 2), keepdim=True)  # exact): one pass without indices, 1.3 -> 0.1 ms
             out[i] = ((torch.maximum(log_spec, top - 8.0) + 4.0) / 4.0)[0]
