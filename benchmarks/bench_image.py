@@ -23,8 +23,9 @@ worker) against PIL decoding the set one file after the other on one thread, int
 Targets (issue 20): on the typical set, mmtok <= 1.3x PIL on every photo and <= 1.0x over the set (sum of the
 medians); encode_batch on both cores >= 1.6x PIL's single-thread photos/s. Issue 3 (kept): <= 1.3x PIL on every
 wallpaper; >= 2x faster than timm on every wallpaper (shown for the typical photos too, without a target).
---tolerance prints, per resize policy and set, how far the default (DCT scale + first pass) and the DCT scale alone
-are from a full decode (``ImageConfig(draft=False)``).
+--tolerance prints, per resize policy and set, how far the default (DCT scale + first pass + fast chroma) and the
+DCT scale alone are from a full decode (``ImageConfig(draft=False)``), and what the first pass and fast chroma each
+change.
 """
 
 from __future__ import annotations
@@ -202,30 +203,34 @@ def main() -> None:
 
 def tolerance(files: list[Path]) -> None:
     """Per policy: the worst per-photo mean and the worst pixel of |a - b| over every view (tiles: thumbnail and
-    mosaic), for the default (draft + first pass) and for draft alone against a full decode, and for the first pass
-    alone (default against draft alone)."""
+    mosaic), for the default (DCT scale + first pass + fast chroma) and for the DCT scale alone against a full
+    decode, for the first pass alone (the DCT scale with it against without) and for fast chroma alone (the
+    default against ``fast_chroma=False``)."""
     policies = {"fixed squash": mmtok.ImageConfig(), "fixed crop": mmtok.ImageConfig(aspect="crop"),
                 "fixed pad": mmtok.ImageConfig(aspect="pad"), "dynamic": mmtok.ImageConfig(resize="dynamic"),
                 "tiles": mmtok.ImageConfig(resize="tiles")}
-    print("| policy | photos with first pass | default vs full: worst mean (photo) / worst pixel (photo) "
-          "| draft alone vs full | first pass alone |")
-    print("|---|---|---|---|---|")
+    print("| policy | photos with first pass / fast chroma | default vs full: worst mean (photo) / worst pixel "
+          "(photo) | DCT scale alone vs full | first pass alone | fast chroma alone |")
+    print("|---|---|---|---|---|---|")
     for name, cfg in policies.items():
-        toks = [mmtok.ImageTokenizer(c) for c in (cfg, dataclasses.replace(cfg, first_pass=False),
+        no_chroma = dataclasses.replace(cfg, fast_chroma=False)
+        toks = [mmtok.ImageTokenizer(c) for c in (cfg, no_chroma, dataclasses.replace(no_chroma, first_pass=False),
                                                   dataclasses.replace(cfg, draft=False))]
-        stats: list[list[tuple[float, float, str]]] = [[], [], []]
-        n_first = 0
+        stats: list[list[tuple[float, float, str]]] = [[], [], [], []]
+        n_first = n_chroma = 0
         for f in files:
-            default, draft, full = (torch.cat([v.flatten() for v in t.preprocess_views(f)]).float() for t in toks)
-            n_first += toks[0].load(f)[0].first_pass
-            for k, (a, b) in enumerate(((default, full), (draft, full), (default, draft))):
+            default, scans, scale, full = (torch.cat([v.flatten() for v in t.preprocess_views(f)]).float()
+                                           for t in toks)
+            loaded = toks[0].load(f)[0]
+            n_first, n_chroma = n_first + loaded.first_pass, n_chroma + loaded.fast_chroma
+            for k, (a, b) in enumerate(((default, full), (scale, full), (scans, scale), (default, scans))):
                 e = (a - b).abs()
                 stats[k].append((e.mean().item(), e.max().item(), f.name))
         cells = []
         for st in stats:
             m, p = max(st), max(st, key=lambda r: r[1])
             cells.append(f"{m[0]:.2f} ({m[2]}) / {p[1]:.0f} ({p[2]})")
-        print(f"| {name} | {n_first} of {len(files)} | " + " | ".join(cells) + " |")
+        print(f"| {name} | {n_first} / {n_chroma} of {len(files)} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

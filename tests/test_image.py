@@ -243,6 +243,32 @@ def test_draft_decoding_stays_within_tolerance():
         assert (a - b).abs().mean() <= 0.5 and (a - b).abs().max() <= 16
 
 
+@pytest.mark.parametrize("subsampling, width, expected", [(2, 640, True), (1, 640, True), (0, 640, False),
+                                                           (2, 420, False), (2, 2000, False)])
+def test_fast_chroma_only_where_chroma_is_subsampled_decoded_whole_and_shrunk_2x(subsampling, width, expected):
+    """ImageConfig.fast_chroma: a 4:2:0 / 4:2:2 JPEG decoded at full scale and shrunk 2x or more by every view
+    upsamples its chroma by replication (libjpeg-turbo's fast upsampling: simplejpeg's ``fastupsample``), which
+    moves the processed picture by a fraction of a level; 4:4:4 has nothing to upsample; 420 px wide is shrunk
+    less than 2x; at 2000 px the DCT scale 1/2 scales chroma up in its IDCT (nothing upsampled): the exact pixels
+    there, and wherever it does not apply."""
+    import simplejpeg
+
+    photo = Image.open(next(p for p in PHOTOS if p.name == "rocket.jpg")).convert("RGB")
+    data = encoded(photo.resize((width, width * 3 // 4), Image.LANCZOS), "JPEG", quality=85, subsampling=subsampling)
+    tok, exact = ImageTokenizer(), ImageTokenizer(ImageConfig(fast_chroma=False))
+    loaded, reference = tok.load(data)[0], exact.load(data)[0]
+    assert loaded.fast_chroma == expected and not reference.fast_chroma
+    assert loaded.scale == reference.scale == (0.5 if width == 2000 else 1.0)
+    replicated = simplejpeg.decode_jpeg(data, colorspace="RGB", fastupsample=True)
+    a, b = tok.preprocess(data).float(), exact.preprocess(data).float()
+    if expected:
+        assert torch.equal(loaded.pixels, torch.from_numpy(replicated).permute(2, 0, 1))
+        assert not torch.equal(loaded.pixels, reference.pixels)  # really another upsampling
+        assert 0 < (a - b).abs().mean() <= 0.4 and (a - b).abs().max() <= 16  # measured 0.22 / 14 (4:2:0)
+    else:
+        assert torch.equal(loaded.pixels, reference.pixels) and torch.equal(a, b)
+
+
 @pytest.mark.parametrize("source, orientation", [("photo", 1), ("grey", 1)] + [("exif", o) for o in range(1, 9)])
 def test_jpeg_fast_path_equals_pil(monkeypatch, tmp_path, source, orientation):
     """simplejpeg decodes 8-bit RGB/grey JPEGs: the same pixels, size and DCT scale as PIL (1/1 to 1/8), for every

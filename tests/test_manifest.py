@@ -255,8 +255,10 @@ def test_a_manifest_of_format_2_loads_its_clip_with_sound_as_one_span(monkeypatc
     # the audio rows: Whisper's mel sum runs by bands of the filterbank since 2026-12-01 (float32 rounding apart)
     assert now.features["audio"].shape == seq.features["audio"].shape
     assert (now.features["audio"] - seq.features["audio"]).abs().max() <= 1e-5
-    unknown_then = dict(pts=None, time_base=None, num_clip_frames=None, frames_decoded=None, frame_ends=None)
+    unknown_then = dict(pts=None, time_base=None, num_clip_frames=None, frames_decoded=None, frame_ends=None,
+                        image_config={k: v for k, v in now.spans[2].meta.image_config.items() if k != "fast_chroma"})
     assert isinstance(clip.meta, VideoAudioMeta) and replace(now.spans[2].meta, **unknown_then) == clip.meta
+    assert mmtok.ImageConfig.from_dict(clip.meta.image_config) == lay.video.image  # a field added since: its default
     out = tok.decode(seq)
     assert out[1].frames.shape == (3, 3, 32, 32) and out[1].audio is not None
     seq.save(tmp_path)

@@ -63,6 +63,7 @@ class ImageConfig:
     max_pixels: int = 100_000_000  # decompression-bomb guard (original pixels)
     draft: bool = True  # JPEG: decode at a reduced DCT scale when the target is small (see README tolerance)
     first_pass: bool = True  # with draft, shrunk >= 3x: progressive JPEGs skip luma AC refinements (jpeg_scans)
+    fast_chroma: bool = True  # with draft, shrunk >= 2x at full scale: 4:2:0 / 4:2:2 chroma upsampled by replication
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_POLICIES:
@@ -78,9 +79,9 @@ class ImageConfig:
             if getattr(self, name) % self.patch_size:
                 raise ConfigError(f"ImageConfig.{name}={getattr(self, name)} is not a multiple of patch_size="
                                   f"{self.patch_size}; pick a multiple such as {self.patch_size * 14}")
-        if type(self.draft) is not bool or type(self.first_pass) is not bool:
-            raise ConfigError(f"ImageConfig.draft and .first_pass must be bools, got {self.draft!r} and "
-                              f"{self.first_pass!r}")
+        for name in ("draft", "first_pass", "fast_chroma"):
+            if type(getattr(self, name)) is not bool:
+                raise ConfigError(f"ImageConfig.{name} must be a bool, got {getattr(self, name)!r}")
         if self.min_tokens > self.max_tokens:
             raise ConfigError(f"ImageConfig.min_tokens={self.min_tokens} > max_tokens={self.max_tokens}")
         for name in ("mean", "std"):
@@ -101,7 +102,8 @@ class ImageConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ImageConfig:
-        """The config :meth:`to_dict` (or span metadata) describes; unknown fields raise ``ConfigError``."""
+        """The config :meth:`to_dict` (or span metadata) describes; unknown fields raise ``ConfigError``, fields it
+        lacks (metadata written before they existed, e.g. ``fast_chroma``) take their defaults."""
         names = {f.name for f in fields(cls)}
         if not isinstance(d, dict) or set(d) - names:
             extra = sorted(set(d) - names) if isinstance(d, dict) else d

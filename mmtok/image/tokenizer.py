@@ -38,7 +38,8 @@ from ..errors import ConfigError, InputError, SequenceError
 from ..media.imageio import ImageSource, LoadedImage, load_image
 from .plan import ImageConfig, ImagePlan, View, plan_image
 
-__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "resize_bicubic", "view_boxes",
+__all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "FAST_CHROMA_MARGIN", "resize_bicubic",
+           "view_boxes",
            "plan_blocks", "patch_blocks", "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
@@ -46,6 +47,12 @@ __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "
 # ImageConfig.first_pass), which is what makes it faster: its cost is entropy decoding, which no DCT scale reduces.
 # Tolerance against a full decode, per photo and policy: benchmarks/RESULTS.md (bench_image.py --tolerance).
 DRAFT_OVERSAMPLE = 3
+# A JPEG decoded at full scale whose every view shrinks it 2x or more: its subsampled chroma (4:2:0 / 4:2:2, stored
+# at half resolution) then has at least the view's resolution, and how it is upsampled changes only what the
+# antialiased resize filters out, so libjpeg-turbo's fast upsampling (replication, merged with the colour
+# conversion) replaces its triangle filter (ImageConfig.fast_chroma): 0.1-0.2 ms less on a 640 px photo's ~1 ms
+# decode. Tolerance against the triangle filter, per photo: benchmarks/RESULTS.md (bench_image.py --tolerance).
+FAST_CHROMA_MARGIN = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,16 +123,26 @@ class ImageTokenizer(ProvenanceFromTable):
         """Load a picture and plan it (JPEGs decode at a reduced DCT scale when every view allows it)."""
         cfg = self.config
         loaded = load_image(img, max_pixels=cfg.max_pixels, background=cfg.background,
-                            draft=self._draft_size if cfg.draft else None, first_pass=cfg.first_pass, name=name)
+                            draft=self._draft_size if cfg.draft else None, first_pass=cfg.first_pass,
+                            fast_chroma=self._chroma_size if cfg.draft and cfg.fast_chroma else None, name=name)
         w, h = loaded.size
         return loaded, plan_image(h, w, cfg)
 
     def _draft_size(self, width: int, height: int) -> tuple[int, int]:
         """The smallest decoded (width, height): every view still a downscale by at least DRAFT_OVERSAMPLE."""
+        return self._shrunk_by(width, height, DRAFT_OVERSAMPLE)
+
+    def _chroma_size(self, width: int, height: int) -> tuple[int, int]:
+        """The smallest full-scale (width, height) whose subsampled chroma may be upsampled by replication: every
+        view a downscale by at least FAST_CHROMA_MARGIN."""
+        return self._shrunk_by(width, height, FAST_CHROMA_MARGIN)
+
+    def _shrunk_by(self, width: int, height: int, margin: float) -> tuple[int, int]:
+        """The smallest (width, height) of the picture at which every view is a downscale by ``margin`` or more."""
         plan = plan_image(height, width, self.config)
         need_w = max(v.content[3] * width / (v.box[2] - v.box[0]) for v in plan.views)
         need_h = max(v.content[2] * height / (v.box[3] - v.box[1]) for v in plan.views)
-        return math.ceil(need_w * DRAFT_OVERSAMPLE), math.ceil(need_h * DRAFT_OVERSAMPLE)
+        return math.ceil(need_w * margin), math.ceil(need_h * margin)
 
     def render(self, loaded: LoadedImage, plan: ImagePlan) -> list[torch.Tensor]:
         """Every view of ``plan`` as uint8 [3, H, W] (one view, or thumbnail + mosaic for tiles)."""

@@ -15,6 +15,11 @@ Rules (documented in the README and tested):
   JPEG shrunk by the draft margin or more decodes without its luma AC refinement scans (:mod:`mmtok.media.jpeg_scans`):
   within a stated tolerance, and ``LoadedImage.first_pass`` records it; ``first_pass="all"`` (the models' fast
   path) drops every refinement scan.
+- On request (``fast_chroma``), a JPEG whose chroma is subsampled (4:2:0, 4:2:2) and decoded at full scale
+  upsamples its chroma by replication (libjpeg-turbo's fast, merged upsampling) instead of its triangle filter
+  when the caller shrinks it enough that the chroma planes' own resolution covers the result; within a stated
+  tolerance, and ``LoadedImage.fast_chroma`` records it. (A decode at a reduced DCT scale scales the chroma up
+  in its IDCT and upsamples nothing: the same pixels either way.)
 - 8-bit RGB and greyscale JPEGs decode through simplejpeg (the same libjpeg-turbo as PIL, same settings, same
   DCT scale, so the same pixels bit for bit — tested) straight into a numpy array, which saves PIL's copy of the
   decoded picture. A plain one (:func:`mmtok.media.jpeg_scans.header` reads its size and EXIF orientation) is read
@@ -67,6 +72,7 @@ class LoadedImage:
     source: str
     mode: str  # the file's own PIL mode before conversion, e.g. "P", "I;16", "CMYK"
     first_pass: bool = False  # a progressive JPEG decoded without its luma AC refinement scans (mmtok.media.jpeg_scans)
+    fast_chroma: bool = False  # subsampled chroma upsampled by replication, not libjpeg's triangle filter
 
 
 DraftRule = Callable[[int, int], "tuple[int, int] | None"]
@@ -74,7 +80,8 @@ DraftRule = Callable[[int, int], "tuple[int, int] | None"]
 
 def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                background: tuple[int, int, int] = DEFAULT_BACKGROUND,
-               draft: DraftRule | None = None, first_pass: bool | str = False, name: str | None = None) -> LoadedImage:
+               draft: DraftRule | None = None, first_pass: bool | str = False, fast_chroma: DraftRule | None = None,
+               name: str | None = None) -> LoadedImage:
     """Load ``src`` as RGB (see the module rules).
 
     ``draft(width, height)`` is called with the oriented original size of an encoded JPEG and returns the
@@ -82,7 +89,9 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     1/8) that stays at least that large. With ``first_pass`` (True or ``"luma"``; ``"all"``), a progressive
     RGB/grey JPEG whose needed size is no larger than the picture decodes without its luma AC refinement scans
     (``"all"``: without any refinement scan; :func:`mmtok.media.jpeg_scans.first_pass`; ``LoadedImage.first_pass``
-    says so).
+    says so). ``fast_chroma(width, height)``, called like ``draft``, returns the smallest full-scale size at which a
+    plain 8-bit JPEG (the simplejpeg path) with subsampled chroma may upsample it by replication
+    (``LoadedImage.fast_chroma`` says when it did).
     """
     if first_pass not in (False, True, *jpeg_scans.SCAN_POLICIES):
         raise ConfigError(f"first_pass must be False, True or one of {jpeg_scans.SCAN_POLICIES}, got {first_pass!r}")
@@ -90,7 +99,7 @@ def load_image(src: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
     name = name or source_name(src)
     if isinstance(src, (str, Path, bytes, bytearray, memoryview)):
-        return _load_encoded(src, name, max_pixels, background, draft, first_pass)
+        return _load_encoded(src, name, max_pixels, background, draft, first_pass, fast_chroma)
     if isinstance(src, Image.Image):
         _check_pixels(src.size, max_pixels, name)
         return _finish(src, src.size, name, background, 1.0, exif=True)
@@ -153,10 +162,10 @@ def _open_encoded(src, name: str) -> Iterator[tuple[Any, Any]]:
         yield im, fh
 
 
-def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) -> LoadedImage:
+def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass, fast_chroma) -> LoadedImage:
     data = _jpeg_bytes(src)
     if data is not None:  # a plain JPEG: its own header walk and simplejpeg, no PIL (the same pixels, tested)
-        loaded = _load_plain_jpeg(data, name, max_pixels, draft, allow_first_pass)
+        loaded = _load_plain_jpeg(data, name, max_pixels, draft, allow_first_pass, fast_chroma)
         if loaded is not None:
             return loaded
         src = data  # PIL reads it from memory: the file is read once
@@ -173,7 +182,7 @@ def _load_encoded(src, name, max_pixels, background, draft, allow_first_pass) ->
             scale = im.size[0] / w
         if im.format == "JPEG" and im.mode in ("RGB", "L"):
             got = _simplejpeg(_read_all(src, fh), im.size, bool(im.info.get("progressive")),
-                              _fits(need, oriented), allow_first_pass)
+                              _fits(need, oriented), allow_first_pass, False)
             if got is not None:
                 return LoadedImage(_orient(got[0], orientation), oriented, scale, name, im.mode, first_pass=got[1])
         try:
@@ -195,10 +204,10 @@ def _jpeg_bytes(src) -> bytes | None:
         return None
 
 
-def _load_plain_jpeg(data, name, max_pixels, draft, allow_first_pass) -> LoadedImage | None:
+def _load_plain_jpeg(data, name, max_pixels, draft, allow_first_pass, fast_chroma) -> LoadedImage | None:
     """An 8-bit RGB/grey JPEG decoded as the PIL path does (the same DCT scale as PIL's ``draft``, the same
-    orientation), without PIL; None for anything :func:`~mmtok.media.jpeg_scans.header` does not read or
-    libjpeg-turbo warns about."""
+    orientation; without ``fast_chroma``, the same pixels), without PIL; None for anything
+    :func:`~mmtok.media.jpeg_scans.header` does not read or libjpeg-turbo warns about."""
     from PIL import Image
 
     hdr = jpeg_scans.header(data)
@@ -214,29 +223,31 @@ def _load_plain_jpeg(data, name, max_pixels, draft, allow_first_pass) -> LoadedI
         most = min(w // max(1, req[0]), h // max(1, req[1]))
         s = next((s for s in (8, 4, 2) if most >= s), 1)
         size = (-(-w // s), -(-h // s))
-    got = _simplejpeg(data, size, hdr.progressive, _fits(need, oriented), allow_first_pass)
+    fast = hdr.subsampled and size == (w, h) and fast_chroma is not None and _fits(fast_chroma(*oriented), oriented)
+    got = _simplejpeg(data, size, hdr.progressive, _fits(need, oriented), allow_first_pass, fast)
     if got is None:
         return None
     return LoadedImage(_orient(got[0], hdr.orientation), oriented, size[0] / w, name,
-                       "RGB" if hdr.components == 3 else "L", first_pass=got[1])
+                       "RGB" if hdr.components == 3 else "L", first_pass=got[1], fast_chroma=fast)
 
 
 def _fits(need: tuple[int, int] | None, oriented: tuple[int, int]) -> bool:
-    """The picture is shrunk by the draft margin or more (the needed size is no larger than the picture)."""
+    """The picture is shrunk by the rule's margin or more (the needed size is no larger than the picture)."""
     return need is not None and need[0] <= oriented[0] and need[1] <= oriented[1]
 
 
-def _simplejpeg(data, size, progressive: bool, fits: bool, allow_first_pass) -> tuple[torch.Tensor, bool] | None:
+def _simplejpeg(data, size, progressive: bool, fits: bool, allow_first_pass,
+                fast_chroma: bool) -> tuple[torch.Tensor, bool] | None:
     """(uint8 [h, w, c] at ``size``, whether the first pass alone was decoded) of an 8-bit RGB/grey JPEG; a
-    progressive one shrunk by the draft margin (``fits``) skips refinement scans when allowed; None when
-    libjpeg-turbo reports anything."""
+    progressive one shrunk by the draft margin (``fits``) skips refinement scans when allowed; chroma upsampled
+    by replication with ``fast_chroma``; None when libjpeg-turbo reports anything."""
     first = pixels = None
     if allow_first_pass and fits and progressive:
         first = jpeg_scans.first_pass(data, "luma" if allow_first_pass is True else allow_first_pass)
     if first is not None:
-        pixels = _decode_jpeg(first, size)
+        pixels = _decode_jpeg(first, size, fast_chroma)
     if pixels is None:
-        first, pixels = None, _decode_jpeg(data, size)
+        first, pixels = None, _decode_jpeg(data, size, fast_chroma)
     return None if pixels is None else (pixels, first is not None)
 
 
@@ -248,16 +259,18 @@ def _read_all(src, fh) -> bytes:
     return fh.read()
 
 
-def _decode_jpeg(src: bytes, size: tuple[int, int]) -> torch.Tensor | None:
+def _decode_jpeg(src: bytes, size: tuple[int, int], fast_chroma: bool = False) -> torch.Tensor | None:
     """An 8-bit RGB/grey JPEG -> uint8 [h, w, 3] at the DCT scale that gives ``size``
     (what PIL's draft chose), or None when libjpeg-turbo reports anything (PIL then decides) or simplejpeg is
-    missing."""
+    missing. ``fast_chroma``: subsampled chroma upsampled by replication (libjpeg-turbo's ``do_fancy_upsampling``
+    off)."""
     try:
         import simplejpeg
     except ImportError:
         return None
     try:
-        a = simplejpeg.decode_jpeg(src, colorspace="RGB", min_width=size[0], min_height=size[1], strict=True)
+        a = simplejpeg.decode_jpeg(src, colorspace="RGB", min_width=size[0], min_height=size[1], strict=True,
+                                   fastupsample=fast_chroma)
     except (ValueError, OSError):
         return None
     if a.shape[1::-1] != tuple(size):  # another DCT scale than PIL's: let PIL decode

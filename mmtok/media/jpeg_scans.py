@@ -125,13 +125,15 @@ def first_pass(data: bytes, drop: str = "luma") -> bytes | None:
 
 class JpegHeader(NamedTuple):
     """What :func:`header` read: the stored size (before EXIF orientation), 1 or 3 components, progressive or not,
-    and the EXIF orientation (1 when there is none)."""
+    the EXIF orientation (1 when there is none), and whether a colour component is stored at a lower resolution
+    than another (chroma subsampling: 4:2:0, 4:2:2, ...)."""
 
     width: int
     height: int
     components: int
     progressive: bool
     orientation: int
+    subsampled: bool = False
 
 
 _SOF_HUFFMAN = (0xC0, 0xC1, 0xC2)  # baseline, extended, progressive (8-bit Huffman); other SOFn: PIL decides
@@ -159,10 +161,11 @@ def header(data: bytes) -> JpegHeader | None:
         if marker == _SOS:
             break
         if marker in _SOF_ANY:
-            if sof is not None or marker not in _SOF_HUFFMAN or length < 8:
+            if sof is not None or marker not in _SOF_HUFFMAN or length < 8 or length < 8 + 3 * data[i + 9]:
                 return None
+            sampling = {data[k] for k in range(i + 11, i + 10 + 3 * data[i + 9], 3)}  # (h << 4) | v per component
             sof = (marker, data[i + 4], int.from_bytes(data[i + 5:i + 7], "big"),
-                   int.from_bytes(data[i + 7:i + 9], "big"), data[i + 9])
+                   int.from_bytes(data[i + 7:i + 9], "big"), data[i + 9], len(sampling) > 1)
         elif marker == 0xE1:
             body = data[i + 4:end]
             if body.startswith(_XMP) or (body.startswith(_EXIF) and exif is not None):
@@ -174,11 +177,13 @@ def header(data: bytes) -> JpegHeader | None:
         i = end
     if sof is None:
         return None
-    marker, bits, height, width, components = sof
+    marker, bits, height, width, components, subsampled = sof
     if bits != 8 or components not in (1, 3) or height < 1 or width < 1:
         return None
     orientation = 1 if exif is None else _exif_orientation(exif)
-    return None if orientation is None else JpegHeader(width, height, components, marker == 0xC2, orientation)
+    if orientation is None:
+        return None
+    return JpegHeader(width, height, components, marker == 0xC2, orientation, subsampled)
 
 
 _TIFF_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}  # bytes per value
