@@ -76,7 +76,7 @@ class Row:
     path: Path
     size: tuple[int, int]
     kind: str  # baseline / progressive, chroma subsampling
-    decoded: str  # how mmtok decoded it: DCT scale, first pass
+    decoded: str  # how mmtok decoded it: DCT scale, first pass, fast chroma
     t: list[Timing]  # PIL, mmtok, timm[, all scans]
 
     @property
@@ -89,7 +89,8 @@ def describe(f: Path, tok: mmtok.ImageTokenizer) -> tuple[tuple[int, int], str, 
     sub = {(2, 2): "4:2:0", (2, 1): "4:2:2", (1, 1): "4:4:4"}.get(im.layer[0][1:3], "?") if im.layer else "grey"
     kind = f"{'progressive' if im.info.get('progressive') else 'baseline'} {sub}"
     loaded, _ = tok.load(f)
-    decoded = f"1/{round(1 / loaded.scale)}" + (", first pass" if loaded.first_pass else "")
+    decoded = (f"1/{round(1 / loaded.scale)}" + (", first pass" if loaded.first_pass else "")
+               + (", fast chroma" if loaded.fast_chroma else ""))
     return im.size, kind, decoded
 
 

@@ -53,6 +53,7 @@ DRAFT_OVERSAMPLE = 3
 # conversion) replaces its triangle filter (ImageConfig.fast_chroma): 0.1-0.2 ms less on a 640 px photo's ~1 ms
 # decode. Tolerance against the triangle filter, per photo: benchmarks/RESULTS.md (bench_image.py --tolerance).
 FAST_CHROMA_MARGIN = 2
+_VIEW_SIZES_KEPT = 1024  # picture sizes whose draft need an ImageTokenizer keeps
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +97,7 @@ class ImageTokenizer(ProvenanceFromTable):
         self._std255 = (255.0 * torch.tensor(std, dtype=torch.float64)).repeat(p * p).float()
         self._mean255 = (255.0 * torch.tensor(mean, dtype=torch.float64)).repeat(p * p).float()
         self._vit = None
+        self._view_sizes: dict[tuple[int, int], tuple[float, float]] = {}  # (width, height) -> _shrunk_by's need
 
     @classmethod
     def default(cls) -> ImageTokenizer:
@@ -139,10 +141,14 @@ class ImageTokenizer(ProvenanceFromTable):
 
     def _shrunk_by(self, width: int, height: int, margin: float) -> tuple[int, int]:
         """The smallest (width, height) of the picture at which every view is a downscale by ``margin`` or more."""
-        plan = plan_image(height, width, self.config)
-        need_w = max(v.content[3] * width / (v.box[2] - v.box[0]) for v in plan.views)
-        need_h = max(v.content[2] * height / (v.box[3] - v.box[1]) for v in plan.views)
-        return math.ceil(need_w * margin), math.ceil(need_h * margin)
+        need = self._view_sizes.get((width, height))
+        if need is None:  # a pure function of the size, kept for the sizes seen (the draft and chroma rules ask both)
+            plan = plan_image(height, width, self.config)
+            need = (max(v.content[3] * width / (v.box[2] - v.box[0]) for v in plan.views),
+                    max(v.content[2] * height / (v.box[3] - v.box[1]) for v in plan.views))
+            if len(self._view_sizes) < _VIEW_SIZES_KEPT:
+                self._view_sizes[(width, height)] = need
+        return math.ceil(need[0] * margin), math.ceil(need[1] * margin)
 
     def render(self, loaded: LoadedImage, plan: ImagePlan) -> list[torch.Tensor]:
         """Every view of ``plan`` as uint8 [3, H, W] (one view, or thumbnail + mosaic for tiles)."""
@@ -245,10 +251,9 @@ class ImageTokenizer(ProvenanceFromTable):
     def _patchify(self, x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
         """uint8 [B, 3, H, W] -> normalized float32 [B, n, p*p*3] in tile-major, then row-major order."""
         p = self.config.patch_size
-        # channels-last first (free when x already is), then one strided copy gathers the patches in runs of
-        # p*3 bytes and converts to float; the reshapes around it are views
-        hwc = rearrange(x, "b c h w -> b h w c").contiguous()
-        v = rearrange(hwc, "b (tr h p1) (tc w p2) c -> b tr tc h w p1 p2 c", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
+        # one strided copy gathers the patches and converts to float; from a channels-last picture (what render
+        # gives) it reads runs of p*3 bytes; the reshapes around it are views
+        v = rearrange(x, "b c (tr h p1) (tc w p2) -> b tr tc h w p1 p2 c", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
         u = torch.empty(v.shape, dtype=torch.float32).copy_(v)
         return rearrange(u, "b tr tc h w p1 p2 c -> b (tr tc h w) (p1 p2 c)").mul_(self._scale).add_(self._shift)
 
@@ -274,8 +279,8 @@ def _render(loaded: LoadedImage, view: View, background: tuple[int, int, int]) -
     region = x[:, y0:y1, x0:x1]
     if region.shape[1:] != (ch, cw):
         region = resize_bicubic(region, (ch, cw))
-    else:
-        region = region.clone()  # never hand out a view of the decoded buffer
+    else:  # never hand out a view of the decoded buffer; the copy is channels-last, as resize_bicubic's output
+        region = torch.empty(ch, cw, region.shape[0], dtype=region.dtype).permute(2, 0, 1).copy_(region)
     if (ch, cw) == view.canvas:
         return region
     canvas = torch.tensor(background, dtype=torch.uint8).repeat(*view.canvas, 1).permute(2, 0, 1)  # channels-last

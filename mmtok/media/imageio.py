@@ -198,8 +198,9 @@ def _jpeg_bytes(src) -> bytes | None:
         return bytes(src) if bytes(src[:2]) == b"\xff\xd8" else None  # header() reads bytes, not a memoryview
     path = regular_file(src, "image")  # missing, a folder, a FIFO (opening it would block): named
     try:
-        with open(path, "rb") as fh:
-            return fh.read() if fh.peek(2)[:2] == b"\xff\xd8" else None
+        with open(path, "rb", buffering=0) as fh:  # unbuffered: two reads, no copy through a buffer
+            head = fh.read(2)
+            return head + fh.read() if head == b"\xff\xd8" else None
     except OSError:  # unreadable: PIL's path raises the typed error
         return None
 
