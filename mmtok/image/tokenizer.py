@@ -53,7 +53,7 @@ DRAFT_OVERSAMPLE = 3
 # conversion) replaces its triangle filter (ImageConfig.fast_chroma): 0.1-0.2 ms less on a 640 px photo's ~1 ms
 # decode. Tolerance against the triangle filter, per photo: benchmarks/RESULTS.md (bench_image.py --tolerance).
 FAST_CHROMA_MARGIN = 2
-_VIEW_SIZES_KEPT = 1024  # picture sizes whose draft need an ImageTokenizer keeps
+_PLANS_KEPT = 1024  # picture sizes whose plan (and draft need) an ImageTokenizer keeps
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,7 +97,7 @@ class ImageTokenizer(ProvenanceFromTable):
         self._std255 = (255.0 * torch.tensor(std, dtype=torch.float64)).repeat(p * p).float()
         self._mean255 = (255.0 * torch.tensor(mean, dtype=torch.float64)).repeat(p * p).float()
         self._vit = None
-        self._view_sizes: dict[tuple[int, int], tuple[float, float]] = {}  # (width, height) -> _shrunk_by's need
+        self._plans: dict[tuple[int, int], tuple[ImagePlan, tuple[float, float]]] = {}  # see _planned
 
     @classmethod
     def default(cls) -> ImageTokenizer:
@@ -128,7 +128,7 @@ class ImageTokenizer(ProvenanceFromTable):
                             draft=self._draft_size if cfg.draft else None, first_pass=cfg.first_pass,
                             fast_chroma=self._chroma_size if cfg.draft and cfg.fast_chroma else None, name=name)
         w, h = loaded.size
-        return loaded, plan_image(h, w, cfg)
+        return loaded, self._planned(w, h)[0]
 
     def _draft_size(self, width: int, height: int) -> tuple[int, int]:
         """The smallest decoded (width, height): every view still a downscale by at least DRAFT_OVERSAMPLE."""
@@ -141,14 +141,21 @@ class ImageTokenizer(ProvenanceFromTable):
 
     def _shrunk_by(self, width: int, height: int, margin: float) -> tuple[int, int]:
         """The smallest (width, height) of the picture at which every view is a downscale by ``margin`` or more."""
-        need = self._view_sizes.get((width, height))
-        if need is None:  # a pure function of the size, kept for the sizes seen (the draft and chroma rules ask both)
-            plan = plan_image(height, width, self.config)
-            need = (max(v.content[3] * width / (v.box[2] - v.box[0]) for v in plan.views),
-                    max(v.content[2] * height / (v.box[3] - v.box[1]) for v in plan.views))
-            if len(self._view_sizes) < _VIEW_SIZES_KEPT:
-                self._view_sizes[(width, height)] = need
+        need = self._planned(width, height)[1]
         return math.ceil(need[0] * margin), math.ceil(need[1] * margin)
+
+    def _planned(self, width: int, height: int) -> tuple[ImagePlan, tuple[float, float]]:
+        """The plan of a picture of that size and the (width, height) at which its views are shown 1:1: pure
+        functions of the size, kept for the sizes seen (a photo's encode asks three times; photos of one camera
+        share a size). Plans are frozen."""
+        got = self._plans.get((width, height))
+        if got is None:
+            plan = plan_image(height, width, self.config)
+            got = plan, (max(v.content[3] * width / (v.box[2] - v.box[0]) for v in plan.views),
+                         max(v.content[2] * height / (v.box[3] - v.box[1]) for v in plan.views))
+            if len(self._plans) < _PLANS_KEPT:
+                self._plans[(width, height)] = got
+        return got
 
     def render(self, loaded: LoadedImage, plan: ImagePlan) -> list[torch.Tensor]:
         """Every view of ``plan`` as uint8 [3, H, W] (one view, or thumbnail + mosaic for tiles)."""
@@ -250,12 +257,16 @@ class ImageTokenizer(ProvenanceFromTable):
     # --- internals --------------------------------------------------------------------------------------
     def _patchify(self, x: torch.Tensor, tiles: tuple[int, int]) -> torch.Tensor:
         """uint8 [B, 3, H, W] -> normalized float32 [B, n, p*p*3] in tile-major, then row-major order."""
-        p = self.config.patch_size
-        # one strided copy gathers the patches and converts to float; from a channels-last picture (what render
-        # gives) it reads runs of p*3 bytes; the reshapes around it are views
-        v = rearrange(x, "b c (tr h p1) (tc w p2) -> b tr tc h w p1 p2 c", tr=tiles[0], tc=tiles[1], p1=p, p2=p)
+        b, c, H, W = x.shape
+        p, (tr, tc) = self.config.patch_size, tiles
+        h, w = H // (tr * p), W // (tc * p)
+        # "b c (tr h p1) (tc w p2) -> b tr tc h w p1 p2 c" and "... -> b (tr tc h w) (p1 p2 c)" written as torch
+        # views: einops' own steps took 65 of a 640 px photo's ~1,600 us per encode between other work (2026-12-01;
+        # 15 as views). One strided copy gathers the patches and converts to float; from a channels-last picture
+        # (what render gives) it reads runs of p*3 bytes.
+        v = x.view(b, c, tr, h, p, tc, w, p).permute(0, 2, 5, 3, 6, 4, 7, 1)
         u = torch.empty(v.shape, dtype=torch.float32).copy_(v)
-        return rearrange(u, "b tr tc h w p1 p2 c -> b (tr tc h w) (p1 p2 c)").mul_(self._scale).add_(self._shift)
+        return u.view(b, tr * tc * h * w, p * p * c).mul_(self._scale).add_(self._shift)
 
     def tokenize_views(self, views: list[torch.Tensor], plan: ImagePlan, source: str) -> ImageTokens:
         """Rendered views (uint8 [3, h, w] each, from :meth:`render`) -> their patch tokens."""
@@ -276,7 +287,7 @@ def _render(loaded: LoadedImage, view: View, background: tuple[int, int, int]) -
     s = loaded.scale
     x0, y0 = min(w - 1, round(view.box[0] * s)), min(h - 1, round(view.box[1] * s))
     x1, y1 = max(x0 + 1, min(w, round(view.box[2] * s))), max(y0 + 1, min(h, round(view.box[3] * s)))
-    region = x[:, y0:y1, x0:x1]
+    region = x if (x0, y0, x1, y1) == (0, 0, w, h) else x[:, y0:y1, x0:x1]
     if region.shape[1:] != (ch, cw):
         region = resize_bicubic(region, (ch, cw))
     else:  # never hand out a view of the decoded buffer; the copy is channels-last, as resize_bicubic's output
