@@ -7,8 +7,8 @@
 - :func:`interleaved` times several functions doing the same work side by side: one warm-up call each (its output
   is returned, to compare the sides), then rounds ``a, b, c, a, b, c, ...`` so that drift in the machine's speed
   hits every side alike, at least ``rounds`` rounds and ``min_seconds`` of them (a quick input gets more rounds).
-  Each side's :class:`Timing`: the median wall time and the range over the rounds, and the median CPU time of a
-  call (``time.process_time``: every thread of the process, so CPU / wall tells how many cores a side kept busy).
+  Each side's :class:`Timing`: the median wall time, the range and the mean over the rounds, and the median CPU
+  time of a call (``time.process_time``: every thread of the process, so CPU / wall tells how many cores a side kept busy).
   A function that must leave set-up out of its time (a tokenizer's build, a cluster's start) times itself and
   returns a :class:`Measured`: its ``seconds`` (and ``cpu``, when given; else the CPU column shows "-") are then
   the call's figures.
@@ -46,6 +46,9 @@ class Timing:
     high: float  # slowest round
     cpu: float  # CPU time of a call (all threads), median; nan when not measured (see Measured)
     rounds: int
+    mean: float = math.nan  # wall time of a call, mean over the rounds: the expected cost, waits included (beside
+    # busy processes a call of a few ms is either run through or held a scheduler slice, and the median of such a
+    # two-mode spread flips between the modes on a few % more work)
 
     def __str__(self) -> str:
         cpu = "-" if math.isnan(self.cpu) else f"{self.cpu:.1f}"
@@ -158,4 +161,4 @@ def _call(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 def _timing(wall: list[float], cpu: list[float]) -> Timing:
     return Timing(statistics.median(wall) * 1e3, min(wall) * 1e3, max(wall) * 1e3, statistics.median(cpu) * 1e3,
-                  len(wall))
+                  len(wall), statistics.fmean(wall) * 1e3)
