@@ -83,7 +83,8 @@ def map_blocks(fn: Callable[[int, int], None], n: int, most: int, threads: int |
                per_thread: int = 1) -> None:
     """``fn(a, b)`` for every block [a, b) of ``range(n)`` on :func:`map_threads`: as few equal blocks as keep each
     at most ``most`` long (the last one shorter by less than one per block: a much smaller last block rounds
-    float32 sums differently), on up to ``threads`` threads with at least ``per_thread`` blocks each. Nothing for ``n <= 0``."""
+    float32 sums differently), on up to ``threads`` threads (default: :func:`available_cores`) with at least
+    ``per_thread`` blocks each. Nothing for ``n <= 0``."""
     if n <= 0:
         return
     blocks = -(-n // most)

@@ -39,8 +39,7 @@ from ..media.imageio import ImageSource, LoadedImage, load_image
 from .plan import ImageConfig, ImagePlan, View, plan_image
 
 __all__ = ["ImageConfig", "ImageTokenizer", "ImageTokens", "DRAFT_OVERSAMPLE", "FAST_CHROMA_MARGIN", "resize_bicubic",
-           "view_boxes",
-           "plan_blocks", "patch_blocks", "image_layout"]
+           "view_boxes", "plan_blocks", "patch_blocks", "image_layout"]
 
 # JPEG draft decoding keeps at least 3x the target size, so the final antialiased resize still does the
 # filtering; a progressive JPEG shrunk that much also skips its luma AC refinement scans (mmtok.media.jpeg_scans,
