@@ -198,9 +198,11 @@ def _jpeg_bytes(src) -> bytes | None:
         return bytes(src) if bytes(src[:2]) == b"\xff\xd8" else None  # header() reads bytes, not a memoryview
     path = regular_file(src, "image")  # missing, a folder, a FIFO (opening it would block): named
     try:
-        with open(path, "rb", buffering=0) as fh:  # unbuffered: two reads, no copy through a buffer
-            head = fh.read(2)
-            return head + fh.read() if head == b"\xff\xd8" else None
+        with open(path, "rb", buffering=0) as fh:  # unbuffered: the file lands straight in the bytes returned
+            if fh.read(2) != b"\xff\xd8":
+                return None
+            fh.seek(0)
+            return fh.read()
     except OSError:  # unreadable: PIL's path raises the typed error
         return None
 
